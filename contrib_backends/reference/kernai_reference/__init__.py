@@ -1,0 +1,131 @@
+"""The reference backend: the whole plugin contract in one short module.
+
+It "generates" by echoing its input one word at a time, which is enough to show every hook and
+to give the kernel's tests a slow, streaming, crashable model without an engine.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kernai import Backend, BackendOption, hookimpl
+from kernai import capabilities as cap
+from kernai.config import ModelConfig
+from kernai.errors import InvalidRequest
+
+NAME = "reference"
+
+
+class EchoModel:
+    """The "engine": settings from the model config, and a counter the status hook reports."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.delay = float(config.options["delay"])
+        self.dimensions = int(config.options["dimensions"])
+        self.context_size = config.context_size or 2048
+        self.requests = 0
+
+    def words(self, text: str, sampling: cap.Sampling) -> Iterator[str]:
+        limit = sampling.max_tokens if sampling.max_tokens is not None else 16
+        produced = ""
+        for index, word in enumerate(text.split()):
+            if index >= limit:
+                return
+            piece = word if index == 0 else " " + word
+            if any(stop in produced + piece for stop in sampling.stop):
+                return
+            time.sleep(self.delay)
+            produced += piece
+            yield piece
+
+    def embed(self, text: str) -> list[float]:
+        vector = [0.0] * self.dimensions
+        for byte in text.encode():
+            vector[byte % self.dimensions] += 1.0
+        norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+        return [v / norm for v in vector]
+
+
+@hookimpl
+def register_backends(register: Callable[[Backend], None]) -> None:
+    register(
+        Backend(
+            name=NAME,
+            description="Echoes its input; a teaching example of the backend contract.",
+            capabilities=[cap.Capability.CHAT, cap.Capability.COMPLETION, cap.Capability.EMBEDDINGS,
+                          cap.Capability.TOKENIZE, cap.Capability.DETOKENIZE],
+            options=[
+                BackendOption(name="delay", type="float", default=0.0, description="Seconds per generated token."),
+                BackendOption(name="dimensions", type="int", default=16, description="Embedding size."),
+                BackendOption(name="fail_load", type="bool", default=False, description="Fail in load (for tests)."),
+            ],
+            requires_model_file=False,
+        )
+    )
+
+
+@hookimpl
+def load(backend: str, config: ModelConfig) -> EchoModel:
+    if config.options["fail_load"]:
+        raise RuntimeError("fail_load is set")
+    return EchoModel(config)
+
+
+def _generate(model: EchoModel, text: str, sampling: cap.Sampling) -> tuple[str, cap.Usage, str]:
+    pieces = list(model.words(text, sampling))
+    limit = sampling.max_tokens if sampling.max_tokens is not None else 16
+    reason = "length" if len(pieces) >= limit and len(text.split()) > limit else "stop"
+    return "".join(pieces), cap.Usage(len(text.encode()), len(pieces)), reason
+
+
+def _stream(model: EchoModel, text: str, sampling: cap.Sampling, chunk: Callable[..., Any]) -> Iterator[Any]:
+    count = 0
+    for piece in model.words(text, sampling):
+        count += 1
+        yield chunk(piece)
+    yield chunk(None, finish_reason="stop", usage=cap.Usage(len(text.encode()), count))
+
+
+@hookimpl
+def predict(backend: str, model: EchoModel, request: cap.Request) -> Any:
+    model.requests += 1
+    match request:
+        case cap.ChatRequest():
+            users = [m for m in request.messages if m.role == "user"]
+            text = users[-1].text() if users else ""
+            if request.stream:
+                return _stream(model, text, request.sampling,
+                               lambda piece, **kw: cap.ChatChunk(content=piece, **kw))
+            content, usage, reason = _generate(model, text, request.sampling)
+            return cap.ChatResult(content=content, usage=usage, finish_reason=reason)
+        case cap.CompletionRequest():
+            if len(request.prompt.encode()) > model.context_size:
+                raise InvalidRequest(f"Prompt exceeds the context size of {model.context_size} tokens")
+            if request.stream:
+                return _stream(model, request.prompt, request.sampling,
+                               lambda piece, **kw: cap.CompletionChunk(text=piece or "", **kw))
+            text, usage, reason = _generate(model, request.prompt, request.sampling)
+            return cap.CompletionResult(text=text, usage=usage, finish_reason=reason)
+        case cap.EmbeddingsRequest():
+            tokens = sum(len(text.encode()) for text in request.input)
+            return cap.EmbeddingsResult([model.embed(text) for text in request.input], cap.Usage(tokens))
+        case cap.TokenizeRequest():
+            return cap.TokenizeResult(list(request.content.encode()))
+        case cap.DetokenizeRequest():
+            if any(not 0 <= token < 256 for token in request.tokens):
+                raise InvalidRequest("Token ids must be between 0 and 255", param="tokens")
+            return cap.DetokenizeResult(bytes(request.tokens).decode(errors="replace"))
+    return None
+
+
+@hookimpl
+def status(backend: str, model: EchoModel) -> dict[str, Any]:
+    return {"requests_served": model.requests, "context_size": model.context_size}
+
+
+@hookimpl
+def shutdown(backend: str, model: EchoModel) -> bool:
+    return True

@@ -1,0 +1,8 @@
+"""The reference backend passes the conformance kit that third-party authors run."""
+
+from kernai.testing import BackendConformance
+
+
+class TestReferenceBackend(BackendConformance):
+    backend = "reference"
+    model_config = {"dimensions": 8}

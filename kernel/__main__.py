@@ -1,0 +1,3 @@
+from kernai.cli import main
+
+main()

@@ -1,0 +1,58 @@
+"""What a plugin declares about each backend it provides."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from msgspec import Struct, field
+
+from kernai.capabilities import Capability
+
+OptionType = Literal["str", "int", "float", "bool", "list", "dict"]
+
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "list": (list,),
+    "dict": (dict,),
+}
+
+
+class BackendOption(Struct, frozen=True, kw_only=True):
+    """A model-config key that a backend understands beyond the common ones."""
+
+    name: str
+    type: OptionType = "str"
+    default: Any = None
+    description: str = ""
+    choices: list[Any] | None = None
+
+    def check(self, value: Any) -> str | None:
+        """An error message when ``value`` does not fit this option, else ``None``."""
+        allowed = _PYTHON_TYPES[self.type]
+        if isinstance(value, bool) and self.type in ("int", "float"):
+            return f"expected {self.type}, got bool"
+        if not isinstance(value, allowed):
+            return f"expected {self.type}, got {type(value).__name__}"
+        if self.choices is not None and value not in self.choices:
+            return f"expected one of {', '.join(map(str, self.choices))}, got {value!r}"
+        return None
+
+
+class Backend(Struct, frozen=True, kw_only=True):
+    """A backend as registered by a plugin through the ``register_backends`` hook."""
+
+    name: str
+    capabilities: list[Capability]
+    description: str = ""
+    options: list[BackendOption] = field(default_factory=list)
+    requires_model_file: bool = True
+    """Whether a model config for this backend must name an existing ``parameters.model``."""
+
+    def option(self, name: str) -> BackendOption | None:
+        return next((option for option in self.options if option.name == name), None)
+
+    def defaults(self) -> dict[str, Any]:
+        return {option.name: option.default for option in self.options if option.default is not None}

@@ -1,0 +1,199 @@
+"""Model configs: one YAML file per model in the models directory.
+
+The keys follow LocalAI where it makes sense (``name``, ``backend``, ``parameters.model``,
+``context_size``, ``threads``, ``gpu_layers``, ``embeddings`` ...), plus the lifecycle keys of
+llamactl (``idle_timeout``, ``auto_restart``, ``max_restarts``, ``restart_delay`` ...). Any other
+top-level key must be an option that the model's backend declares; anything else is an error that
+names the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+from msgspec import Struct, field
+
+from kernai.backends import Backend
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+class ModelParameters(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """``parameters:``: the model file and the default sampling settings."""
+
+    model: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    repeat_penalty: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+
+
+class ModelConfig(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """A validated model config. ``options``, ``source`` and ``model_path`` are filled by the loader."""
+
+    name: str
+    backend: str
+    description: str = ""
+    parameters: ModelParameters = field(default_factory=ModelParameters)
+    context_size: int | None = None
+    threads: int | None = None
+    gpu_layers: int | None = None
+    embeddings: bool = False
+    # lifecycle
+    disabled: bool = False
+    pinned: bool = False
+    on_demand_start: bool = True
+    idle_timeout: float | None = None
+    auto_restart: bool = True
+    max_restarts: int = 3
+    restart_delay: float = 1.0
+    parallel: int = 1
+    environment: dict[str, str] = field(default_factory=dict)
+    # filled by the loader
+    options: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    model_path: str | None = None
+
+
+_COMMON_KEYS = frozenset(ModelConfig.__struct_fields__) - {"options", "source", "model_path"}
+
+
+class ConfigError(Struct, frozen=True):
+    """A problem with one model config file."""
+
+    file: str
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.field}" if self.field else self.file
+        return f"{where}: {self.message}"
+
+
+class InvalidConfig(Exception):
+    def __init__(self, error: ConfigError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def resolve_inside(root: Path, relative: str) -> Path:
+    """``root / relative``, refusing absolute paths and anything that escapes ``root``."""
+    candidate = Path(relative)
+    if candidate.is_absolute() or not relative.strip():
+        raise ValueError(f"'{relative}' must be a relative path inside {root}")
+    resolved = (root / candidate).resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise ValueError(f"'{relative}' escapes {root}")
+    return resolved
+
+
+def parse_model_config(
+    data: Mapping[str, Any], *, file: str, models_dir: Path, backends: Mapping[str, Backend]
+) -> ModelConfig:
+    """Validate one config mapping; raise :class:`InvalidConfig` naming the file and field."""
+
+    def fail(key: str | None, message: str) -> InvalidConfig:
+        return InvalidConfig(ConfigError(file, key, message))
+
+    if not isinstance(data, Mapping):
+        raise fail(None, "expected a mapping of keys to values")
+    backend_name = data.get("backend")
+    if not isinstance(backend_name, str) or not backend_name:
+        raise fail("backend", "missing: name the backend that serves this model")
+    backend = backends.get(backend_name)
+    if backend is None:
+        known = ", ".join(sorted(backends)) or "none installed"
+        raise fail("backend", f"unknown backend '{backend_name}' (installed: {known})")
+
+    common: dict[str, Any] = {}
+    options = backend.defaults()
+    for key, value in data.items():
+        if key in _COMMON_KEYS:
+            common[key] = value
+        elif (option := backend.option(str(key))) is not None:
+            if (problem := option.check(value)) is not None:
+                raise fail(str(key), problem)
+            options[key] = value
+        else:
+            raise fail(str(key), f"unknown key for backend '{backend_name}'")
+    try:
+        config = msgspec.convert(common, ModelConfig)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = re.search(r"at `\$\.([^`]+)`", message) or re.search(r"field `([^`]+)`", message)
+        raise fail(match.group(1) if match else None, message) from None
+    if not NAME_PATTERN.match(config.name):
+        raise fail("name", f"'{config.name}' is not a valid model name (letters, digits, . _ - : @ +)")
+    if config.parallel < 1:
+        raise fail("parallel", "must be at least 1")
+
+    model_path: str | None = None
+    if config.parameters.model:
+        try:
+            path = resolve_inside(models_dir, config.parameters.model)
+        except ValueError as exc:
+            raise fail("parameters.model", str(exc)) from None
+        if not path.exists():
+            raise fail("parameters.model", f"file not found: {path}")
+        model_path = str(path)
+    elif backend.requires_model_file:
+        raise fail("parameters.model", f"missing: backend '{backend_name}' needs a model file")
+    return msgspec.structs.replace(config, options=options, source=file, model_path=model_path)
+
+
+def load_model_configs(
+    models_dir: Path, backends: Mapping[str, Backend]
+) -> tuple[dict[str, ModelConfig], list[ConfigError]]:
+    """Read every ``*.yaml`` in ``models_dir``; bad files become errors, not exceptions."""
+    configs: dict[str, ModelConfig] = {}
+    errors: list[ConfigError] = []
+    if not models_dir.is_dir():
+        return configs, errors
+    for path in sorted(p for p in models_dir.iterdir() if p.suffix in CONFIG_SUFFIXES and p.is_file()):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            config = parse_model_config(data, file=str(path), models_dir=models_dir, backends=backends)
+        except yaml.YAMLError as exc:
+            errors.append(ConfigError(str(path), None, f"not valid YAML: {exc}"))
+            continue
+        except InvalidConfig as exc:
+            errors.append(exc.error)
+            continue
+        if config.name in configs:
+            errors.append(ConfigError(str(path), "name", f"duplicate model name '{config.name}'"))
+            continue
+        configs[config.name] = config
+    return configs, errors
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dump_model_config(data: Mapping[str, Any]) -> bytes:
+    """A config mapping as YAML, keys in the order given."""
+    return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True).encode()

@@ -1,0 +1,74 @@
+"""The plugin contract: every hook a backend plugin can implement, in one place.
+
+A plugin is a module (or object) registered under the ``kernai`` entry-point group, e.g.::
+
+    [project.entry-points.kernai]
+    my_backend = "my_backend_package.plugin"
+
+It implements ``register_backends`` to declare its backends, and the four lifecycle hooks that run
+inside the model's worker process. The kernel calls the lifecycle hooks only on the plugin that
+registered the model's backend, so a plugin with a single backend may ignore the ``backend``
+argument. All lifecycle hooks are ``firstresult``: return ``None`` for "not mine".
+
+The lifecycle, for one model, in its own worker process::
+
+    model = load(backend, config)            # once, when the model is first needed
+    predict(backend, model, request) ...     # per request; may run in several threads at once
+    status(backend, model)                   # on demand, for /backend/monitor
+    shutdown(backend, model)                 # once, before the worker exits
+
+Engines are imported inside ``load`` (not at module import), so that the server process, which
+imports every plugin to read its declarations, never loads an engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pluggy
+
+from kernai.backends import Backend
+from kernai.capabilities import Chunk, Request, Result
+from kernai.config import ModelConfig
+
+hookspec = pluggy.HookspecMarker("kernai")
+
+
+@hookspec
+def register_backends(register: Callable[[Backend], None]) -> None:
+    """Declare backends: call ``register(Backend(...))`` once per backend this plugin provides.
+
+    Runs in the server process; must not import an engine.
+    """
+
+
+@hookspec(firstresult=True)
+def load(backend: str, config: ModelConfig) -> Any:
+    """Load the model that ``config`` describes and return a handle to it.
+
+    ``config.model_path`` is the absolute path of ``parameters.model`` (``None`` if unset) and
+    ``config.options`` holds the backend's options with defaults filled in. Raise
+    :class:`kernai.errors.InvalidRequest` for a config the backend cannot use.
+    """
+
+
+@hookspec(firstresult=True)
+def predict(backend: str, model: Any, request: Request) -> Result | Iterator[Chunk]:
+    """Serve one typed request with the handle that ``load`` returned.
+
+    Return the matching result struct, or, when ``request.stream`` is true, an iterator of chunk
+    structs. The kernel closes the iterator early when the client goes away, so a generator's
+    ``finally`` is the place to stop work. Raise :class:`kernai.errors.InvalidRequest` for a bad
+    request (HTTP 400) and :class:`kernai.errors.NotSupported` for an unsupported one.
+    """
+
+
+@hookspec(firstresult=True)
+def status(backend: str, model: Any) -> dict[str, Any]:
+    """Extra, JSON-serialisable facts about the loaded model for the monitor (may be empty)."""
+
+
+@hookspec(firstresult=True)
+def shutdown(backend: str, model: Any) -> bool:
+    """Release the model's resources; return ``True``. The worker exits afterwards."""

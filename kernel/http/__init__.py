@@ -1,0 +1,1 @@
+"""The HTTP layer: a Litestar app with one controller per API surface."""

@@ -1,0 +1,58 @@
+"""The Litestar application: controllers, dependencies, error handlers, OpenAPI at ``/docs``."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import ResponseHeader, State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from kernai import __version__
+from kernai.http.controllers.models import ModelsController
+from kernai.http.controllers.system import SystemController
+from kernai.http.deps import provide_manager, provide_registry, provide_settings
+from kernai.http.errors import EXCEPTION_HANDLERS
+from kernai.manager import ModelManager
+from kernai.plugins import PluginRegistry, registry as default_registry
+from kernai.settings import Settings
+
+CONTROLLERS = [SystemController, ModelsController]
+
+
+def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Litestar:
+    """Build the app for ``settings``; models start on first use and stop with the app."""
+    registry = registry or default_registry()
+    manager = ModelManager(settings, registry)
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+
+    async def startup() -> None:
+        manager.reload()
+
+    async def shutdown() -> None:
+        await manager.shutdown()
+
+    cors = CORSConfig(allow_origins=settings.cors_origins, allow_headers=settings.cors_headers) if settings.cors_origins else None
+    return Litestar(
+        route_handlers=CONTROLLERS,
+        state=State({"manager": manager, "settings": settings, "registry": registry}),
+        dependencies={
+            "manager": Provide(provide_manager, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "registry": Provide(provide_registry, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        cors_config=cors,
+        response_headers=[ResponseHeader(name=k, value=v) for k, v in settings.response_headers.items()],
+        openapi_config=OpenAPIConfig(
+            title="kernai",
+            version=__version__,
+            description="Local AI inference server: OpenAI, Anthropic, Open Responses, LocalAI and llamactl APIs.",
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin(path="/")],
+        ),
+        debug=False,
+    )

@@ -1,0 +1,106 @@
+"""Health, version, system facts and the LocalAI backend monitor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.exceptions import HTTPException
+from msgspec import Struct
+
+from kernai import __version__
+from kernai.errors import InvalidRequest
+from kernai.manager import ModelManager
+from kernai.plugins import PluginRegistry
+
+
+class Health(Struct):
+    status: str
+
+
+class VersionInfo(Struct):
+    name: str
+    version: str
+
+
+class BackendInfo(Struct):
+    name: str
+    plugin: str
+    capabilities: list[str]
+    description: str
+
+
+class LoadedModel(Struct):
+    id: str
+    backend: str
+    state: str
+    pid: int | None
+
+
+class SystemInfo(Struct):
+    version: str
+    backends: list[BackendInfo]
+    loaded_models: list[LoadedModel]
+    plugin_errors: dict[str, str]
+
+
+class ModelRef(Struct):
+    model: str
+
+
+class Message(Struct):
+    message: str
+
+
+async def _model_from(request: Request[Any, Any, Any], model: str | None) -> str:
+    """LocalAI sends ``{"model": ...}`` as a body even on GET; a query parameter works too."""
+    if model:
+        return model
+    body = await request.body()
+    if body.strip():
+        try:
+            return msgspec.json.decode(body, type=ModelRef).model
+        except msgspec.DecodeError as exc:
+            raise InvalidRequest(f"Invalid request: {exc}", param="model") from None
+    raise InvalidRequest("Missing 'model': name the model to monitor", param="model")
+
+
+class SystemController(Controller):
+    tags = ["system"]
+
+    @get("/healthz", summary="Liveness")
+    async def healthz(self) -> Health:
+        return Health("ok")
+
+    @get("/readyz", summary="Readiness: the model configs are loaded")
+    async def readyz(self, manager: ModelManager) -> Health:
+        if not manager.ready:
+            raise HTTPException(status_code=503, detail="not ready")
+        return Health("ready")
+
+    @get(["/version", "/v1/version"], summary="Server version")
+    async def version(self) -> VersionInfo:
+        return VersionInfo("kernai", __version__)
+
+    @get(["/system", "/v1/system"], summary="Installed backends and loaded models")
+    async def system(self, manager: ModelManager, registry: PluginRegistry) -> SystemInfo:
+        backends = [
+            BackendInfo(name, entry.plugin, [c.value for c in entry.backend.capabilities], entry.backend.description)
+            for name, entry in sorted(registry.backends.items())
+        ]
+        loaded = [
+            LoadedModel(m.name, m.config.backend, m.state.value, m.worker.pid if m.worker else None)
+            for m in manager.models.values()
+            if m.running
+        ]
+        return SystemInfo(__version__, backends, loaded, registry.load_errors)
+
+    @get(["/backend/monitor", "/v1/backend/monitor"], summary="State and memory of a model's worker")
+    async def monitor(self, request: Request[Any, Any, Any], manager: ModelManager, model: str | None = None) -> dict[str, Any]:
+        return await manager.monitor(await _model_from(request, model))
+
+    @post(["/backend/shutdown", "/v1/backend/shutdown"], summary="Stop a model's worker", status_code=200)
+    async def shutdown(self, data: ModelRef, manager: ModelManager) -> Message:
+        stopped = await manager.unload(data.model)
+        return Message(f"model '{data.model}' stopped" if stopped else f"model '{data.model}' was not running")

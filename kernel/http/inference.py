@@ -1,0 +1,87 @@
+"""Pieces every inference surface shares: defaults from the model config, ids, SSE streaming."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from litestar.response import Stream
+
+from kernai.capabilities import Chunk, ResponseFormat, Sampling
+from kernai.config import ModelParameters
+from kernai.errors import InvalidRequest
+
+_json = msgspec.json.Encoder()
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def stop_list(stop: str | list[str] | None) -> list[str]:
+    if stop is None:
+        return []
+    stops = [stop] if isinstance(stop, str) else list(stop)
+    if len(stops) > 16:
+        raise InvalidRequest("At most 16 stop sequences", param="stop")
+    return [s for s in stops if s]
+
+
+def sampling_with_defaults(defaults: ModelParameters, **given: Any) -> Sampling:
+    """A :class:`Sampling` from the request's values, falling back to the model config's ``parameters``."""
+    values = {key: value for key, value in given.items() if value is not None}
+    for key in ("temperature", "top_p", "top_k", "min_p", "max_tokens", "seed", "repeat_penalty",
+                "presence_penalty", "frequency_penalty"):
+        if key not in values and (default := getattr(defaults, key)) is not None:
+            values[key] = default
+    return Sampling(**values)
+
+
+def response_format(kind: str | None, schema: dict[str, Any] | None) -> ResponseFormat | None:
+    if kind in (None, "text"):
+        return None
+    if kind == "json_object":
+        return ResponseFormat(type="json_object", schema=schema)
+    if kind == "json_schema":
+        if not schema:
+            raise InvalidRequest("response_format json_schema needs a 'schema'", param="response_format")
+        return ResponseFormat(type="json_schema", schema=schema)
+    raise InvalidRequest(f"Unknown response_format type '{kind}'", param="response_format")
+
+
+async def prefetch(chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+    """Wait for the first chunk before the response starts, so an early error is still a 4xx/5xx."""
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        first = None
+
+    async def rest() -> AsyncIterator[Chunk]:
+        try:
+            if first is not None:
+                yield first
+                async for chunk in chunks:
+                    yield chunk
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+
+    return rest()
+
+
+def sse_event(data: Any, event: str | None = None) -> bytes:
+    """One server-sent event; ``data`` is JSON-encoded unless it is already bytes."""
+    payload = data if isinstance(data, bytes) else _json.encode(data)
+    head = f"event: {event}\n".encode() if event else b""
+    return head + b"data: " + payload + b"\n\n"
+
+
+def sse_response(events: AsyncIterator[bytes]) -> Stream:
+    return Stream(events, media_type="text/event-stream",
+                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

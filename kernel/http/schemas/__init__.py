@@ -1,0 +1,1 @@
+"""Wire formats of each API surface, as msgspec Structs."""

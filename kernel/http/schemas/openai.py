@@ -1,0 +1,227 @@
+"""OpenAI wire formats: chat, completions, edits, embeddings, and LocalAI's tokenize."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from msgspec import Meta, Struct
+
+from kernai.capabilities import ChatMessage, Tool, ToolCall, ToolCallDelta
+
+Temperature = Annotated[float, Meta(ge=0, le=2)]
+Probability = Annotated[float, Meta(ge=0, le=1)]
+Penalty = Annotated[float, Meta(ge=-2, le=2)]
+PositiveInt = Annotated[int, Meta(ge=1)]
+ChoiceCount = Annotated[int, Meta(ge=1, le=16)]
+ModelName = Annotated[str, Meta(min_length=1)]
+
+
+class _Wire(Struct, kw_only=True, omit_defaults=True):
+    pass
+
+
+class SamplingFields(_Wire):
+    """The sampling fields shared by chat and completion requests (OpenAI plus llama.cpp extras)."""
+
+    max_tokens: PositiveInt | None = None
+    temperature: Temperature | None = None
+    top_p: Probability | None = None
+    top_k: Annotated[int, Meta(ge=0)] | None = None
+    min_p: Probability | None = None
+    repeat_penalty: Annotated[float, Meta(ge=0)] | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    logit_bias: dict[str, float] | None = None
+    grammar: str | None = None
+    n: ChoiceCount = 1
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = None
+
+
+class StreamOptions(_Wire):
+    include_usage: bool = False
+
+
+class JsonSchemaSpec(_Wire):
+    name: str | None = None
+    schema: dict[str, Any] | None = None
+    strict: bool | None = None
+    description: str | None = None
+
+
+class WireResponseFormat(_Wire):
+    type: str = "text"
+    json_schema: JsonSchemaSpec | None = None
+    schema: dict[str, Any] | None = None  # llama.cpp server's short form
+
+
+class ChatCompletionRequest(SamplingFields):
+    model: ModelName
+    messages: Annotated[list[ChatMessage], Meta(min_length=1)]
+    max_completion_tokens: PositiveInt | None = None
+    logprobs: bool = False
+    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
+    response_format: WireResponseFormat | None = None
+    tools: list[Tool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+
+
+class CompletionRequestWire(SamplingFields):
+    model: ModelName
+    prompt: str | list[str]
+    suffix: str | None = None
+    echo: bool = False
+    logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
+    best_of: int | None = None
+    response_format: WireResponseFormat | None = None
+
+
+class EditRequest(_Wire):
+    model: ModelName
+    instruction: str
+    input: str = ""
+    n: ChoiceCount = 1
+    temperature: Temperature | None = None
+    top_p: Probability | None = None
+
+
+class EmbeddingRequestWire(_Wire):
+    model: ModelName
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: str = "float"
+    dimensions: PositiveInt | None = None
+    user: str | None = None
+
+
+class TokenizeRequestWire(_Wire):
+    model: ModelName
+    content: str
+    add_special: bool = True
+
+
+class DetokenizeRequestWire(_Wire):
+    model: ModelName
+    tokens: list[int]
+
+
+# --- responses -------------------------------------------------------------------------------------
+
+
+class UsageWire(Struct):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class LogprobsContent(Struct):
+    content: list[dict[str, Any]]
+
+
+class AssistantMessage(_Wire):
+    role: str = "assistant"
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+
+
+class ChatChoice(Struct):
+    index: int
+    message: AssistantMessage
+    finish_reason: str
+    logprobs: LogprobsContent | None = None
+
+
+class ChatCompletion(Struct):
+    id: str
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: UsageWire
+    object: str = "chat.completion"
+    system_fingerprint: str | None = None
+
+
+class Delta(_Wire):
+    role: str | None = None
+    content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+
+
+class ChatChunkChoice(Struct):
+    index: int
+    delta: Delta
+    finish_reason: str | None = None
+    logprobs: LogprobsContent | None = None
+
+
+class ChatCompletionChunk(Struct):
+    id: str
+    created: int
+    model: str
+    choices: list[ChatChunkChoice]
+    usage: UsageWire | None = None
+    object: str = "chat.completion.chunk"
+
+
+class CompletionLogprobs(Struct):
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]]
+    text_offset: list[int]
+
+
+class CompletionChoice(Struct):
+    index: int
+    text: str
+    finish_reason: str | None
+    logprobs: CompletionLogprobs | None = None
+
+
+class Completion(Struct):
+    id: str
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: UsageWire | None = None
+    object: str = "text_completion"
+
+
+class EditChoice(Struct):
+    index: int
+    text: str
+
+
+class Edit(Struct):
+    created: int
+    choices: list[EditChoice]
+    usage: UsageWire
+    object: str = "edit"
+
+
+class EmbeddingData(Struct):
+    index: int
+    embedding: list[float] | str
+    object: str = "embedding"
+
+
+class EmbeddingUsage(Struct):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(Struct):
+    data: list[EmbeddingData]
+    model: str
+    usage: EmbeddingUsage
+    object: str = "list"
+
+
+class TokenizeResponse(Struct):
+    tokens: list[int]
+
+
+class DetokenizeResponse(Struct):
+    content: str

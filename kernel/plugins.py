@@ -1,0 +1,133 @@
+"""Finding plugins and the backends they declare.
+
+Plugins are entry points in the ``kernai`` group. ``KERNAI_LOAD_PLUGINS`` (a comma-separated list
+of entry-point or distribution names; empty for none) limits which ones load, like simonw/llm's
+``LLM_LOAD_PLUGINS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+
+import pluggy
+from msgspec import Struct
+
+from kernai import hookspecs
+from kernai.backends import Backend
+
+ENTRY_POINT_GROUP = "kernai"
+LOAD_PLUGINS_ENV = "KERNAI_LOAD_PLUGINS"
+
+log = logging.getLogger(__name__)
+
+
+class PluginInfo(Struct, frozen=True):
+    """An installed plugin, for ``kernai plugins`` and ``/system``."""
+
+    name: str
+    module: str
+    distribution: str | None
+    version: str | None
+    hooks: list[str]
+    backends: list[str]
+
+
+class RegisteredBackend(Struct, frozen=True):
+    """A backend and the plugin (entry-point name) that provides it."""
+
+    backend: Backend
+    plugin: str
+
+
+def _allowed(entry_point: EntryPoint) -> bool:
+    wanted = os.environ.get(LOAD_PLUGINS_ENV)
+    if wanted is None:
+        return True
+    names = {name.strip() for name in wanted.split(",") if name.strip()}
+    dist = entry_point.dist.name if entry_point.dist else None
+    return entry_point.name in names or dist in names
+
+
+def _entry_points() -> list[EntryPoint]:
+    return sorted((ep for ep in entry_points(group=ENTRY_POINT_GROUP) if _allowed(ep)), key=lambda ep: ep.name)
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager("kernai")
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+class PluginRegistry:
+    """The loaded plugins and the backends they registered."""
+
+    def __init__(self) -> None:
+        self.manager = new_plugin_manager()
+        self._entry_points: dict[str, EntryPoint] = {}
+        self.load_errors: dict[str, str] = {}
+        for entry_point in _entry_points():
+            try:
+                module = entry_point.load()
+            except Exception as exc:  # a broken plugin must not stop the server
+                log.exception("plugin %s failed to import", entry_point.name)
+                self.load_errors[entry_point.name] = f"{type(exc).__name__}: {exc}"
+                continue
+            self.manager.register(module, name=entry_point.name)
+            self._entry_points[entry_point.name] = entry_point
+        self.backends = self._collect_backends()
+
+    def _collect_backends(self) -> dict[str, RegisteredBackend]:
+        found: dict[str, RegisteredBackend] = {}
+        for impl in self.manager.hook.register_backends.get_hookimpls():
+            owner = impl.plugin_name
+
+            def register(backend: Backend, owner: str = owner) -> None:
+                if backend.name in found:
+                    log.warning("backend %s from %s shadows %s", backend.name, owner, found[backend.name].plugin)
+                found[backend.name] = RegisteredBackend(backend, owner)
+
+            try:
+                impl.function(register=register)
+            except Exception:
+                log.exception("plugin %s failed to register its backends", owner)
+        return found
+
+    def backend_map(self) -> dict[str, Backend]:
+        return {name: entry.backend for name, entry in self.backends.items()}
+
+    def plugins(self) -> list[PluginInfo]:
+        infos = []
+        for name, plugin in sorted(self.manager.list_name_plugin()):
+            entry_point = self._entry_points.get(name)
+            dist = entry_point.dist if entry_point else None
+            hooks = sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or [])
+            infos.append(
+                PluginInfo(
+                    name=name,
+                    module=getattr(plugin, "__name__", type(plugin).__name__),
+                    distribution=dist.name if dist else None,
+                    version=dist.version if dist else None,
+                    hooks=hooks,
+                    backends=sorted(b for b, entry in self.backends.items() if entry.plugin == name),
+                )
+            )
+        return infos
+
+
+@cache
+def registry() -> PluginRegistry:
+    """The process-wide registry, loaded on first use."""
+    return PluginRegistry()
+
+
+def load_plugin(name: str) -> pluggy.PluginManager:
+    """A plugin manager holding only the named plugin: what a worker process uses."""
+    manager = new_plugin_manager()
+    matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if not matches:
+        raise LookupError(f"no plugin named '{name}' in entry-point group '{ENTRY_POINT_GROUP}'")
+    manager.register(matches[0].load(), name=name)
+    return manager

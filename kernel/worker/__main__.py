@@ -1,0 +1,5 @@
+import sys
+
+from kernai.worker.process import main
+
+sys.exit(main())
