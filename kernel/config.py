@@ -90,14 +90,18 @@ class InvalidConfig(Exception):
 
 
 def resolve_inside(root: Path, relative: str) -> Path:
-    """``root / relative``, refusing absolute paths and anything that escapes ``root``."""
+    """``root / relative``, refusing absolute paths and any ``..`` that climbs out of ``root``.
+
+    The check is on the path as written: a symlink the operator placed inside ``root`` is
+    followed (LocalAI does the same), but no name from a config or a request can climb out.
+    """
     candidate = Path(relative)
-    if candidate.is_absolute() or not relative.strip():
+    if candidate.is_absolute() or not relative.strip() or "\0" in relative:
         raise ValueError(f"'{relative}' must be a relative path inside {root}")
-    resolved = (root / candidate).resolve()
-    if not resolved.is_relative_to(root.resolve()):
+    normalised = Path(os.path.normpath(root / candidate))
+    if not normalised.is_relative_to(Path(os.path.normpath(root))) or normalised == Path(os.path.normpath(root)):
         raise ValueError(f"'{relative}' escapes {root}")
-    return resolved
+    return normalised
 
 
 def parse_model_config(

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Create .venv (if missing) and install the kernel, every plugin and every contrib backend into it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+packages=(-e ".[test]")
+for dir in plugins/*/ contrib_backends/*/; do
+    [ -f "${dir}pyproject.toml" ] && packages+=(-e "${dir%/}[test]")
+done
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "${packages[@]}"
