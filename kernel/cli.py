@@ -60,11 +60,18 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, data_dir:
 
 
 @main.command()
-def plugins() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins(as_json: bool) -> None:
     """List installed plugins, their versions, backends and hooks."""
+    import msgspec
+
     from kernai.plugins import registry
 
     loaded = registry()
+    if as_json:
+        click.echo(msgspec.json.format(msgspec.json.encode(
+            {"plugins": loaded.plugins(), "errors": loaded.load_errors}), indent=2))
+        return
     table = Table("plugin", "distribution", "version", "backends", "hooks")
     for info in loaded.plugins():
         table.add_row(info.name, info.distribution or "-", info.version or "-", ", ".join(info.backends),

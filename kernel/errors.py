@@ -13,6 +13,8 @@ class KernaiError(Exception):
 
     status_code = 500
     error_type = "server_error"
+    retry_after: int | None = None
+    """Seconds after which a retry may succeed; sent as ``Retry-After``."""
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -61,3 +63,51 @@ class BackendError(KernaiError):
 
     status_code = 500
     error_type = "server_error"
+
+
+class Unauthorized(KernaiError):
+    """No API key, or one that is unknown or expired: 401."""
+
+    status_code = 401
+    error_type = "authentication_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="invalid_api_key")
+
+
+class Forbidden(KernaiError):
+    """A valid API key without permission for this route or model: 403."""
+
+    status_code = 403
+    error_type = "permission_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="insufficient_permissions")
+
+
+class Conflict(KernaiError):
+    """The request conflicts with the current state (a name taken, the running cap reached): 409."""
+
+    status_code = 409
+    error_type = "conflict_error"
+
+
+class RateLimited(KernaiError):
+    """Too many requests from one key or address: 429."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, code="rate_limit_exceeded")
+        self.retry_after = retry_after
+
+
+class PayloadTooLarge(KernaiError):
+    """The request body is over the route's limit: 413."""
+
+    status_code = 413
+    error_type = "invalid_request_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="payload_too_large")

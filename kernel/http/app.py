@@ -11,6 +11,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from kernai import __version__
 from kernai.http.controllers.models import ModelsController
+from kernai.http.controllers.openai import OpenAIController
 from kernai.http.controllers.system import SystemController
 from kernai.http.deps import provide_manager, provide_registry, provide_settings
 from kernai.http.errors import EXCEPTION_HANDLERS
@@ -18,7 +19,7 @@ from kernai.manager import ModelManager
 from kernai.plugins import PluginRegistry, registry as default_registry
 from kernai.settings import Settings
 
-CONTROLLERS = [SystemController, ModelsController]
+CONTROLLERS = [SystemController, ModelsController, OpenAIController]
 
 
 def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Litestar:

@@ -12,10 +12,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.utils.scope.state import ScopeState
 
-from kernai.errors import KernaiError, ModelUnavailable
+from kernai.errors import KernaiError, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -77,30 +79,58 @@ def error_response(
     return Response(content=body, status_code=status, headers=headers)
 
 
-def _validation_message(exc: ValidationException) -> tuple[str, str | None]:
+def _body_error(request: Request[Any, Any, Any]) -> str | None:
+    """msgspec's full message for a body that failed validation, with its ``$.path``.
+
+    Litestar keeps only the part before `` - at `$.field` ``; decoding the cached body again
+    against the handler's ``data`` type recovers the field for OpenAI's ``param``.
+    """
+    try:
+        body = ScopeState.from_scope(request.scope).body
+        field = request.route_handler.parsed_fn_signature.parameters.get("data")
+    except (AttributeError, KeyError):
+        return None
+    if not isinstance(body, bytes) or field is None:
+        return None
+    try:
+        msgspec.json.decode(body, type=field.annotation)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return str(exc)
+    except Exception:  # an annotation msgspec cannot decode into: keep Litestar's message
+        return None
+    return None
+
+
+def _param_of(message: str) -> str | None:
+    path = re.search(r"`\$\.?([^`]*)`", message)
+    prefix = path.group(1) if path else ""
+    missing = re.search(r"missing required field `([^`]+)`", message)
+    if missing:
+        return f"{prefix}.{missing.group(1)}" if prefix else missing.group(1)
+    return prefix or None
+
+
+def _validation_message(request: Request[Any, Any, Any], exc: ValidationException) -> tuple[str, str | None]:
+    full = _body_error(request)
+    if full is not None:
+        return f"Invalid request: {full.split(' - at ')[0]}", _param_of(full)
     details = exc.extra if isinstance(exc.extra, list) else []
-    parts, param = [], None
-    for item in details:
-        if isinstance(item, dict):
-            text = str(item.get("message", ""))
-            parts.append(text)
-            if param is None and (match := re.search(r"`\$\.([^`]+)`", text)):
-                param = match.group(1)
+    parts = [str(item.get("message", "")) for item in details if isinstance(item, dict)]
     message = "; ".join(p for p in parts if p) or str(exc.detail)
-    return f"Invalid request: {message}", param
+    return f"Invalid request: {message}", None
 
 
 def handle_kernai_error(request: Request[Any, Any, Any], exc: KernaiError) -> Response[Any]:
-    headers = None
-    if isinstance(exc, ModelUnavailable) and exc.retry_after is not None:
-        headers = {"Retry-After": str(exc.retry_after)}
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
     return error_response(request, exc.status_code, exc.message, type_=exc.error_type, param=exc.param,
-                          code=exc.code, headers=headers)
+                          code=exc.code, headers=headers or None)
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if isinstance(exc, ValidationException):
-        message, param = _validation_message(exc)
+        message, param = _validation_message(request, exc)
         return error_response(request, 400, message, param=param)
     headers = dict(exc.headers or {})
     return error_response(request, exc.status_code, str(exc.detail), headers=headers or None)

@@ -82,6 +82,19 @@ def sse_event(data: Any, event: str | None = None) -> bytes:
     return head + b"data: " + payload + b"\n\n"
 
 
+class EventStream(Stream):
+    """A :class:`Stream` that keeps its own media type.
+
+    Litestar 2 lets the handler's default media type (JSON, for handlers that return either a
+    struct or a stream) override the one set on a returned ``Stream``; SSE clients need
+    ``text/event-stream``.
+    """
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["media_type"] = self.media_type
+        return super().to_asgi_response(*args, **kwargs)
+
+
 def sse_response(events: AsyncIterator[bytes]) -> Stream:
-    return Stream(events, media_type="text/event-stream",
-                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventStream(events, media_type="text/event-stream",
+                       headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -27,6 +27,7 @@ class EchoModel:
         self.dimensions = int(config.options["dimensions"])
         self.context_size = config.context_size or 2048
         self.requests = 0
+        self.tokens_generated = 0
 
     def words(self, text: str, sampling: cap.Sampling) -> Iterator[str]:
         limit = sampling.max_tokens if sampling.max_tokens is not None else 16
@@ -39,6 +40,7 @@ class EchoModel:
                 return
             time.sleep(self.delay)
             produced += piece
+            self.tokens_generated += 1
             yield piece
 
     def embed(self, text: str) -> list[float]:
@@ -123,7 +125,8 @@ def predict(backend: str, model: EchoModel, request: cap.Request) -> Any:
 
 @hookimpl
 def status(backend: str, model: EchoModel) -> dict[str, Any]:
-    return {"requests_served": model.requests, "context_size": model.context_size}
+    return {"requests_served": model.requests, "tokens_generated": model.tokens_generated,
+            "context_size": model.context_size}
 
 
 @hookimpl

@@ -20,7 +20,7 @@ class _Wire(Struct, kw_only=True, omit_defaults=True):
     pass
 
 
-class SamplingFields(_Wire):
+class SamplingFields(_Wire, kw_only=True):
     """The sampling fields shared by chat and completion requests (OpenAI plus llama.cpp extras)."""
 
     max_tokens: PositiveInt | None = None
@@ -41,24 +41,24 @@ class SamplingFields(_Wire):
     user: str | None = None
 
 
-class StreamOptions(_Wire):
+class StreamOptions(_Wire, kw_only=True):
     include_usage: bool = False
 
 
-class JsonSchemaSpec(_Wire):
+class JsonSchemaSpec(_Wire, kw_only=True):
     name: str | None = None
     schema: dict[str, Any] | None = None
     strict: bool | None = None
     description: str | None = None
 
 
-class WireResponseFormat(_Wire):
+class WireResponseFormat(_Wire, kw_only=True):
     type: str = "text"
     json_schema: JsonSchemaSpec | None = None
     schema: dict[str, Any] | None = None  # llama.cpp server's short form
 
 
-class ChatCompletionRequest(SamplingFields):
+class ChatCompletionRequest(SamplingFields, kw_only=True):
     model: ModelName
     messages: Annotated[list[ChatMessage], Meta(min_length=1)]
     max_completion_tokens: PositiveInt | None = None
@@ -70,7 +70,7 @@ class ChatCompletionRequest(SamplingFields):
     parallel_tool_calls: bool | None = None
 
 
-class CompletionRequestWire(SamplingFields):
+class CompletionRequestWire(SamplingFields, kw_only=True):
     model: ModelName
     prompt: str | list[str]
     suffix: str | None = None
@@ -80,7 +80,7 @@ class CompletionRequestWire(SamplingFields):
     response_format: WireResponseFormat | None = None
 
 
-class EditRequest(_Wire):
+class EditRequest(_Wire, kw_only=True):
     model: ModelName
     instruction: str
     input: str = ""
@@ -89,21 +89,21 @@ class EditRequest(_Wire):
     top_p: Probability | None = None
 
 
-class EmbeddingRequestWire(_Wire):
+class EmbeddingRequestWire(_Wire, kw_only=True):
     model: ModelName
-    input: str | list[str] | list[int] | list[list[int]]
+    input: str | list[str | int | list[int]]
     encoding_format: str = "float"
     dimensions: PositiveInt | None = None
     user: str | None = None
 
 
-class TokenizeRequestWire(_Wire):
+class TokenizeRequestWire(_Wire, kw_only=True):
     model: ModelName
     content: str
     add_special: bool = True
 
 
-class DetokenizeRequestWire(_Wire):
+class DetokenizeRequestWire(_Wire, kw_only=True):
     model: ModelName
     tokens: list[int]
 
@@ -121,9 +121,9 @@ class LogprobsContent(Struct):
     content: list[dict[str, Any]]
 
 
-class AssistantMessage(_Wire):
+class AssistantMessage(Struct, kw_only=True):
+    content: str | None
     role: str = "assistant"
-    content: str | None = None
     tool_calls: list[ToolCall] | None = None
 
 
@@ -144,7 +144,7 @@ class ChatCompletion(Struct):
     system_fingerprint: str | None = None
 
 
-class Delta(_Wire):
+class Delta(_Wire, kw_only=True):
     role: str | None = None
     content: str | None = None
     tool_calls: list[ToolCallDelta] | None = None

@@ -1,0 +1,339 @@
+"""OpenAI's text endpoints: chat, completions, edits, embeddings, and LocalAI's tokenize/detokenize."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from litestar import Controller, post
+
+from kernai.capabilities import (
+    ChatChunk,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    CompletionChunk,
+    CompletionRequest,
+    CompletionResult,
+    DetokenizeRequest,
+    DetokenizeResult,
+    EmbeddingsRequest,
+    EmbeddingsResult,
+    TokenizeRequest,
+    TokenizeResult,
+    TokenLogprob,
+    Usage,
+)
+from kernai.errors import InvalidRequest
+from kernai.http.inference import (
+    new_id,
+    now,
+    prefetch,
+    response_format,
+    sampling_with_defaults,
+    sse_event,
+    sse_response,
+    stop_list,
+)
+from kernai.http.schemas.openai import (
+    AssistantMessage,
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    Completion,
+    CompletionChoice,
+    CompletionLogprobs,
+    CompletionRequestWire,
+    Delta,
+    DetokenizeRequestWire,
+    DetokenizeResponse,
+    Edit,
+    EditChoice,
+    EditRequest,
+    EmbeddingData,
+    EmbeddingList,
+    EmbeddingRequestWire,
+    EmbeddingUsage,
+    LogprobsContent,
+    SamplingFields,
+    TokenizeRequestWire,
+    TokenizeResponse,
+    UsageWire,
+    WireResponseFormat,
+)
+from kernai.manager import ModelManager
+
+_DONE = b"data: [DONE]\n\n"
+
+
+def _usage(usage: Usage) -> UsageWire:
+    return UsageWire(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+
+
+def _sum_usage(usages: list[Usage]) -> UsageWire:
+    prompt = sum(u.prompt_tokens for u in usages)
+    completion = sum(u.completion_tokens for u in usages)
+    return UsageWire(prompt, completion, prompt + completion)
+
+
+def _chat_logprobs(logprobs: list[TokenLogprob] | None) -> LogprobsContent | None:
+    if logprobs is None:
+        return None
+    return LogprobsContent(content=[
+        {"token": lp.token, "logprob": lp.logprob, "bytes": lp.bytes,
+         "top_logprobs": [{"token": t.token, "logprob": t.logprob, "bytes": t.bytes} for t in lp.top_logprobs]}
+        for lp in logprobs
+    ])
+
+
+def _completion_logprobs(logprobs: list[TokenLogprob] | None, start: int = 0) -> CompletionLogprobs | None:
+    if logprobs is None:
+        return None
+    offsets, offset = [], start
+    for lp in logprobs:
+        offsets.append(offset)
+        offset += len(lp.token)
+    return CompletionLogprobs(
+        tokens=[lp.token for lp in logprobs],
+        token_logprobs=[lp.logprob for lp in logprobs],
+        top_logprobs=[{t.token: t.logprob for t in lp.top_logprobs} for lp in logprobs],
+        text_offset=offsets,
+    )
+
+
+def _format(wire: WireResponseFormat | None) -> Any:
+    if wire is None:
+        return None
+    schema = wire.json_schema.schema if wire.json_schema is not None else wire.schema
+    return response_format(wire.type, schema)
+
+
+def _sampling(manager: ModelManager, model: str, data: SamplingFields, max_tokens: int | None) -> Any:
+    defaults = manager.get(model).config.parameters
+    return sampling_with_defaults(
+        defaults,
+        max_tokens=max_tokens,
+        temperature=data.temperature,
+        top_p=data.top_p,
+        top_k=data.top_k,
+        min_p=data.min_p,
+        repeat_penalty=data.repeat_penalty,
+        presence_penalty=data.presence_penalty,
+        frequency_penalty=data.frequency_penalty,
+        seed=data.seed,
+        stop=stop_list(data.stop),
+        logit_bias=data.logit_bias,
+    )
+
+
+def _with_seed(request: Any, index: int) -> Any:
+    """The request for choice ``index`` of ``n``: a given seed is offset so choices differ."""
+    if index == 0 or request.sampling.seed is None:
+        return request
+    sampling = msgspec.structs.replace(request.sampling, seed=request.sampling.seed + index)
+    return msgspec.structs.replace(request, sampling=sampling)
+
+
+async def _predict_n(manager: ModelManager, model: str, request: Any, n: int) -> list[Any]:
+    return list(await asyncio.gather(*(manager.predict(model, _with_seed(request, i)) for i in range(n))))
+
+
+class OpenAIController(Controller):
+    """``/v1/chat/completions``, ``/v1/completions``, ``/v1/edits``, ``/v1/embeddings``, tokenize."""
+
+    tags = ["OpenAI"]
+
+    @post(["/v1/chat/completions", "/chat/completions"], status_code=200)
+    async def chat(self, data: ChatCompletionRequest, manager: ModelManager) -> Any:
+        """Chat completion, streamed as server-sent events when ``stream`` is true."""
+        if data.tool_choice not in (None, "auto", "none", "required") and not (
+            isinstance(data.tool_choice, dict) and isinstance(data.tool_choice.get("function"), dict)
+        ):
+            raise InvalidRequest("tool_choice must be auto, none, required or {type: function, function: {name}}",
+                                 param="tool_choice")
+        if data.tool_choice not in (None, "none", "auto") and not data.tools:
+            raise InvalidRequest("tool_choice needs tools", param="tool_choice")
+        request = ChatRequest(
+            messages=data.messages,
+            sampling=_sampling(manager, data.model, data, data.max_completion_tokens or data.max_tokens),
+            tools=data.tools if data.tool_choice != "none" else None,
+            tool_choice=data.tool_choice,
+            response_format=_format(data.response_format),
+            grammar=data.grammar,
+            logprobs=data.logprobs,
+            top_logprobs=data.top_logprobs or 0,
+            stream=data.stream,
+        )
+        if data.stream:
+            return await self._stream_chat(manager, data, request)
+        results: list[ChatResult] = await _predict_n(manager, data.model, request, data.n)
+        return ChatCompletion(
+            id=new_id("chatcmpl"),
+            created=now(),
+            model=data.model,
+            choices=[
+                ChatChoice(index=i, finish_reason=r.finish_reason, logprobs=_chat_logprobs(r.logprobs),
+                           message=AssistantMessage(content=r.content, tool_calls=r.tool_calls))
+                for i, r in enumerate(results)
+            ],
+            usage=_sum_usage([r.usage for r in results]),
+        )
+
+    async def _stream_chat(self, manager: ModelManager, data: ChatCompletionRequest, request: ChatRequest) -> Any:
+        ident, created = new_id("chatcmpl"), now()
+        first = await prefetch(manager.stream(data.model, request))
+        include_usage = data.stream_options is not None and data.stream_options.include_usage
+
+        def event(index: int, delta: Delta, finish: str | None = None, logprobs: Any = None) -> bytes:
+            choice = ChatChunkChoice(index=index, delta=delta, finish_reason=finish, logprobs=logprobs)
+            return sse_event(ChatCompletionChunk(id=ident, created=created, model=data.model, choices=[choice]))
+
+        async def events() -> AsyncIterator[bytes]:
+            usages: list[Usage] = []
+            for index in range(data.n):
+                chunks = first if index == 0 else await prefetch(manager.stream(data.model, _with_seed(request, index)))
+                yield event(index, Delta(role="assistant", content=""))
+                async for chunk in chunks:
+                    assert isinstance(chunk, ChatChunk)
+                    if chunk.usage is not None:
+                        usages.append(chunk.usage)
+                    if chunk.content or chunk.tool_calls or chunk.logprobs:
+                        yield event(index, Delta(content=chunk.content, tool_calls=chunk.tool_calls),
+                                    logprobs=_chat_logprobs(chunk.logprobs))
+                    if chunk.finish_reason is not None:
+                        yield event(index, Delta(), finish=chunk.finish_reason)
+            if include_usage:
+                yield sse_event(ChatCompletionChunk(id=ident, created=created, model=data.model, choices=[],
+                                                    usage=_sum_usage(usages)))
+            yield _DONE
+
+        return sse_response(events())
+
+    @post(["/v1/completions", "/completions"], status_code=200)
+    async def completions(self, data: CompletionRequestWire, manager: ModelManager) -> Any:
+        """Text completion of one prompt or a list of prompts; ``n`` choices per prompt."""
+        prompts = [data.prompt] if isinstance(data.prompt, str) else data.prompt
+        if not prompts:
+            raise InvalidRequest("prompt must not be an empty list", param="prompt")
+        base = CompletionRequest(
+            prompt="",
+            sampling=_sampling(manager, data.model, data, data.max_tokens),
+            suffix=data.suffix,
+            echo=data.echo,
+            logprobs=data.logprobs,
+            response_format=_format(data.response_format),
+            grammar=data.grammar,
+            stream=data.stream,
+        )
+        requests = [_with_seed(msgspec.structs.replace(base, prompt=p), i) for p in prompts for i in range(data.n)]
+        if data.stream:
+            return await self._stream_completions(manager, data, requests)
+        results: list[CompletionResult] = list(
+            await asyncio.gather(*(manager.predict(data.model, r) for r in requests)))
+        return Completion(
+            id=new_id("cmpl"),
+            created=now(),
+            model=data.model,
+            choices=[CompletionChoice(index=i, text=r.text, finish_reason=r.finish_reason,
+                                      logprobs=_completion_logprobs(r.logprobs))
+                     for i, r in enumerate(results)],
+            usage=_sum_usage([r.usage for r in results]),
+        )
+
+    async def _stream_completions(self, manager: ModelManager, data: CompletionRequestWire,
+                                  requests: list[CompletionRequest]) -> Any:
+        ident, created = new_id("cmpl"), now()
+        first = await prefetch(manager.stream(data.model, requests[0]))
+        include_usage = data.stream_options is not None and data.stream_options.include_usage
+
+        def event(index: int, text: str, finish: str | None, logprobs: Any = None) -> bytes:
+            choice = CompletionChoice(index=index, text=text, finish_reason=finish, logprobs=logprobs)
+            return sse_event(Completion(id=ident, created=created, model=data.model, choices=[choice]))
+
+        async def events() -> AsyncIterator[bytes]:
+            usages: list[Usage] = []
+            for index, request in enumerate(requests):
+                chunks = first if index == 0 else await prefetch(manager.stream(data.model, request))
+                async for chunk in chunks:
+                    assert isinstance(chunk, CompletionChunk)
+                    if chunk.usage is not None:
+                        usages.append(chunk.usage)
+                    if chunk.text or chunk.finish_reason is not None or chunk.logprobs:
+                        yield event(index, chunk.text, chunk.finish_reason, _completion_logprobs(chunk.logprobs))
+            if include_usage:
+                yield sse_event(Completion(id=ident, created=created, model=data.model, choices=[],
+                                           usage=_sum_usage(usages)))
+            yield _DONE
+
+        return sse_response(events())
+
+    @post(["/v1/edits", "/edits"], status_code=200)
+    async def edits(self, data: EditRequest, manager: ModelManager) -> Edit:
+        """The legacy edits endpoint, served as a chat: the instruction as system message, input as user."""
+        defaults = manager.get(data.model).config.parameters
+        request = ChatRequest(
+            messages=[ChatMessage(role="system", content=data.instruction), ChatMessage(role="user", content=data.input)],
+            sampling=sampling_with_defaults(defaults, temperature=data.temperature, top_p=data.top_p),
+        )
+        results: list[ChatResult] = await _predict_n(manager, data.model, request, data.n)
+        return Edit(created=now(), choices=[EditChoice(index=i, text=r.content or "") for i, r in enumerate(results)],
+                    usage=_sum_usage([r.usage for r in results]))
+
+    @post(["/v1/embeddings", "/embeddings"], status_code=200)
+    async def embeddings(self, data: EmbeddingRequestWire, manager: ModelManager) -> EmbeddingList:
+        """Embeddings of a string, a list of strings, or token arrays; ``float`` or ``base64``."""
+        if data.encoding_format not in ("float", "base64"):
+            raise InvalidRequest("encoding_format must be 'float' or 'base64'", param="encoding_format")
+        texts = await self._embedding_texts(manager, data)
+        result = await manager.predict(data.model, EmbeddingsRequest(input=texts, dimensions=data.dimensions))
+        assert isinstance(result, EmbeddingsResult)
+
+        def encode(vector: list[float]) -> list[float] | str:
+            if data.encoding_format == "base64":
+                return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            return vector
+
+        return EmbeddingList(
+            data=[EmbeddingData(index=i, embedding=encode(v)) for i, v in enumerate(result.embeddings)],
+            model=data.model,
+            usage=EmbeddingUsage(result.usage.prompt_tokens, result.usage.prompt_tokens),
+        )
+
+    async def _embedding_texts(self, manager: ModelManager, data: EmbeddingRequestWire) -> list[str]:
+        value = data.input
+        if isinstance(value, str):
+            return [value]
+        if not value:
+            raise InvalidRequest("input must not be empty", param="input")
+        if all(isinstance(item, str) for item in value):
+            return list(value)  # type: ignore[arg-type]
+        arrays = [value] if all(isinstance(item, int) for item in value) else value
+        texts: list[str] = []
+        for tokens in arrays:
+            if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
+                raise InvalidRequest("input must be a string, a list of strings, or token arrays", param="input")
+            result = await manager.predict(data.model, DetokenizeRequest(tokens=tokens))
+            assert isinstance(result, DetokenizeResult)
+            texts.append(result.content)
+        return texts
+
+    @post(["/v1/tokenize", "/tokenize"], status_code=200)
+    async def tokenize(self, data: TokenizeRequestWire, manager: ModelManager) -> TokenizeResponse:
+        """LocalAI's tokenize: ``{"model", "content"}`` to ``{"tokens": [...]}``."""
+        result = await manager.predict(data.model, TokenizeRequest(content=data.content, add_special=data.add_special))
+        assert isinstance(result, TokenizeResult)
+        return TokenizeResponse(tokens=result.tokens)
+
+    @post(["/v1/detokenize", "/detokenize"], status_code=200)
+    async def detokenize(self, data: DetokenizeRequestWire, manager: ModelManager) -> DetokenizeResponse:
+        """Tokens back to text."""
+        result = await manager.predict(data.model, DetokenizeRequest(tokens=data.tokens))
+        assert isinstance(result, DetokenizeResult)
+        return DetokenizeResponse(content=result.content)
+

@@ -1,0 +1,42 @@
+"""A real `kernai serve` with reference-backend models, shared by the kernel's HTTP tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kernai.testing import KernaiServer
+
+MODELS = {
+    "echo.yaml": "name: echo\nbackend: reference\n",
+    "slow.yaml": "name: slow\nbackend: reference\ndelay: 0.2\n",
+    "broken-load.yaml": "name: broken-load\nbackend: reference\nfail_load: true\n",
+    "typo.yaml": "name: typo\nbackend: reference\ncontext_sise: 10\n",
+    "ghost.yaml": "name: ghost\nbackend: no-such-backend\n",
+}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
+    root = tmp_path_factory.mktemp("kernel-server")
+    models = root / "models"
+    models.mkdir()
+    for name, text in MODELS.items():
+        (models / name).write_text(text)
+    with KernaiServer(models, root / "data", env={"KERNAI_LOAD_PLUGINS": "reference"}) as running:
+        yield running
+
+
+@pytest.fixture()
+def client(server: KernaiServer) -> Iterator[httpx.Client]:
+    with server.client() as http:
+        yield http
+
+
+
+@pytest.fixture()
+def models_dir(server: KernaiServer) -> Path:
+    return server.models_dir
