@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any
 
 import msgspec
@@ -12,7 +14,9 @@ from litestar.response import Stream
 
 from kernai.capabilities import Chunk, ResponseFormat, Sampling
 from kernai.config import ModelParameters
-from kernai.errors import InvalidRequest
+from kernai.errors import BackendError, InvalidRequest, KernaiError
+
+log = logging.getLogger(__name__)
 
 _json = msgspec.json.Encoder()
 
@@ -95,6 +99,29 @@ class EventStream(Stream):
         return super().to_asgi_response(*args, **kwargs)
 
 
-def sse_response(events: AsyncIterator[bytes]) -> Stream:
-    return EventStream(events, media_type="text/event-stream",
+def openai_error_event(error: KernaiError) -> bytes:
+    """An error that happens after a stream started, as OpenAI sends it: one ``data: {"error": ...}``."""
+    return sse_event({"error": {"message": error.message, "type": error.error_type, "param": error.param,
+                                "code": error.code}})
+
+
+def sse_response(events: AsyncIterator[bytes],
+                 error_event: Callable[[KernaiError], bytes] = openai_error_event) -> Stream:
+    """Stream ``events``; an error after the first byte becomes a final ``error_event``.
+
+    When the client goes away, ``events`` is closed at once, which cancels the work in the worker.
+    """
+
+    async def guarded() -> AsyncIterator[bytes]:
+        async with aclosing(events):  # type: ignore[type-var]
+            try:
+                async for event in events:
+                    yield event
+            except KernaiError as error:
+                yield error_event(error)
+            except Exception as error:  # a bug must not leave the client hanging on a half stream
+                log.exception("stream failed")
+                yield error_event(BackendError(f"Internal server error: {type(error).__name__}"))
+
+    return EventStream(guarded(), media_type="text/event-stream",
                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
