@@ -1,0 +1,36 @@
+"""``POST /v1/rerank``: documents ordered by their relevance to a query (Jina / Cohere / LocalAI)."""
+
+from __future__ import annotations
+
+from litestar import Controller, post
+
+from kernai.capabilities import RerankRequest, RerankResult
+from kernai.http.schemas.rerank import (
+    RerankDocumentText,
+    RerankRequestWire,
+    RerankResponse,
+    RerankResultWire,
+    RerankUsage,
+)
+from kernai.manager import ModelManager
+
+
+class RerankController(Controller):
+    """Scores come from the model's backend in document order; sorting and ``top_n`` happen here."""
+
+    @post(["/v1/rerank", "/rerank"], status_code=200)
+    async def rerank(self, data: RerankRequestWire, manager: ModelManager) -> RerankResponse:
+        texts = [d if isinstance(d, str) else d.text for d in data.documents]
+        result = await manager.predict(data.model, RerankRequest(query=data.query, documents=texts, top_n=data.top_n))
+        assert isinstance(result, RerankResult)
+        ranked = sorted(result.results, key=lambda score: (-score.relevance_score, score.index))
+        if data.top_n is not None:
+            ranked = ranked[: data.top_n]
+        tokens = result.usage.prompt_tokens
+        return RerankResponse(
+            model=data.model,
+            results=[RerankResultWire(index=s.index, relevance_score=s.relevance_score,
+                                      document=RerankDocumentText(texts[s.index]) if data.return_documents else None)
+                     for s in ranked],
+            usage=RerankUsage(prompt_tokens=tokens, total_tokens=tokens),
+        )

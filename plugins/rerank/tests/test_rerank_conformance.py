@@ -1,0 +1,14 @@
+"""The rerank backend honours the plugin contract (kernai's conformance kit)."""
+
+from pathlib import Path
+
+from kernai.testing import BackendConformance
+from kernai_rerank.testing import write_tiny_bert
+
+
+class TestRerankBackend(BackendConformance):
+    backend = "rerank"
+    model_config = {"parameters": {"model": "tiny.gguf"}, "threads": 1}
+
+    def prepare_models_dir(self, models_dir: Path) -> None:
+        write_tiny_bert(models_dir / "tiny.gguf", cross_encoder=True)
