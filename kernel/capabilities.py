@@ -156,6 +156,8 @@ class ChatResult(_Base, tag="chat"):
     finish_reason: str = "stop"
     usage: Usage = field(default_factory=Usage)
     logprobs: list[TokenLogprob] | None = None
+    stop_sequence: str | None = None
+    """The entry of ``sampling.stop`` that ended generation, when the backend knows it."""
 
 
 class ToolCallDelta(_Base):
@@ -171,6 +173,7 @@ class ChatChunk(_Base, tag="chat"):
     finish_reason: str | None = None
     usage: Usage | None = None
     logprobs: list[TokenLogprob] | None = None
+    stop_sequence: str | None = None
 
 
 # --- completion ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from kernai import __version__
+from kernai.http.controllers.anthropic import AnthropicController
 from kernai.http.controllers.models import ModelsController
 from kernai.http.controllers.openai import OpenAIController
 from kernai.http.controllers.rerank import RerankController
@@ -20,7 +21,7 @@ from kernai.manager import ModelManager
 from kernai.plugins import PluginRegistry, registry as default_registry
 from kernai.settings import Settings
 
-CONTROLLERS = [SystemController, ModelsController, OpenAIController, RerankController]
+CONTROLLERS = [SystemController, ModelsController, OpenAIController, RerankController, AnthropicController]
 
 
 def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Litestar:

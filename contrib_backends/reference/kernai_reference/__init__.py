@@ -6,6 +6,7 @@ to give the kernel's tests a slow, streaming, crashable model without an engine.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -83,6 +84,15 @@ def _generate(model: EchoModel, text: str, sampling: cap.Sampling) -> tuple[str,
     return "".join(pieces), cap.Usage(len(text.encode()), len(pieces)), reason
 
 
+def _stop_hit(text: str, produced: int, sampling: cap.Sampling) -> str | None:
+    """The stop sequence that ended an echo after ``produced`` words, if one did."""
+    words = text.split()
+    if produced >= len(words) or produced == sampling.max_tokens:
+        return None
+    candidate = " ".join(words[: produced + 1])
+    return next((stop for stop in sampling.stop if stop in candidate), None)
+
+
 def _stream(model: EchoModel, text: str, sampling: cap.Sampling, chunk: Callable[..., Any]) -> Iterator[Any]:
     count = 0
     for piece in model.words(text, sampling):
@@ -91,18 +101,37 @@ def _stream(model: EchoModel, text: str, sampling: cap.Sampling, chunk: Callable
     yield chunk(None, finish_reason="stop", usage=cap.Usage(len(text.encode()), count))
 
 
+def _forced_tool_call(request: cap.ChatRequest, text: str) -> cap.ToolCall | None:
+    """When ``tool_choice`` forces a tool, "call" it with the echoed text as ``{"text": ...}``."""
+    if not request.tools or request.tool_choice in (None, "auto", "none"):
+        return None
+    choice = request.tool_choice
+    name = choice["function"]["name"] if isinstance(choice, dict) else request.tools[0].function.name
+    return cap.ToolCall(id="call_echo", function=cap.FunctionCall(name, json.dumps({"text": text})))
+
+
+def _chat(model: EchoModel, request: cap.ChatRequest) -> Any:
+    turns = [m for m in request.messages if m.role in ("user", "tool")]
+    text = turns[-1].text() if turns else ""
+    usage = cap.Usage(len(text.encode()))
+    if (call := _forced_tool_call(request, text)) is not None:
+        if request.stream:
+            delta = cap.ToolCallDelta(index=0, id=call.id, function=call.function)
+            return iter([cap.ChatChunk(tool_calls=[delta]), cap.ChatChunk(finish_reason="tool_calls", usage=usage)])
+        return cap.ChatResult(tool_calls=[call], finish_reason="tool_calls", usage=usage)
+    if request.stream:
+        return _stream(model, text, request.sampling, lambda piece, **kw: cap.ChatChunk(content=piece, **kw))
+    content, usage, reason = _generate(model, text, request.sampling)
+    stop = _stop_hit(text, usage.completion_tokens, request.sampling)
+    return cap.ChatResult(content=content, usage=usage, finish_reason=reason, stop_sequence=stop)
+
+
 @hookimpl
 def predict(backend: str, model: EchoModel, request: cap.Request) -> Any:
     model.requests += 1
     match request:
         case cap.ChatRequest():
-            users = [m for m in request.messages if m.role == "user"]
-            text = users[-1].text() if users else ""
-            if request.stream:
-                return _stream(model, text, request.sampling,
-                               lambda piece, **kw: cap.ChatChunk(content=piece, **kw))
-            content, usage, reason = _generate(model, text, request.sampling)
-            return cap.ChatResult(content=content, usage=usage, finish_reason=reason)
+            return _chat(model, request)
         case cap.CompletionRequest():
             if len(request.prompt.encode()) > model.context_size:
                 raise InvalidRequest(f"Prompt exceeds the context size of {model.context_size} tokens")
