@@ -286,30 +286,62 @@ class TranscriptionChunk(_Base, tag="transcription"):
     duration: float | None = None
 
 
+AUDIO_FORMATS = ("wav", "mp3", "flac", "opus", "pcm")
+"""Encodings a speech backend may be asked for; ``pcm`` is mono 16-bit little-endian samples."""
+
+
 class SpeechRequest(_Base, tag="speech"):
+    """``response_format`` is one of :data:`AUDIO_FORMATS`; the backend encodes (a backend that
+    cannot raises :class:`~kernai.errors.NotSupported`). ``sample_rate`` asks for resampling
+    (``None``: the voice's own rate)."""
+
     input: str
     voice: str | None = None
     speed: float = 1.0
     stream: bool = False
+    response_format: str = "pcm"
+    sample_rate: int | None = None
 
 
 class SpeechResult(_Base, tag="speech"):
-    """Mono 16-bit little-endian PCM."""
+    """The whole audio in ``format`` (``pcm``: mono 16-bit little-endian)."""
 
     audio: bytes
     sample_rate: int
+    format: str = "pcm"
 
 
 class SpeechChunk(_Base, tag="speech"):
+    """The next bytes of the encoded stream; concatenated, the chunks form one valid file."""
+
     audio: bytes
     sample_rate: int
+    format: str = "pcm"
+
+
+class VoicesRequest(_Base, tag="voices"):
+    """Which voices a speech model offers (capability ``speech``)."""
+
+
+class Voice(_Base):
+    id: str
+    name: str
+    language: str | None = None
+
+
+class VoicesResult(_Base, tag="voices"):
+    voices: list[Voice]
+    default: str | None = None
 
 
 class VADRequest(_Base, tag="vad"):
-    """Mono float32 little-endian PCM at ``sample_rate`` Hz."""
+    """Mono float32 little-endian PCM at ``sample_rate`` Hz in ``audio``, or, when ``audio_path`` is
+    set, an audio file in any common format (written by the server in its data directory) that the
+    backend decodes and resamples."""
 
-    audio: bytes
+    audio: bytes = b""
     sample_rate: int = 16000
+    audio_path: str | None = None
 
 
 class VADSegment(_Base):
@@ -378,6 +410,7 @@ Request = (
     | DetokenizeRequest
     | TranscriptionRequest
     | SpeechRequest
+    | VoicesRequest
     | VADRequest
     | DetectionRequest
     | RerankRequest
@@ -390,6 +423,7 @@ Result = (
     | DetokenizeResult
     | TranscriptionResult
     | SpeechResult
+    | VoicesResult
     | VADResult
     | DetectionResult
     | RerankResult
@@ -404,6 +438,7 @@ CAPABILITY_OF: dict[type[Struct], Capability] = {
     DetokenizeRequest: Capability.DETOKENIZE,
     TranscriptionRequest: Capability.TRANSCRIPTION,
     SpeechRequest: Capability.SPEECH,
+    VoicesRequest: Capability.SPEECH,
     VADRequest: Capability.VAD,
     DetectionRequest: Capability.DETECTION,
     RerankRequest: Capability.RERANK,

@@ -11,17 +11,19 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from kernai import __version__
 from kernai.http.controllers.anthropic import AnthropicController
+from kernai.http.controllers.audio import AudioController
 from kernai.http.controllers.models import ModelsController
 from kernai.http.controllers.openai import OpenAIController
 from kernai.http.controllers.rerank import RerankController
 from kernai.http.controllers.system import SystemController
+from kernai.http.controllers.vad import VADController
 from kernai.http.deps import provide_manager, provide_registry, provide_settings
 from kernai.http.errors import EXCEPTION_HANDLERS
 from kernai.manager import ModelManager
 from kernai.plugins import PluginRegistry, registry as default_registry
 from kernai.settings import Settings
 
-CONTROLLERS = [SystemController, ModelsController, OpenAIController, RerankController, AnthropicController]
+CONTROLLERS = [SystemController, ModelsController, AudioController, VADController, OpenAIController, RerankController, AnthropicController]
 
 
 def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Litestar:

@@ -1,0 +1,186 @@
+"""Wire formats of the audio surfaces: OpenAI transcription/translation/speech, LocalAI ``/tts`` and
+``/vad``, ElevenLabs text to speech."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from msgspec import Struct, field
+
+TranscriptFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
+SpeechFormat = Literal["wav", "mp3", "flac", "opus", "pcm"]
+
+CONTENT_TYPES: dict[str, str] = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "opus": "audio/ogg",
+                                 "pcm": "audio/pcm"}
+SAMPLE_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000})
+OPENAI_PCM_RATE = 24000
+"""OpenAI's ``pcm`` is 24 kHz; clients read it without a header, so kernai resamples to match."""
+
+
+# --- transcription -------------------------------------------------------------------------------
+
+
+class TranscriptionForm(Struct, kw_only=True):
+    """The multipart fields of ``/v1/audio/transcriptions`` and ``/v1/audio/translations`` (besides ``file``)."""
+
+    model: str
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float | None = None
+    response_format: TranscriptFormat = "json"
+    timestamp_granularities: list[Literal["word", "segment"]] = field(default_factory=list)
+    stream: bool = False
+    vad_filter: bool = False
+    """kernai's switch for skipping silence; OpenAI's ``chunking_strategy`` turns it on too."""
+
+
+class Transcription(Struct):
+    text: str
+
+
+class TranscriptionWord(Struct):
+    word: str
+    start: float
+    end: float
+
+
+class TranscriptionSegment(Struct, kw_only=True):
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+class TranscriptionVerbose(Struct, kw_only=True, omit_defaults=True):
+    task: str
+    language: str
+    duration: float
+    text: str
+    segments: list[TranscriptionSegment] | None = None
+    words: list[TranscriptionWord] | None = None
+
+
+class TranscriptTextDelta(Struct, kw_only=True, omit_defaults=True, tag_field="type", tag="transcript.text.delta"):
+    """One streamed segment (OpenAI's streaming transcription event, with the segment's times added)."""
+
+    delta: str
+    start: float | None = None
+    end: float | None = None
+
+
+class TranscriptTextDone(Struct, kw_only=True, omit_defaults=True, tag_field="type", tag="transcript.text.done"):
+    text: str
+    language: str | None = None
+    duration: float | None = None
+
+
+# --- speech --------------------------------------------------------------------------------------
+
+
+class SpeechBody(Struct, kw_only=True):
+    """``POST /v1/audio/speech`` (OpenAI), plus ``stream`` for raw chunked audio."""
+
+    model: str | None = None
+    input: str
+    voice: str | None = None
+    response_format: SpeechFormat = "mp3"
+    speed: float = 1.0
+    stream: bool = False
+    stream_format: Literal["audio", "sse"] = "audio"
+    sample_rate: int | None = None
+    instructions: str | None = None
+    """Accepted for compatibility; piper voices have no style control."""
+
+
+class SpeechAudioDelta(Struct, tag_field="type", tag="speech.audio.delta"):
+    audio: str
+    """Base64 of the next encoded bytes."""
+
+
+class SpeechUsage(Struct):
+    """Characters of input; piper has no audio tokens, so ``output_tokens`` is 0."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class SpeechAudioDone(Struct, tag_field="type", tag="speech.audio.done"):
+    usage: SpeechUsage
+
+
+class TTSBody(Struct, kw_only=True):
+    """LocalAI's ``POST /tts``."""
+
+    model: str | None = None
+    input: str
+    voice: str | None = None
+    backend: str | None = None
+    language: str | None = None
+    response_format: SpeechFormat = "wav"
+    stream: bool = False
+
+
+class ElevenLabsBody(Struct, kw_only=True):
+    """ElevenLabs' ``POST /v1/text-to-speech/{voice_id}`` body; ``output_format`` is a query parameter."""
+
+    text: str
+    model_id: str | None = None
+    voice_settings: dict[str, Any] | None = None
+    language_code: str | None = None
+
+
+class VoiceInfo(Struct, kw_only=True, omit_defaults=True):
+    id: str
+    name: str
+    language: str | None = None
+
+
+class ModelVoices(Struct, kw_only=True, omit_defaults=True):
+    model: str
+    voices: list[VoiceInfo]
+    default: str | None = None
+
+
+class VoicesList(Struct):
+    """``GET /v1/audio/voices``: the voices of each speech model."""
+
+    data: list[ModelVoices]
+    object: str = "list"
+
+
+class ElevenLabsVoice(Struct, kw_only=True):
+    voice_id: str
+    name: str
+    category: str = "premade"
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class ElevenLabsVoices(Struct):
+    voices: list[ElevenLabsVoice]
+
+
+# --- voice activity ------------------------------------------------------------------------------
+
+
+class VADBody(Struct, kw_only=True):
+    """LocalAI's ``POST /vad``: mono float samples at ``sample_rate`` Hz (16 kHz unless said)."""
+
+    model: str | None = None
+    audio: list[float]
+    sample_rate: int = 16000
+
+
+class VADSegmentOut(Struct):
+    start: float
+    end: float
+
+
+class VADResponse(Struct):
+    segments: list[VADSegmentOut]

@@ -1,0 +1,65 @@
+"""The ``piper`` backend: text to speech with piper-tts voices (ONNX).
+
+A model config names the voice's ``.onnx`` file; its ``.onnx.json`` must sit next to it (or be named
+by ``config_file``)::
+
+    name: voice-en-us-joe
+    backend: piper
+    parameters:
+      model: en_US-joe-medium.onnx
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kernai import Backend, BackendOption, hookimpl
+from kernai import capabilities as cap
+from kernai.config import ModelConfig
+
+NAME = "piper"
+
+
+@hookimpl
+def register_backends(register: Callable[[Backend], None]) -> None:
+    register(
+        Backend(
+            name=NAME,
+            description="Text to speech with piper voices; wav, mp3, flac, opus or pcm out, streamed per sentence.",
+            capabilities=[cap.Capability.SPEECH],
+            options=[
+                BackendOption(name="max_input_chars", type="int", default=4096,
+                              description="Longest text accepted, in characters (longer: 400)."),
+                BackendOption(name="speaker", description="Default speaker of a multi-speaker voice."),
+                BackendOption(name="config_file",
+                              description="The voice's JSON config, relative to the model file (default: MODEL.json)."),
+            ],
+        )
+    )
+
+
+@hookimpl
+def load(backend: str, config: ModelConfig) -> Any:
+    from kernai_piper.engine import PiperEngine
+
+    return PiperEngine(config)
+
+
+@hookimpl
+def predict(backend: str, model: Any, request: cap.Request) -> cap.Result | Iterator[cap.Chunk] | None:
+    if isinstance(request, cap.VoicesRequest):
+        return model.voices()
+    if not isinstance(request, cap.SpeechRequest):
+        return None
+    return model.stream(request) if request.stream else model.synthesize(request)
+
+
+@hookimpl
+def status(backend: str, model: Any) -> dict[str, Any]:
+    return model.status()
+
+
+@hookimpl
+def shutdown(backend: str, model: Any) -> bool:
+    return True

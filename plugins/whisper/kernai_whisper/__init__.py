@@ -1,0 +1,72 @@
+"""The ``whisper`` backend: speech to text with faster-whisper (Whisper models in CTranslate2 format).
+
+A model config names the CTranslate2 model folder (``model.bin``, ``config.json``,
+``tokenizer.json``, ``vocabulary.txt``)::
+
+    name: whisper-tiny.en
+    backend: whisper
+    parameters:
+      model: whisper-tiny.en        # a folder inside the models directory
+    compute_type: int8
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kernai import Backend, BackendOption, hookimpl
+from kernai import capabilities as cap
+from kernai.config import ModelConfig
+
+NAME = "whisper"
+
+
+@hookimpl
+def register_backends(register: Callable[[Backend], None]) -> None:
+    register(
+        Backend(
+            name=NAME,
+            description="Transcription and translation to English with faster-whisper (CTranslate2).",
+            capabilities=[cap.Capability.TRANSCRIPTION],
+            options=[
+                BackendOption(name="device", default="cpu", choices=["cpu", "cuda", "auto"],
+                              description="Where CTranslate2 runs the model."),
+                BackendOption(name="compute_type", default="int8",
+                              description="CTranslate2 compute type: int8, int8_float32, float16, float32, default."),
+                BackendOption(name="beam_size", type="int", default=5, description="Beam size for decoding."),
+                BackendOption(name="language", description="Default language code (None: detect)."),
+                BackendOption(name="vad_filter", type="bool", default=False,
+                              description="Skip silence with faster-whisper's silero VAD on every request."),
+                BackendOption(name="min_duration", type="float", default=0.1,
+                              description="Shortest audio accepted, in seconds (shorter: 400)."),
+            ],
+        )
+    )
+
+
+@hookimpl
+def load(backend: str, config: ModelConfig) -> Any:
+    from kernai_whisper.engine import WhisperEngine
+
+    return WhisperEngine(config)
+
+
+@hookimpl
+def predict(backend: str, model: Any, request: cap.Request) -> cap.Result | Iterator[cap.Chunk] | None:
+    if not isinstance(request, cap.TranscriptionRequest):
+        return None
+    if request.stream:
+        return model.stream(request)
+    return model.transcribe(request)
+
+
+@hookimpl
+def status(backend: str, model: Any) -> dict[str, Any]:
+    return model.status()
+
+
+@hookimpl
+def shutdown(backend: str, model: Any) -> bool:
+    model.close()
+    return True
