@@ -50,6 +50,9 @@ class Backend(Struct, frozen=True, kw_only=True):
     options: list[BackendOption] = field(default_factory=list)
     requires_model_file: bool = True
     """Whether a model config for this backend must name an existing ``parameters.model``."""
+    parallel: bool = False
+    """Whether one loaded model may serve several requests at once; only then does a config's
+    ``parallel`` above 1 take effect (the kernel queues the rest fairly)."""
 
     def option(self, name: str) -> BackendOption | None:
         return next((option for option in self.options if option.name == name), None)

@@ -1,4 +1,18 @@
-"""The model manager: configs, on-demand start of worker processes, states, crash recovery."""
+"""The model manager: configs, on-demand start of worker processes, the running cap, idle unload, restarts.
+
+Every request goes through :meth:`ModelManager.predict` or :meth:`ModelManager.stream`, which
+
+1. check the model exists, supports the request, is enabled and that the caller's key may use it;
+2. take one of the model's slots (``parallel`` run at once, up to ``queue_size`` wait in order, more get 503);
+3. start the model's worker if it is not running: at ``max_running_models`` the least recently used idle
+   model is stopped (pinned ones never); when all are busy the request waits ``busy_timeout`` seconds, then
+   gets 503 (or, with ``force_eviction``, the least recently used busy model is stopped);
+4. send the request to the worker and record metrics and a backend trace.
+
+A watchdog unloads models idle for longer than their ``idle_timeout``. A worker that dies on its own is
+restarted ``max_restarts`` times, ``restart_delay`` seconds apart; then the model stays ``failed`` with the
+last lines of its log until it is started again.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +20,34 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 import psutil
 
+from kernai.admission import Admission
+from kernai.auth.principal import authorize_model
 from kernai.capabilities import Capability, Chunk, Request, Result, capability_of
 from kernai.config import ConfigError, ModelConfig, load_model_configs
-from kernai.errors import ModelNotFound, ModelUnavailable, NotSupported
+from kernai.errors import Conflict, KernaiError, ModelNotFound, ModelUnavailable, NotSupported
+from kernai.instances import InstanceStore, update_config_source
+from kernai.observability.metrics import Metrics
+from kernai.observability.traces import TraceRing
 from kernai.plugins import PluginRegistry, RegisteredBackend
 from kernai.settings import Settings
+from kernai.store import open_database
 from kernai.worker.client import WorkerClient
 
 log = logging.getLogger(__name__)
 
 LOG_LINES = 2000
+ERROR_TAIL = 20
+LIVE_FIELDS = ("description", "disabled", "pinned", "on_demand_start", "idle_timeout", "auto_restart",
+               "max_restarts", "restart_delay", "source")
+"""Config keys that take effect without restarting a running worker."""
 
 
 class ModelState(StrEnum):
@@ -34,18 +60,25 @@ class ModelState(StrEnum):
 class ManagedModel:
     """One configured model and, while it runs, its worker process."""
 
-    def __init__(self, config: ModelConfig, backend: RegisteredBackend) -> None:
+    def __init__(self, config: ModelConfig, backend: RegisteredBackend, queue_size: int) -> None:
         self.config = config
         self.backend = backend
+        parallel = config.parallel if backend.backend.parallel else 1
+        self.admission = Admission(config.name, parallel, queue_size)
         self.worker: WorkerClient | None = None
         self.start_lock = asyncio.Lock()
         self.starting = False
-        self.active = 0
+        self.stopping = False
+        self.restarting = False
+        self.failed = False
+        """Gave up restarting: requests get 503 until the model is started again."""
+        self.restarts = 0
         self.last_used = 0.0
         self.started_at: float | None = None
         self.load_seconds: float | None = None
         self.last_error: str | None = None
         self.logs: deque[str] = deque(maxlen=LOG_LINES)
+        self.log_listeners: set[Callable[[str], None]] = set()
 
     @property
     def name(self) -> str:
@@ -53,7 +86,16 @@ class ManagedModel:
 
     @property
     def running(self) -> bool:
-        return self.worker is not None and self.worker.alive
+        return self.worker is not None and self.worker.alive and not self.stopping
+
+    @property
+    def active(self) -> int:
+        return self.admission.running
+
+    @property
+    def occupies_slot(self) -> bool:
+        """Whether the model counts against ``max_running_models``."""
+        return self.running or self.starting or self.restarting
 
     @property
     def state(self) -> ModelState:
@@ -65,11 +107,29 @@ class ManagedModel:
             return ModelState.ERROR
         return ModelState.UNINITIALIZED
 
+    @property
+    def status(self) -> str:
+        """The status as llamactl names it: running, stopped, failed, restarting or shutting_down."""
+        if self.stopping:
+            return "shutting_down"
+        if self.restarting:
+            return "restarting"
+        if self.running or self.starting:
+            return "running"
+        if self.failed or self.last_error is not None:
+            return "failed"
+        return "stopped"
+
+    def log_tail(self, lines: int = ERROR_TAIL) -> list[str]:
+        return list(self.logs)[-lines:] if lines > 0 else []
+
     def supports(self, capability: Capability) -> bool:
         return capability in self.backend.backend.capabilities
 
     def log(self, line: str) -> None:
         self.logs.append(line)
+        for listener in list(self.log_listeners):
+            listener(line)
 
 
 class ModelManager:
@@ -81,21 +141,55 @@ class ModelManager:
         self.models: dict[str, ManagedModel] = {}
         self.config_errors: list[ConfigError] = []
         self.ready = False
+        self.db = open_database(settings.data_path)
+        self.instances = InstanceStore(self.db)
+        self.metrics = Metrics()
+        self.backend_traces = TraceRing(settings.trace_size)
+        self._capacity_changed = asyncio.Event()
+        self._capacity_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._watchdog: asyncio.Task[None] | None = None
+
+    # --- configs ----------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Re-read the models directory; running models whose config is unchanged keep running."""
-        configs, self.config_errors = load_model_configs(self.settings.models_path, self.registry.backend_map())
+        """Re-read the models dir and the instances table.
+
+        A running model whose config changed only in lifecycle keys keeps its worker; one whose
+        config changed otherwise, or that is gone, is stopped.
+        """
+        backends = self.registry.backend_map()
+        configs, self.config_errors = load_model_configs(self.settings.models_path, backends)
+        instance_configs, instance_errors = self.instances.configs(self.settings.models_path, backends)
+        self.config_errors += instance_errors
+        for config in instance_configs:
+            if config.name in configs:
+                self.config_errors.append(ConfigError(config.source or config.name, "name",
+                                                      f"'{config.name}' is also defined by {configs[config.name].source}"))
+            else:
+                configs[config.name] = config
         for error in self.config_errors:
             log.warning("model config: %s", error)
         models: dict[str, ManagedModel] = {}
         for name, config in configs.items():
             current = self.models.get(name)
-            if current is not None and current.config == config:
+            if current is not None and _same_worker(current.config, config):
+                current.config = config
                 models[name] = current
             else:
-                models[name] = ManagedModel(config, self.registry.backends[config.backend])
+                models[name] = ManagedModel(config, self.registry.backends[config.backend], self.settings.queue_size)
+        dropped = [model for name, model in self.models.items() if models.get(name) is not model]
         self.models = models
         self.ready = True
+        for model in dropped:
+            if model.worker is not None:
+                self._spawn(self._stop(model, "its config changed or was removed"))
+
+    async def start(self) -> None:
+        """Load the configs and start the idle watchdog; call once the event loop runs."""
+        self.reload()
+        if self._watchdog is None:
+            self._watchdog = asyncio.create_task(self._unload_idle())
 
     def get(self, name: str) -> ManagedModel:
         try:
@@ -105,6 +199,7 @@ class ModelManager:
 
     def _check(self, model: ManagedModel, request: Request) -> None:
         capability = capability_of(request)
+        authorize_model(model.name)
         if not model.supports(capability):
             raise NotSupported(
                 f"Model '{model.name}' (backend '{model.config.backend}') does not support {capability.value}",
@@ -113,16 +208,29 @@ class ModelManager:
         if model.config.disabled:
             raise ModelUnavailable(f"Model '{model.name}' is disabled", code="model_disabled")
 
-    async def ensure_running(self, model: ManagedModel) -> WorkerClient:
-        """The model's live worker, started and loaded if needed."""
+    # --- starting and stopping --------------------------------------------------------------------
+
+    async def ensure_running(self, model: ManagedModel, *, deadline: float | None = None,
+                             on_demand: bool = True) -> WorkerClient:
+        """The model's live worker, started and loaded if needed (making room under the running cap)."""
         if model.running:
             assert model.worker is not None
             return model.worker
+        if on_demand and model.failed:
+            raise ModelUnavailable(
+                f"Model '{model.name}' failed after {model.restarts} restarts ({model.last_error}); "
+                f"start it again with POST /api/v1/instances/{model.name}/start", code="model_failed")
+        if on_demand and not model.config.on_demand_start:
+            raise ModelUnavailable(
+                f"Model '{model.name}' is not running and its on-demand start is off; "
+                f"start it with POST /api/v1/instances/{model.name}/start", code="model_not_running")
+        loop = asyncio.get_running_loop()
+        deadline = deadline if deadline is not None else loop.time() + self.settings.busy_timeout
         async with model.start_lock:
             if model.running:
                 assert model.worker is not None
                 return model.worker
-            model.starting = True
+            await self._make_room(model, deadline)
             worker = WorkerClient(model.config, model.backend.plugin, model.log)
             model.log(f"[kernai] starting worker for '{model.name}' (backend {model.config.backend})")
             try:
@@ -133,61 +241,253 @@ class ModelManager:
                 raise
             finally:
                 model.starting = False
+                self._changed()
             model.worker = worker
             model.started_at = time.time()
+            model.last_used = time.monotonic()
             model.last_error = None
-            asyncio.create_task(self._watch(model, worker))
+            model.failed = False
+            self.metrics.load_time.labels(model.name).observe(model.load_seconds)
+            self._spawn(self._watch(model, worker))
             log.info("model %s loaded in %.2f s (pid %s)", model.name, model.load_seconds, worker.pid)
             return worker
 
+    async def _make_room(self, model: ManagedModel, deadline: float) -> None:
+        """Reserve a place under ``max_running_models`` for ``model`` (sets ``model.starting``)."""
+        cap = self.settings.max_running_models
+        loop = asyncio.get_running_loop()
+        while True:
+            async with self._capacity_lock:
+                others = [m for m in self.models.values() if m is not model and m.occupies_slot]
+                if cap <= 0 or len(others) < cap:
+                    model.starting = True
+                    return
+                if not self.settings.lru_eviction:
+                    raise Conflict(f"Maximum number of running models ({cap}) reached; stop one first",
+                                   code="max_running_models")
+                candidates = sorted((m for m in others if m.running and not m.config.pinned),
+                                    key=lambda m: m.last_used)
+                if not candidates:
+                    raise ModelUnavailable(f"All {cap} running models are pinned; '{model.name}' cannot start "
+                                           f"until one is unpinned or stopped", code="capacity_pinned")
+                idle = [m for m in candidates if m.admission.idle]
+                if idle:
+                    await self._stop(idle[0], f"evicted (least recently used) to make room for '{model.name}'",
+                                     reason="lru")
+                    continue
+                if loop.time() >= deadline:
+                    if self.settings.force_eviction:
+                        await self._stop(candidates[0], f"force-evicted while busy to make room for '{model.name}'",
+                                         reason="forced")
+                        continue
+                    self.metrics.rejected.labels("capacity").inc()
+                    raise ModelUnavailable(
+                        f"All {cap} running models are busy; '{model.name}' could not start within "
+                        f"{self.settings.busy_timeout:g} s", retry_after=max(1, round(self.settings.busy_timeout)),
+                        code="capacity_busy")
+                changed = self._capacity_changed
+            try:
+                await asyncio.wait_for(changed.wait(), max(deadline - loop.time(), 0))
+            except TimeoutError:
+                pass
+
+    def _changed(self) -> None:
+        """Wake requests waiting for room under the running cap."""
+        self._capacity_changed.set()
+        self._capacity_changed = asyncio.Event()
+
+    async def _stop(self, model: ManagedModel, why: str, *, reason: str = "stopped") -> bool:
+        async with model.start_lock:
+            worker = model.worker
+            if worker is None:
+                return False
+            model.stopping = True
+            try:
+                await worker.stop()
+            finally:
+                model.stopping = False
+                if model.worker is worker:
+                    model.worker = None
+                self._changed()
+        model.log(f"[kernai] worker for '{model.name}' stopped: {why}")
+        log.info("model %s stopped: %s", model.name, why)
+        if reason != "stopped":
+            self.metrics.evictions.labels(model.name, reason).inc()
+        return True
+
     async def _watch(self, model: ManagedModel, worker: WorkerClient) -> None:
         await worker.exited.wait()
-        if not worker.closing:
-            returncode = worker.process.returncode if worker.process else None
-            model.last_error = f"worker exited unexpectedly (return code {returncode})"
-            model.log(f"[kernai] {model.last_error}")
-            log.warning("model %s: %s", model.name, model.last_error)
         if model.worker is worker:
             model.worker = None
+        self._changed()
+        if worker.closing:
+            return
+        returncode = worker.process.returncode if worker.process else None
+        model.last_error = f"worker exited unexpectedly (return code {returncode})"
+        model.log(f"[kernai] {model.last_error}")
+        log.warning("model %s: %s", model.name, model.last_error)
+        self.metrics.crashes.labels(model.name).inc()
+        await self._auto_restart(model)
+
+    async def _auto_restart(self, model: ManagedModel) -> None:
+        while model.config.auto_restart and not model.config.disabled:
+            if model.restarts >= model.config.max_restarts:
+                break
+            model.restarts += 1
+            model.restarting = True
+            model.log(f"[kernai] restarting in {model.config.restart_delay:g} s "
+                      f"(attempt {model.restarts} of {model.config.max_restarts})")
+            self.metrics.restarts.labels(model.name).inc()
+            try:
+                await asyncio.sleep(model.config.restart_delay)
+                if self.models.get(model.name) is not model:
+                    return
+                await self.ensure_running(model, on_demand=False)
+                return
+            except KernaiError as exc:
+                model.last_error = exc.message
+            finally:
+                model.restarting = False
+                self._changed()
+        model.failed = True
+        model.log(f"[kernai] model failed: {model.last_error}")
+
+    async def _unload_idle(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.idle_check_interval)
+            now = time.monotonic()
+            for model in list(self.models.values()):
+                timeout = model.config.idle_timeout
+                timeout = self.settings.idle_timeout if timeout is None else timeout
+                if (timeout and timeout > 0 and model.running and model.admission.idle and not model.config.pinned
+                        and now - model.last_used >= timeout):
+                    await self._stop(model, f"idle for {timeout:g} s", reason="idle")
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- serving ----------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _serving(self, model: ManagedModel) -> AsyncIterator[WorkerClient]:
+        deadline = asyncio.get_running_loop().time() + self.settings.busy_timeout
+        try:
+            async with model.admission.slot():
+                begun = time.perf_counter()
+                try:
+                    yield await self.ensure_running(model, deadline=deadline)
+                    model.restarts = 0
+                finally:
+                    model.last_used = time.monotonic()
+                    model.admission.record(time.perf_counter() - begun)
+        finally:
+            self._changed()
+
+    def _record(self, model: ManagedModel, request: Request, begun: float, usage: Any,
+                error: BaseException | None, first_chunk: float | None = None) -> None:
+        seconds = time.perf_counter() - begun
+        capability = capability_of(request).value
+        self.metrics.inference.labels(model.name, capability).observe(seconds)
+        if usage is not None:
+            self.metrics.prompt_tokens.labels(model.name).inc(usage.prompt_tokens)
+            self.metrics.completion_tokens.labels(model.name).inc(usage.completion_tokens)
+        trace: dict[str, Any] = {
+            "time": time.time(), "model": model.name, "backend": model.config.backend, "capability": capability,
+            "stream": first_chunk is not None or bool(getattr(request, "stream", False)),
+            "duration_ms": round(seconds * 1000, 2),
+            "prompt_tokens": usage.prompt_tokens if usage is not None else None,
+            "completion_tokens": usage.completion_tokens if usage is not None else None,
+            "error": (getattr(error, "message", None) or repr(error)) if error is not None else None,
+        }
+        if first_chunk is not None:
+            trace["time_to_first_token_ms"] = round((first_chunk - begun) * 1000, 2)
+        self.backend_traces.add(trace)
 
     async def predict(self, name: str, request: Request) -> Result:
         """Serve a non-streaming request."""
         model = self.get(name)
         self._check(model, request)
-        worker = await self.ensure_running(model)
-        model.active += 1
-        try:
-            return await worker.predict(request)
-        finally:
-            model.active -= 1
-            model.last_used = time.monotonic()
+        async with self._serving(model) as worker:
+            begun, error, result = time.perf_counter(), None, None
+            try:
+                result = await worker.predict(request)
+                return result
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                self._record(model, request, begun, getattr(result, "usage", None), error)
 
     async def stream(self, name: str, request: Request) -> AsyncIterator[Chunk]:
         """Serve a streaming request; closing the iterator early cancels it in the worker."""
         model = self.get(name)
         self._check(model, request)
-        worker = await self.ensure_running(model)
-        model.active += 1
-        try:
-            async for chunk in worker.stream(request):
-                yield chunk
-        finally:
-            model.active -= 1
-            model.last_used = time.monotonic()
+        async with self._serving(model) as worker:
+            begun, error, usage, first = time.perf_counter(), None, None, None
+            try:
+                async for chunk in worker.stream(request):
+                    if first is None:
+                        first = time.perf_counter()
+                        self.metrics.time_to_first_token.labels(model.name).observe(first - begun)
+                    usage = getattr(chunk, "usage", None) or usage
+                    yield chunk
+            except BaseException as exc:
+                error = exc if not isinstance(exc, GeneratorExit) else None
+                raise
+            finally:
+                self._record(model, request, begun, usage, error, first or begun)
+
+    # --- management -------------------------------------------------------------------------------
+
+    async def start_model(self, name: str) -> ManagedModel:
+        """Start a model now (llamactl's ``start``); clears a ``failed`` state."""
+        model = self.get(name)
+        if model.config.disabled:
+            raise ModelUnavailable(f"Model '{name}' is disabled", code="model_disabled")
+        model.failed = False
+        model.restarts = 0
+        await self.ensure_running(model, on_demand=False)
+        return model
+
+    async def restart_model(self, name: str) -> ManagedModel:
+        await self.unload(name)
+        return await self.start_model(name)
+
+    async def set_flag(self, name: str, flag: str, value: bool) -> ManagedModel:
+        """Persist ``disabled`` or ``pinned`` in the model's YAML file or instance row; a disabled model stops."""
+        model = self.get(name)
+        update_config_source(model.config, self.instances, {flag: value})
+        self.reload()
+        model = self.get(name)
+        if flag == "disabled" and value:
+            await self._stop(model, "disabled")
+        if flag == "disabled" and not value:
+            model.failed = False
+            model.restarts = 0
+        return model
 
     async def unload(self, name: str) -> bool:
         """Stop the model's worker; ``False`` when it was not running."""
-        model = self.get(name)
-        worker = model.worker
-        if worker is None:
-            return False
-        await worker.stop()
-        model.worker = None
-        model.log(f"[kernai] worker for '{name}' stopped")
-        return True
+        return await self._stop(self.get(name), "unloaded")
 
     async def shutdown(self) -> None:
-        await asyncio.gather(*(self.unload(name) for name, m in self.models.items() if m.worker is not None))
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        await asyncio.gather(*(self._stop(m, "server shutting down") for m in self.models.values()
+                               if m.worker is not None))
+        for task in list(self._tasks):
+            task.cancel()
+        self.db.close()
+
+    def update_metrics(self) -> None:
+        """Refresh the gauges that describe the current state, before ``/metrics`` is rendered."""
+        self.metrics.loaded.set(sum(1 for m in self.models.values() if m.running))
+        for model in self.models.values():
+            self.metrics.queue_depth.labels(model.name).set(model.admission.waiting)
+            self.metrics.active.labels(model.name).set(model.admission.running)
 
     async def monitor(self, name: str) -> dict[str, Any]:
         """State, process and memory facts of one model, as LocalAI's ``/backend/monitor``."""
@@ -196,10 +496,15 @@ class ModelManager:
             "model": name,
             "backend": model.config.backend,
             "state": model.state.value,
+            "instance_status": model.status,
             "active_requests": model.active,
+            "queued_requests": model.admission.waiting,
+            "restarts": model.restarts,
             "load_seconds": model.load_seconds,
             "error": model.last_error,
         }
+        if model.status == "failed":
+            facts["log_tail"] = model.log_tail()
         worker = model.worker
         if worker is not None and worker.alive and worker.pid is not None:
             try:
@@ -216,3 +521,8 @@ class ModelManager:
             except (psutil.NoSuchProcess, ModelUnavailable, TimeoutError):
                 pass
         return facts
+
+
+def _same_worker(old: ModelConfig, new: ModelConfig) -> bool:
+    """Whether ``new`` differs from ``old`` only in keys a running worker does not depend on."""
+    return msgspec.structs.replace(old, **{key: getattr(new, key) for key in LIVE_FIELDS}) == new

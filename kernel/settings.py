@@ -30,9 +30,46 @@ class Settings(Struct, kw_only=True, forbid_unknown_fields=True):
     cors_origins: list[str] = field(default_factory=list)
     cors_headers: list[str] = field(default_factory=lambda: ["*"])
     response_headers: dict[str, str] = field(default_factory=dict)
+    cors_methods: list[str] = field(default_factory=lambda: ["*"])
+    cors_allow_credentials: bool = False
+    max_body_size: int = 10_000_000
+    """Largest request body in bytes (413 above it), unless ``body_size_limits`` names the route."""
+    body_size_limits: dict[str, int] = field(default_factory=lambda: {"/v1/audio/": 100_000_000})
+    """Per-route body limits in bytes: the longest path prefix that matches wins."""
     # model manager
     load_timeout: float = 300.0
     """Seconds a model may take to load before it is reported as failed."""
+    max_running_models: int = 0
+    """How many models may run at once (0: no cap). LocalAI's ``max_active_backends``."""
+    lru_eviction: bool = True
+    """At the cap, stop the least recently used idle model to make room; off: answer 409."""
+    busy_timeout: float = 30.0
+    """Seconds a request waits for a running model to become idle when every one at the cap is busy."""
+    force_eviction: bool = False
+    """After ``busy_timeout``, stop the least recently used busy model instead of answering 503."""
+    idle_timeout: float = 0.0
+    """Seconds without requests after which a model is unloaded (0: never); a model's own value wins."""
+    idle_check_interval: float = 1.0
+    queue_size: int = 64
+    """Requests that may wait for one model beyond those it runs in parallel; more get 503."""
+    # API keys (llamactl)
+    require_management_auth: bool = False
+    require_inference_auth: bool = False
+    management_keys: list[str] = field(default_factory=list)
+    inference_keys: list[str] = field(default_factory=list)
+    # rate limiting (LocalLab)
+    rate_limit: bool = True
+    rate_limit_per_minute: int = 60
+    rate_limit_burst: int = 10
+    rate_limit_localhost: bool = False
+    """Whether clients on the loopback address are rate limited too."""
+    # observability
+    trace_size: int = 200
+    """Recent requests kept for ``/api/traces`` (and backend calls for ``/api/backend-traces``)."""
+    trace_body_limit: int = 2048
+    """Characters of each request and response body kept in a trace."""
+
+    SECRET_FIELDS = ("management_keys", "inference_keys")
 
     @property
     def models_path(self) -> Path:
@@ -61,6 +98,13 @@ class Settings(Struct, kw_only=True, forbid_unknown_fields=True):
             return msgspec.convert(data, cls, strict=False)
         except msgspec.ValidationError as exc:
             raise ValueError(f"invalid settings: {exc}") from None
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings with every secret replaced, for ``/api/v1/config``."""
+        data = msgspec.structs.asdict(self)
+        for name in self.SECRET_FIELDS:
+            data[name] = ["***"] * len(data[name])
+        return data
 
     def to_env(self) -> dict[str, str]:
         """The settings as environment variables, to hand to the server process."""

@@ -4,26 +4,30 @@ from __future__ import annotations
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import ResponseHeader, State
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from kernai import __version__
 from kernai.http.controllers.anthropic import AnthropicController
-from kernai.http.controllers.audio import AudioController
+from kernai.http.controllers.auth import AuthController
+from kernai.http.controllers.instances import InstancesController
+from kernai.http.controllers.lifecycle import LifecycleController
 from kernai.http.controllers.models import ModelsController
+from kernai.http.controllers.observability import ObservabilityController
 from kernai.http.controllers.openai import OpenAIController
 from kernai.http.controllers.rerank import RerankController
 from kernai.http.controllers.system import SystemController
-from kernai.http.controllers.vad import VADController
 from kernai.http.deps import provide_manager, provide_registry, provide_settings
 from kernai.http.errors import EXCEPTION_HANDLERS
+from kernai.http.operations import operations
 from kernai.manager import ModelManager
 from kernai.plugins import PluginRegistry, registry as default_registry
 from kernai.settings import Settings
 
-CONTROLLERS = [SystemController, ModelsController, AudioController, VADController, OpenAIController, RerankController, AnthropicController]
+CONTROLLERS = [SystemController, ModelsController, OpenAIController, RerankController, AnthropicController,
+               InstancesController, AuthController, LifecycleController, ObservabilityController]
 
 
 def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Litestar:
@@ -31,27 +35,32 @@ def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Li
     registry = registry or default_registry()
     manager = ModelManager(settings, registry)
     settings.data_path.mkdir(parents=True, exist_ok=True)
+    ops = operations(settings, manager)
 
     async def startup() -> None:
-        manager.reload()
+        await manager.start()
 
     async def shutdown() -> None:
         await manager.shutdown()
 
-    cors = CORSConfig(allow_origins=settings.cors_origins, allow_headers=settings.cors_headers) if settings.cors_origins else None
+    cors = CORSConfig(allow_origins=settings.cors_origins, allow_headers=settings.cors_headers,
+                      allow_methods=settings.cors_methods,  # type: ignore[arg-type]
+                      allow_credentials=settings.cors_allow_credentials) if settings.cors_origins else None
     return Litestar(
         route_handlers=CONTROLLERS,
-        state=State({"manager": manager, "settings": settings, "registry": registry}),
+        state=State({"manager": manager, "settings": settings, "registry": registry, **ops.state}),
         dependencies={
             "manager": Provide(provide_manager, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "registry": Provide(provide_registry, sync_to_thread=False),
+            **ops.dependencies,
         },
+        middleware=ops.middleware,
+        request_max_body_size=None,  # the gate enforces the per-route limits of the settings
         exception_handlers=EXCEPTION_HANDLERS,
         on_startup=[startup],
         on_shutdown=[shutdown],
         cors_config=cors,
-        response_headers=[ResponseHeader(name=k, value=v) for k, v in settings.response_headers.items()],
         openapi_config=OpenAPIConfig(
             title="kernai",
             version=__version__,

@@ -1,0 +1,1 @@
+"""API keys (llamactl's management and inference keys), who is calling, and what they may do."""

@@ -1,0 +1,71 @@
+"""llamactl's API key management: ``/api/v1/auth/keys`` (management keys only, when auth is on)."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, post
+from litestar.datastructures import State
+from litestar.exceptions import NotFoundException
+
+from kernai.auth.keys import ApiKey, KeyStore, PermissionMode
+from kernai.auth.principal import KeyKind
+from kernai.errors import InvalidRequest
+from kernai.http.schemas.llamactl import CreatedKey, KeyCreate, KeyInfo, KeyPermission
+from kernai.manager import ModelManager
+
+
+def provide_keys(state: State) -> KeyStore:
+    return state["key_store"]
+
+
+def _info(key: ApiKey) -> KeyInfo:
+    return KeyInfo(id=key.id, name=key.name, kind=key.kind, key_prefix=key.key_prefix,
+                   permission_mode=key.permission_mode, expires_at=key.expires_at, enabled=key.enabled,
+                   created_at=key.created_at, updated_at=key.updated_at, last_used_at=key.last_used_at,
+                   instance_names=key.instances)
+
+
+def _found(keys: KeyStore, key_id: int) -> ApiKey:
+    key = keys.get(key_id)
+    if key is None:
+        raise NotFoundException(f"API key {key_id} not found")
+    return key
+
+
+class AuthController(Controller):
+    path = "/api/v1/auth/keys"
+    tags = ["llamactl"]
+
+    @get("", summary="List API keys (never their secrets)")
+    async def list_keys(self, key_store: KeyStore) -> list[KeyInfo]:
+        return [_info(key) for key in key_store.list()]
+
+    @post("", summary="Create an API key; the response is the only place its secret appears", status_code=201)
+    async def create_key(self, data: KeyCreate, key_store: KeyStore, manager: ModelManager) -> CreatedKey:
+        if not data.name.strip():
+            raise InvalidRequest("name must not be empty", param="name")
+        by_id = {key_id: name for name, key_id in manager.instances.ids().items()}
+        if unknown := [i for i in data.instance_ids if i not in by_id]:
+            raise InvalidRequest(f"Unknown instance ids: {unknown}", param="instance_ids")
+        if unknown_names := [n for n in data.instance_names if n not in manager.models and n not in by_id.values()]:
+            raise InvalidRequest(f"Unknown instances: {', '.join(unknown_names)}", param="instance_names")
+        names = sorted({*(by_id[i] for i in data.instance_ids), *data.instance_names})
+        key, secret = key_store.create(data.name, KeyKind(data.kind), PermissionMode(data.permission_mode), names,
+                                  data.expires_at)
+        info = _info(key)
+        return CreatedKey(**{f: getattr(info, f) for f in info.__struct_fields__}, key=secret)
+
+    @get("/{key_id:int}", summary="One API key")
+    async def get_key(self, key_id: int, key_store: KeyStore) -> KeyInfo:
+        return _info(_found(key_store, key_id))
+
+    @delete("/{key_id:int}", summary="Delete an API key", status_code=204)
+    async def delete_key(self, key_id: int, key_store: KeyStore) -> None:
+        if not key_store.delete(key_id):
+            raise NotFoundException(f"API key {key_id} not found")
+
+    @get("/{key_id:int}/permissions", summary="The instances a key may use")
+    async def permissions(self, key_id: int, key_store: KeyStore, manager: ModelManager) -> list[KeyPermission]:
+        key = _found(key_store, key_id)
+        ids = manager.instances.ids()
+        names = key.instances if key.permission_mode == PermissionMode.PER_INSTANCE else sorted(manager.models)
+        return [KeyPermission(ids.get(name), name) for name in names]

@@ -1,0 +1,215 @@
+"""The ASGI middleware every routed request passes: API keys, rate limits, body limits, metrics, traces.
+
+Routes fall in three classes (:func:`route_class`): public (health, version, docs), management
+(``/api/*``, ``/models/*``, ``/backends*``, ``/backend/*``, ``/system*``, ``/metrics``, ``/ws/*``) and
+inference (everything else). A management route takes a management key when
+``require_management_auth`` is on; an inference route takes either kind when ``require_inference_auth``
+is on. Keys come as ``Authorization: Bearer KEY`` or ``x-api-key: KEY`` (WebSockets may also pass
+``?api_key=KEY``, as browsers cannot set headers there).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from litestar import Request
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from kernai.auth.keys import KeyStore, digest
+from kernai.auth.principal import KeyKind, Principal, RequestContext, current_request
+from kernai.errors import Forbidden, KernaiError, PayloadTooLarge, RateLimited, Unauthorized
+from kernai.http.errors import handle_kernai_error
+from kernai.limits import RateLimiter
+from kernai.observability.metrics import Metrics
+from kernai.observability.traces import TraceRing, truncate
+from kernai.settings import Settings
+
+PUBLIC = ("/healthz", "/readyz", "/health", "/version", "/v1/version", "/favicon.ico")
+MANAGEMENT_PREFIXES = ("/api/", "/models/", "/backends", "/backend/", "/v1/backend/", "/system", "/v1/system",
+                       "/metrics", "/ws/")
+UNTRACED_PREFIXES = ("/api/v1/auth", "/api/traces", "/api/backend-traces", "/api/backend-logs", "/metrics", "/ws/")
+
+
+def route_class(path: str) -> str:
+    """``public``, ``management`` or ``inference``."""
+    if path in PUBLIC or path == "/docs" or path.startswith("/docs/"):
+        return "public"
+    if any(path == p.rstrip("/") or path.startswith(p) for p in MANAGEMENT_PREFIXES):
+        return "management"
+    return "inference"
+
+
+def _presented_key(scope: Scope) -> str | None:
+    headers = dict(scope.get("headers") or [])
+    authorization = headers.get(b"authorization", b"").decode(errors="replace").strip()
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    if key := headers.get(b"x-api-key", b"").decode(errors="replace").strip():
+        return key
+    if scope["type"] == "websocket":
+        query = parse_qs(scope.get("query_string", b"").decode(errors="replace"))
+        return (query.get("api_key") or [None])[0]
+    return None
+
+
+def _is_loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class GateServices:
+    """What the gate needs, built once per app."""
+
+    settings: Settings
+    keys: KeyStore
+    metrics: Metrics
+    traces: TraceRing
+    limiter: RateLimiter
+
+
+class Gate:
+    """Raw ASGI middleware (Litestar runs it after routing, so ``path_template`` is known)."""
+
+    def __init__(self, app: ASGIApp, services: GateServices) -> None:
+        self.app = app
+        self.services = services
+
+    def authenticate(self, scope: Scope, kind: str) -> tuple[Principal | None, str | None]:
+        settings = self.services.settings
+        required = (kind == "management" and settings.require_management_auth) or (
+            kind == "inference" and settings.require_inference_auth)
+        key = _presented_key(scope)
+        if not required:
+            return None, key
+        if key is None:
+            raise Unauthorized("Missing API key: send 'Authorization: Bearer KEY' or 'x-api-key: KEY'")
+        principal = self.services.keys.authenticate(key)
+        if kind == "management" and principal.kind is not KeyKind.MANAGEMENT:
+            raise Forbidden("This route needs a management key")
+        return principal, key
+
+    def rate_limit(self, scope: Scope, key: str | None) -> None:
+        settings = self.services.settings
+        host = (scope.get("client") or (None, None))[0]
+        if not settings.rate_limit or (_is_loopback(host) and not settings.rate_limit_localhost):
+            return
+        wait = self.services.limiter.acquire(f"key:{digest(key)}" if key else f"ip:{host}")
+        if wait > 0:
+            self.services.metrics.rejected.labels("rate_limit").inc()
+            raise RateLimited(f"Rate limit of {settings.rate_limit_per_minute} requests a minute exceeded",
+                              retry_after=max(1, math.ceil(wait)))
+
+    def body_limit(self, path: str) -> int:
+        limits = self.services.settings.body_size_limits
+        prefix = max((p for p in limits if path.startswith(p)), key=len, default=None)
+        return limits[prefix] if prefix is not None else self.services.settings.max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self._http(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            principal, _ = self.authenticate(scope, route_class(scope["path"]))
+        except KernaiError:
+            await send({"type": "websocket.close", "code": 1008, "reason": "unauthorized"})
+            return
+        token = current_request.set(RequestContext(principal))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            current_request.reset(token)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services = self.services
+        path: str = scope["path"]
+        kind = route_class(path)
+        begun = time.perf_counter()
+        context = RequestContext()
+        token = current_request.set(context)
+        status = 500
+        started = False
+        limit = self.body_limit(path)
+        keep = services.settings.trace_body_limit
+        request_body, response_body = bytearray(), bytearray()
+        received = 0
+        extra_headers = [(k.lower().encode(), v.encode()) for k, v in services.settings.response_headers.items()]
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if received > limit:
+                    raise PayloadTooLarge(f"Request body over the limit of {limit} bytes for {path}")
+                if len(request_body) < keep:
+                    request_body.extend(chunk[: keep - len(request_body)])
+            return message
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                added = [(k, v) for k, v in extra_headers if k not in present]
+                if added:
+                    message = {**message, "headers": [*message.get("headers", []), *added]}
+            elif message["type"] == "http.response.body" and len(response_body) < keep:
+                response_body.extend(message.get("body", b"")[: keep - len(response_body)])
+            await send(message)
+
+        try:
+            try:
+                if kind != "public":
+                    context.principal, key = self.authenticate(scope, kind)
+                    self.rate_limit(scope, key)
+                length = dict(scope.get("headers") or []).get(b"content-length")
+                if length is not None and length.isdigit() and int(length) > limit:
+                    raise PayloadTooLarge(f"Request body of {int(length)} bytes is over the limit of {limit} "
+                                          f"bytes for {path}")
+                await self.app(scope, counted_receive, observed_send)
+            except KernaiError as exc:
+                if started:
+                    raise
+                request = Request[Any, Any, Any](scope)
+                response = handle_kernai_error(request, exc).to_asgi_response(app=None, request=request)
+                await response(scope, receive, observed_send)
+        finally:
+            current_request.reset(token)
+            self._observe(scope, kind, status, begun, context, bytes(request_body), bytes(response_body))
+
+    def _observe(self, scope: Scope, kind: str, status: int, begun: float, context: RequestContext,
+                 request_body: bytes, response_body: bytes) -> None:
+        seconds = time.perf_counter() - begun
+        route = scope.get("path_template") or scope["path"]
+        model = ",".join(context.models)
+        method = scope["method"]
+        metrics = self.services.metrics
+        metrics.requests.labels(method, route, str(status), model).inc()
+        metrics.latency.labels(method, route, model).observe(seconds)
+        path = scope["path"]
+        if kind == "public" or path.startswith(UNTRACED_PREFIXES):
+            return
+        keep = self.services.settings.trace_body_limit
+        self.services.traces.add({
+            "time": time.time(), "method": method, "path": path, "route": route, "status": status,
+            "duration_ms": round(seconds * 1000, 2), "model": model or None,
+            "client": (scope.get("client") or (None,))[0],
+            "key_id": context.principal.key_id if context.principal else None,
+            "request": truncate(request_body.decode(errors="replace"), keep),
+            "response": truncate(response_body.decode(errors="replace"), keep),
+        })

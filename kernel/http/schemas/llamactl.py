@@ -1,0 +1,91 @@
+"""Wire formats of llamactl's management API under ``/api/v1`` (instances, keys, nodes, version)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from msgspec import Struct, field
+
+
+class InstanceOptions(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """An instance's options. ``backend_options`` holds the rest of a kernai model config
+    (``parameters``, ``context_size``, backend options; ``model`` is short for ``parameters.model``).
+    ``idle_timeout`` is in minutes and ``restart_delay`` in seconds, as in llamactl."""
+
+    backend_type: str
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    auto_restart: bool | None = None
+    max_restarts: int | None = None
+    restart_delay: float | None = None
+    on_demand_start: bool | None = None
+    idle_timeout: float | None = None
+    environment: dict[str, str] | None = None
+    nodes: list[str] | None = None
+    # kernai
+    description: str | None = None
+    pinned: bool | None = None
+    disabled: bool | None = None
+    parallel: int | None = None
+
+
+class Instance(Struct, kw_only=True):
+    name: str
+    status: str
+    """running, stopped, failed, restarting or shutting_down."""
+    created: int
+    options: InstanceOptions
+    id: int | None = None
+    source: str | None = None
+    """``instance`` for instances made through this API, else the YAML file that defines the model."""
+    pid: int | None = None
+    restarts: int = 0
+    active_requests: int = 0
+    queued_requests: int = 0
+    error: str | None = None
+    log_tail: list[str] | None = None
+
+
+class VersionInfo(Struct):
+    version: str
+    commit: str
+    build_time: str
+
+
+class NodeInfo(Struct):
+    address: str
+
+
+class KeyCreate(Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    permission_mode: Literal["allow_all", "per_instance"] = "allow_all"
+    instance_ids: list[int] = field(default_factory=list)
+    instance_names: list[str] = field(default_factory=list)
+    """kernai: models by name, which also covers models defined by YAML files."""
+    expires_at: int | None = None
+    """Unix time after which the key is refused (401)."""
+    kind: Literal["inference", "management"] = "inference"
+
+
+class KeyInfo(Struct, kw_only=True):
+    id: int
+    name: str
+    kind: str
+    key_prefix: str
+    permission_mode: str
+    expires_at: int | None
+    enabled: bool
+    created_at: int
+    updated_at: int
+    last_used_at: int | None
+    instance_names: list[str]
+
+
+class CreatedKey(KeyInfo, kw_only=True):
+    key: str
+    """The secret; shown only in this response."""
+
+
+class KeyPermission(Struct):
+    instance_id: int | None
+    instance_name: str
+    can_infer: bool = True

@@ -1,0 +1,1 @@
+"""Prometheus metrics and bounded rings of recent request and backend traces."""
