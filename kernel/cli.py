@@ -79,3 +79,8 @@ def plugins(as_json: bool) -> None:
     console.print(table)
     for name, error in loaded.load_errors.items():
         console.print(f"[red]{name}: failed to load: {error}[/red]")
+
+
+from kernai.gallery.cli import attach as _attach_gallery  # noqa: E402  (the `models` and `backends` groups)
+
+_attach_gallery(main)

@@ -7,8 +7,10 @@ of entry-point or distribution names; empty for none) limits which ones load, li
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import sys
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 
@@ -121,6 +123,19 @@ class PluginRegistry:
 def registry() -> PluginRegistry:
     """The process-wide registry, loaded on first use."""
     return PluginRegistry()
+
+
+def reload_registry(forget_modules: tuple[str, ...] = ()) -> PluginRegistry:
+    """Load the plugins again (after a backend was installed, upgraded or removed) and cache the result.
+
+    ``forget_modules`` names top-level modules to drop from ``sys.modules`` first, so that an
+    upgraded plugin's new code is imported rather than the copy already loaded.
+    """
+    for name in [m for m in sys.modules if m.split(".")[0] in forget_modules]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    registry.cache_clear()
+    return registry()
 
 
 def load_plugin(name: str) -> pluggy.PluginManager:

@@ -18,6 +18,17 @@ def _data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "kernai"
 
 
+BUNDLED_GALLERY = Path(__file__).resolve().parent.parent / "gallery"
+"""The gallery folder of a source checkout (``index.yaml``, ``backends.yaml``)."""
+
+
+class GallerySource(Struct, frozen=True):
+    """A gallery: a name (the ``name`` in ``name@entry``) and the URL or path of its YAML index."""
+
+    name: str
+    url: str
+
+
 class Settings(Struct, kw_only=True, forbid_unknown_fields=True):
     """Everything the server reads at start-up. Each field is also ``KERNAI_<FIELD>`` in the environment."""
 
@@ -39,6 +50,13 @@ class Settings(Struct, kw_only=True, forbid_unknown_fields=True):
     # model manager
     load_timeout: float = 300.0
     """Seconds a model may take to load before it is reported as failed."""
+    # gallery
+    galleries: list[GallerySource] = field(
+        default_factory=lambda: [GallerySource("kernai", str(BUNDLED_GALLERY / "index.yaml"))])
+    """Model galleries, searched in order for a bare entry name."""
+    backend_galleries: list[GallerySource] = field(
+        default_factory=lambda: [GallerySource("kernai", str(BUNDLED_GALLERY / "backends.yaml"))])
+    """Backend (plugin) galleries."""
     max_running_models: int = 0
     """How many models may run at once (0: no cap). LocalAI's ``max_active_backends``."""
     lru_eviction: bool = True

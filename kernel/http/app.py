@@ -13,6 +13,7 @@ from kernai import __version__
 from kernai.http.controllers.anthropic import AnthropicController
 from kernai.http.controllers.auth import AuthController
 from kernai.http.controllers.instances import InstancesController
+from kernai.http.controllers.gallery import GalleryController
 from kernai.http.controllers.lifecycle import LifecycleController
 from kernai.http.controllers.models import ModelsController
 from kernai.http.controllers.observability import ObservabilityController
@@ -27,7 +28,8 @@ from kernai.plugins import PluginRegistry, registry as default_registry
 from kernai.settings import Settings
 
 CONTROLLERS = [SystemController, ModelsController, OpenAIController, RerankController, AnthropicController,
-               InstancesController, AuthController, LifecycleController, ObservabilityController]
+               InstancesController, AuthController, LifecycleController, ObservabilityController,
+               GalleryController]
 
 
 def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Litestar:

@@ -1,0 +1,209 @@
+"""A local file server on 127.0.0.1 (Range, dropped connections, slow bodies) and a kernai server with a gallery on it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from kernai.testing import KernaiServer
+
+
+@dataclass
+class Served:
+    """A file the server offers, and how it misbehaves."""
+
+    body: bytes
+    drop_after: int | None = None
+    """The first response stops after this many bytes (the connection closes mid-body)."""
+    delay: float = 0.0
+    """Seconds between 64 KiB chunks."""
+    requests: list[str | None] = field(default_factory=list)
+    """The Range header of every GET."""
+
+
+class FileServer:
+    """``http://127.0.0.1:PORT/<path>`` for every path in ``files``; counts concurrent downloads."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, Served] = {}
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def add(self, path: str, body: bytes, **behaviour: Any) -> str:
+        self.files[path] = Served(body, **behaviour)
+        return f"{self.url}/{path}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                served = server.files.get(self.path.lstrip("/"))
+                if served is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(served.body)))
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                served = server.files.get(self.path.lstrip("/"))
+                if served is None:
+                    self.send_error(404)
+                    return
+                range_header = self.headers.get("Range")
+                first = not served.requests
+                served.requests.append(range_header)
+                start = int(match.group(1)) if range_header and (match := re.match(r"bytes=(\d+)-", range_header)) else 0
+                body = served.body[start:]
+                self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(served.body) - 1}/{len(served.body)}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                limit = served.drop_after if first and served.drop_after is not None else len(body)
+                with server._lock:
+                    server.active += 1
+                    server.max_active = max(server.max_active, server.active)
+                try:
+                    for offset in range(0, limit, 65536):
+                        self.wfile.write(body[offset:min(offset + 65536, limit)])
+                        self.wfile.flush()
+                        if served.delay:
+                            time.sleep(served.delay)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                finally:
+                    with server._lock:
+                        server.active -= 1
+                if limit < len(body):
+                    self.close_connection = True
+
+        return Handler
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def blob(size: int, seed: int) -> bytes:
+    """Deterministic bytes that differ for each seed."""
+    chunk = hashlib.sha512(str(seed).encode()).digest()
+    return (chunk * (size // len(chunk) + 1))[:size]
+
+
+def entry(name: str, files: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """A model entry served by the reference backend."""
+    return {"name": name, "backend": "reference", "description": f"test model {name}", "files": files, **extra}
+
+
+def build_wheel(folder: Path, name: str, version: str, files: dict[str, bytes]) -> Path:
+    """A minimal but valid wheel holding ``files`` (paths inside the wheel)."""
+    dist_info = f"{name}-{version}.dist-info"
+    members = {
+        **files,
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: kernai-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{path},,\n" for path in members) + f"{dist_info}/RECORD,,\n"
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
+        for member, data in members.items():
+            wheel.writestr(member, data)
+        wheel.writestr(f"{dist_info}/RECORD", record)
+    return path
+
+
+class Gallery:
+    """The local file server, the test gallery on it, and a kernai server configured with that gallery."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files = FileServer()
+        self.wheels = root / "wheels"
+        self.wheels.mkdir()
+        self.entries: list[dict[str, Any]] = []
+        self.index = root / "index.yaml"
+        self.server: KernaiServer | None = None
+
+    def add(self, model: dict[str, Any]) -> None:
+        self.entries.append(model)
+        self.index.write_text(yaml.safe_dump(self.entries, sort_keys=False))
+
+    def env(self) -> dict[str, str]:
+        return {
+            "KERNAI_LOAD_PLUGINS": "reference",
+            "KERNAI_GALLERIES": json.dumps([{"name": "test", "url": str(self.index)}]),
+            "HF_ENDPOINT": self.files.url,
+            "PIP_NO_INDEX": "1",
+            "PIP_FIND_LINKS": str(self.wheels),
+        }
+
+    def start(self) -> KernaiServer:
+        self.server = KernaiServer(self.root / "models", self.root / "data", env=self.env()).start()
+        return self.server
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+
+@pytest.fixture(scope="session")
+def gallery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gallery]:
+    built = Gallery(tmp_path_factory.mktemp("gallery"))
+    built.add(entry("placeholder", []))
+    built.start()
+    yield built
+    if built.server is not None:
+        built.server.stop()
+    built.files.close()
+
+
+@pytest.fixture()
+def client(gallery: Gallery) -> Iterator[httpx.Client]:
+    assert gallery.server is not None
+    with gallery.server.client() as http:
+        yield http
+
+
+def wait_job(client: httpx.Client, uuid: str, prefix: str = "/models", timeout: float = 120.0) -> dict[str, Any]:
+    """Poll a job until it is processed; return its last status."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get(f"{prefix}/jobs/{uuid}").json()
+        if status["processed"]:
+            return status
+        time.sleep(0.05)
+    raise TimeoutError(f"job {uuid} did not finish: {status}")
+
+
+def leftovers(models_dir: Path, stem: str) -> list[str]:
+    """Files in the models dir (any depth) whose name contains ``stem``."""
+    return sorted(str(p.relative_to(models_dir)) for p in models_dir.rglob(f"*{stem}*"))
