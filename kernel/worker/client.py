@@ -47,7 +47,7 @@ def _error_from(failed: Failed, model: str) -> KernaiError:
     if failed.kind == "not_supported":
         return NotSupported(failed.message, param=failed.param)
     if failed.kind == "invalid_request":
-        return InvalidRequest(failed.message, param=failed.param)
+        return InvalidRequest(failed.message, param=failed.param, code=failed.code)
     return BackendError(f"Model '{model}' failed: {failed.message}")
 
 

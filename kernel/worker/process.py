@@ -46,7 +46,7 @@ def _failure(request_id: int, exc: BaseException) -> Failed:
     if isinstance(exc, NotSupported):
         return Failed(request_id, "not_supported", exc.message, exc.param)
     if isinstance(exc, InvalidRequest):
-        return Failed(request_id, "invalid_request", exc.message, exc.param)
+        return Failed(request_id, "invalid_request", exc.message, exc.param, exc.code)
     return Failed(request_id, "backend_error", f"{type(exc).__name__}: {exc}")
 
 

@@ -66,6 +66,7 @@ class Failed(Struct, tag="failed"):
     kind: str
     message: str
     param: str | None = None
+    code: str | None = None
 
 
 class StatusReply(Struct, tag="status"):

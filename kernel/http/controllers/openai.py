@@ -64,6 +64,8 @@ from kernai.http.schemas.openai import (
     SamplingFields,
     TokenizeRequestWire,
     TokenizeResponse,
+    ToolCallDeltaWire,
+    ToolCallWire,
     UsageWire,
     WireResponseFormat,
 )
@@ -80,6 +82,10 @@ def _sum_usage(usages: list[Usage]) -> UsageWire:
     prompt = sum(u.prompt_tokens for u in usages)
     completion = sum(u.completion_tokens for u in usages)
     return UsageWire(prompt, completion, prompt + completion)
+
+
+def _tool_calls(result: ChatResult) -> list[ToolCallWire] | None:
+    return [ToolCallWire.of(call) for call in result.tool_calls] if result.tool_calls else None
 
 
 def _chat_logprobs(logprobs: list[TokenLogprob] | None) -> LogprobsContent | None:
@@ -179,7 +185,7 @@ class OpenAIController(Controller):
             model=data.model,
             choices=[
                 ChatChoice(index=i, finish_reason=r.finish_reason, logprobs=_chat_logprobs(r.logprobs),
-                           message=AssistantMessage(content=r.content, tool_calls=r.tool_calls))
+                           message=AssistantMessage(role="assistant", content=r.content, tool_calls=_tool_calls(r)))
                 for i, r in enumerate(results)
             ],
             usage=_sum_usage([r.usage for r in results]),
@@ -204,7 +210,8 @@ class OpenAIController(Controller):
                     if chunk.usage is not None:
                         usages.append(chunk.usage)
                     if chunk.content or chunk.tool_calls or chunk.logprobs:
-                        yield event(index, Delta(content=chunk.content, tool_calls=chunk.tool_calls),
+                        tool_calls = [ToolCallDeltaWire.of(d) for d in chunk.tool_calls] if chunk.tool_calls else None
+                        yield event(index, Delta(content=chunk.content, tool_calls=tool_calls),
                                     logprobs=_chat_logprobs(chunk.logprobs))
                     if chunk.finish_reason is not None:
                         yield event(index, Delta(), finish=chunk.finish_reason)

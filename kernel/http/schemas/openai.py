@@ -121,10 +121,45 @@ class LogprobsContent(Struct):
     content: list[dict[str, Any]]
 
 
-class AssistantMessage(Struct, kw_only=True):
+class FunctionCallWire(Struct):
+    name: str
+    arguments: str
+
+
+class ToolCallWire(Struct):
+    """A tool call as OpenAI sends it: every field present, ``type`` included."""
+
+    id: str
+    function: FunctionCallWire
+    type: str = "function"
+
+    @classmethod
+    def of(cls, call: ToolCall) -> ToolCallWire:
+        return cls(call.id, FunctionCallWire(call.function.name, call.function.arguments), call.type)
+
+
+class ToolCallDeltaWire(_Wire, kw_only=True):
+    """A streamed tool call; kernai streams each call whole, in one delta."""
+
+    index: int
+    id: str | None = None
+    type: str | None = None
+    function: FunctionCallWire | None = None
+
+    @classmethod
+    def of(cls, delta: ToolCallDelta) -> ToolCallDeltaWire:
+        function = (FunctionCallWire(delta.function.name, delta.function.arguments)
+                    if delta.function is not None else None)
+        return cls(index=delta.index, id=delta.id, type=(delta.type or "function") if delta.id else None,
+                   function=function)
+
+
+class AssistantMessage(Struct, kw_only=True, omit_defaults=True):
+    """``role`` and ``content`` are always sent (``content`` is null beside tool calls)."""
+
+    role: str
     content: str | None
-    role: str = "assistant"
-    tool_calls: list[ToolCall] | None = None
+    tool_calls: list[ToolCallWire] | None = None
 
 
 class ChatChoice(Struct):
@@ -147,7 +182,7 @@ class ChatCompletion(Struct):
 class Delta(_Wire, kw_only=True):
     role: str | None = None
     content: str | None = None
-    tool_calls: list[ToolCallDelta] | None = None
+    tool_calls: list[ToolCallDeltaWire] | None = None
 
 
 class ChatChunkChoice(Struct):

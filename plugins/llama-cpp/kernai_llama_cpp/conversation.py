@@ -106,7 +106,8 @@ def tool_prompt(tools: list[cap.Tool], required: bool) -> str | None:
     if not tools:
         return None
     described = "\n".join(json.dumps({"name": t.function.name, "description": t.function.description or "",
-                                      "parameters": t.function.parameters or {"type": "object"}})
+                                      "parameters": t.function.parameters or {"type": "object"}},
+                                     separators=(",", ":"))
                           for t in tools)
     return (TOOL_PROMPT_REQUIRED if required else TOOL_PROMPT_AUTO).format(tools=described)
 

@@ -5,7 +5,7 @@ Other test suites can import it::
     from kernai_llama_cpp.testing import write_tiny_llama
     write_tiny_llama(models_dir / "tiny.gguf")
 
-The model has 2 blocks of width 64, a 512-token context, an SPM vocabulary (byte fallback, so any
+The model has 2 blocks of width 64, a 1024-token context, an SPM vocabulary (byte fallback, so any
 UTF-8 text encodes; printable ASCII; a few whole words), a small Jinja chat template, and
 fill-in-the-middle tokens. It loads in milliseconds; at temperature 0 its output is deterministic
 (and meaningless). ``gguf`` and ``numpy`` are needed, both in the plugin's ``test`` extra.
@@ -54,7 +54,7 @@ def _vocabulary() -> tuple[list[str], list[float], list[int]]:
 
 
 def write_tiny_llama(path: str | os.PathLike[str], *, seed: int = 0, chat_template: str | None = CHAT_TEMPLATE,
-                     context_length: int = 512) -> Path:
+                     context_length: int = 1024) -> Path:
     """Write a tiny random-weight llama GGUF to ``path`` (atomically) and return the path.
 
     ``chat_template=None`` leaves the template out, as in base models such as gemma-3-270m.

@@ -8,7 +8,7 @@ from kernai_llama_cpp.testing import shared_tiny_llama
 
 class TestLlamaCppBackend(BackendConformance):
     backend = "llama-cpp"
-    model_config = {"parameters": {"model": "tiny.gguf"}, "context_size": 512}
+    model_config = {"parameters": {"model": "tiny.gguf"}, "context_size": 1024}
 
     def prepare_models_dir(self, models_dir: Path) -> None:
         (models_dir / "tiny.gguf").symlink_to(shared_tiny_llama())

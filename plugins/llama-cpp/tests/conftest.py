@@ -1,0 +1,51 @@
+"""One real `kernai serve` for the plugin's HTTP tests, with tiny generated models and gemma-3-270m.
+
+Models (all served by the llama-cpp backend):
+
+- ``tiny``: the tiny random-weight llama (1024-token context, Jinja chat template, FIM tokens);
+  exact, fast checks of every parameter path.
+- ``tiny-embed``: the same file with ``embeddings: true`` and ``pooling: last``.
+- ``tiny-base``: a tiny llama without a chat template and no chat_format: chat must be refused.
+- ``gemma``: gemma-3-270m Q4_K_M with ``chat_format: gemma``, the real model.
+
+Other suites can copy this fixture, or import ``kernai_llama_cpp.testing`` for the model files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from kernai.testing import KernaiServer
+from kernai_llama_cpp.testing import gemma_gguf, shared_tiny_llama, write_tiny_llama
+
+MODELS = {
+    "tiny.yaml": "name: tiny\nbackend: llama-cpp\nparameters:\n  model: tiny.gguf\ncontext_size: 1024\n",
+    "tiny-embed.yaml": "name: tiny-embed\nbackend: llama-cpp\nparameters:\n  model: tiny.gguf\n"
+                       "context_size: 1024\nembeddings: true\npooling: last\n",
+    "tiny-base.yaml": "name: tiny-base\nbackend: llama-cpp\nparameters:\n  model: tiny-base.gguf\ncontext_size: 1024\n",
+    "gemma.yaml": "name: gemma\nbackend: llama-cpp\nparameters:\n  model: gemma.gguf\n  temperature: 0\n"
+                  "chat_format: gemma\ncontext_size: 1024\n",
+}
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
+    root = tmp_path_factory.mktemp("llama-cpp-server")
+    models = root / "models"
+    models.mkdir()
+    (models / "tiny.gguf").symlink_to(shared_tiny_llama())
+    write_tiny_llama(models / "tiny-base.gguf", chat_template=None)
+    (models / "gemma.gguf").symlink_to(gemma_gguf())
+    for name, text in MODELS.items():
+        (models / name).write_text(text)
+    with KernaiServer(models, root / "data", env={"KERNAI_LOAD_PLUGINS": "llama-cpp"}) as server:
+        yield server
+
+
+@pytest.fixture()
+def client(llama_server: KernaiServer) -> Iterator[httpx.Client]:
+    with llama_server.client(timeout=120) as http:
+        yield http
