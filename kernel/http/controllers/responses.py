@@ -1,0 +1,410 @@
+"""Open Responses API: ``POST /v1/responses``, ``GET``/``DELETE /v1/responses/{id}``,
+``POST /v1/responses/{id}/cancel``.
+
+A request becomes a :class:`~kernai.capabilities.ChatRequest`: ``instructions`` a system message,
+input items messages, ``function_call`` items assistant tool calls and ``function_call_output``
+items ``tool`` messages. Stored responses (``store``, the default) live in SQLite in the data
+directory together with their conversation, which ``previous_response_id`` continues.
+``background`` responses run as server tasks that ``GET`` polls and ``cancel`` stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from litestar import Controller, Response, delete, get, post
+from litestar.di import Provide
+from litestar.response import Stream
+
+from kernai import capabilities as cap
+from kernai.config import ModelParameters
+from kernai.errors import InvalidRequest, KernaiError
+from kernai.http.inference import now, prefetch, response_format, sampling_with_defaults, sse_event, sse_response
+from kernai.http.response_store import ResponseStore, StoredResponse, provide_store
+from kernai.http.schemas import responses as wire
+from kernai.manager import ModelManager
+
+TERMINAL = ("completed", "incomplete", "failed", "cancelled")
+
+
+class ResponseNotFound(KernaiError):
+    status_code = 404
+    error_type = "invalid_request_error"
+
+    def __init__(self, response_id: str, param: str | None = None) -> None:
+        super().__init__(f"Response with id '{response_id}' not found.", param=param, code="response_not_found")
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+# --- request translation ---------------------------------------------------------------------------
+
+
+def _content(parts: str | list[wire.InputContent]) -> str | list[cap.ContentPart]:
+    if isinstance(parts, str):
+        return parts
+    converted = [
+        cap.ContentPart(type="image_url", image_url={"url": part.image_url or ""})
+        if part.type == "input_image"
+        else cap.ContentPart(type="text", text=part.text if part.text is not None else part.refusal or "")
+        for part in parts
+    ]
+    if all(part.type == "text" for part in converted):
+        return "".join(part.text or "" for part in converted)
+    return converted
+
+
+def _append_call(messages: list[cap.ChatMessage], call: cap.ToolCall) -> None:
+    last = messages[-1] if messages else None
+    if last is not None and last.role == "assistant":
+        last.tool_calls = [*(last.tool_calls or []), call]
+    else:
+        messages.append(cap.ChatMessage(role="assistant", tool_calls=[call]))
+
+
+def input_messages(items: str | list[dict[str, Any]]) -> list[cap.ChatMessage]:
+    """Chat messages for a request's ``input``."""
+    if isinstance(items, str):
+        return [cap.ChatMessage(role="user", content=items)]
+    messages: list[cap.ChatMessage] = []
+    for index, raw in enumerate(items):
+        kind = raw.get("type", "message")
+        try:
+            if kind == "message":
+                item = msgspec.convert(raw, wire.MessageItem)
+                role = "system" if item.role == "developer" else item.role
+                messages.append(cap.ChatMessage(role=role, content=_content(item.content)))
+            elif kind == "function_call":
+                call = msgspec.convert(raw, wire.FunctionCallItem)
+                _append_call(messages, cap.ToolCall(id=call.call_id, function=cap.FunctionCall(call.name, call.arguments)))
+            elif kind == "function_call_output":
+                output = msgspec.convert(raw, wire.FunctionCallOutputItem)
+                content = _content(output.output)
+                text = content if isinstance(content, str) else "".join(p.text or "" for p in content)
+                messages.append(cap.ChatMessage(role="tool", tool_call_id=output.call_id, content=text))
+            elif kind != "reasoning":
+                raise InvalidRequest(f"Input items of type '{kind}' are not supported", param=f"input[{index}]")
+        except msgspec.ValidationError as exc:
+            raise InvalidRequest(f"Invalid input item {index}: {exc}", param=f"input[{index}]") from None
+    if not messages:
+        raise InvalidRequest("input has no messages", param="input")
+    return messages
+
+
+def _tools(data: wire.CreateResponse) -> list[cap.Tool] | None:
+    tools = []
+    for index, tool in enumerate(data.tools or []):
+        if tool.type != "function":
+            raise InvalidRequest(f"Tools of type '{tool.type}' are not supported", param=f"tools[{index}]")
+        tools.append(cap.Tool(function=cap.FunctionDef(name=tool.name, description=tool.description,
+                                                       parameters=tool.parameters, strict=tool.strict)))
+    return tools or None
+
+
+def _tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+    if isinstance(choice, dict):
+        if choice.get("type") != "function" or not choice.get("name"):
+            raise InvalidRequest("tool_choice must be auto, none, required or {type: function, name}",
+                                 param="tool_choice")
+        return {"type": "function", "function": {"name": choice["name"]}}
+    if choice not in (None, "auto", "none", "required"):
+        raise InvalidRequest(f"Unknown tool_choice '{choice}'", param="tool_choice")
+    return choice
+
+
+def chat_request(data: wire.CreateResponse, history: list[cap.ChatMessage], defaults: ModelParameters) -> cap.ChatRequest:
+    messages = [cap.ChatMessage(role="system", content=data.instructions)] if data.instructions else []
+    text_format = data.text.format if data.text else wire.TextFormat()
+    return cap.ChatRequest(
+        messages=messages + history,
+        sampling=sampling_with_defaults(defaults, max_tokens=data.max_output_tokens, temperature=data.temperature,
+                                        top_p=data.top_p),
+        tools=_tools(data),
+        tool_choice=_tool_choice(data.tool_choice),
+        response_format=response_format(text_format.type, text_format.schema),
+        logprobs=data.top_logprobs is not None,
+        top_logprobs=data.top_logprobs or 0,
+        stream=data.stream,
+    )
+
+
+# --- results ---------------------------------------------------------------------------------------
+
+
+def _logprobs(tokens: list[cap.TokenLogprob] | None) -> list[wire.Logprob]:
+    return [
+        wire.Logprob(token=t.token, logprob=t.logprob, bytes=t.bytes or list(t.token.encode()),
+                     top_logprobs=[wire.TopLogprob(token=top.token, logprob=top.logprob,
+                                                   bytes=top.bytes or list(top.token.encode()))
+                                   for top in t.top_logprobs])
+        for t in tokens or []
+    ]
+
+
+def _usage(usage: cap.Usage) -> wire.ResponseUsage:
+    return wire.ResponseUsage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
+                              total_tokens=usage.total_tokens)
+
+
+def _finish(response: wire.ResponseObject, finish_reason: str | None, usage: cap.Usage) -> None:
+    response.usage = _usage(usage)
+    response.completed_at = now()
+    if finish_reason == "length":
+        response.status = "incomplete"
+        response.incomplete_details = wire.IncompleteDetails(reason="max_output_tokens")
+    else:
+        response.status = "completed"
+
+
+def _assistant_turn(output: list[wire.OutputItem]) -> cap.ChatMessage:
+    text = "".join(part.text for item in output if isinstance(item, wire.OutputMessage) for part in item.content)
+    calls = [cap.ToolCall(id=item.call_id, function=cap.FunctionCall(item.name, item.arguments))
+             for item in output if isinstance(item, wire.OutputFunctionCall)]
+    return cap.ChatMessage(role="assistant", content=text or None, tool_calls=calls or None)
+
+
+def apply_result(response: wire.ResponseObject, result: cap.ChatResult) -> None:
+    """Fill ``response`` with a finished chat result."""
+    item_status = "incomplete" if result.finish_reason == "length" else "completed"
+    if result.content or not result.tool_calls:
+        text = wire.OutputText(text=result.content or "", logprobs=_logprobs(result.logprobs))
+        response.output.append(wire.OutputMessage(id=_id("msg"), status=item_status, content=[text]))
+    for call in result.tool_calls or []:
+        response.output.append(wire.OutputFunctionCall(id=_id("fc"), call_id=call.id, name=call.function.name,
+                                                       arguments=call.function.arguments, status="completed"))
+    _finish(response, result.finish_reason, result.usage)
+
+
+def new_response(data: wire.CreateResponse, status: str) -> wire.ResponseObject:
+    return wire.ResponseObject(
+        id=_id("resp"), created_at=now(), model=data.model, status=status, instructions=data.instructions,
+        previous_response_id=data.previous_response_id, max_output_tokens=data.max_output_tokens,
+        temperature=data.temperature, top_p=data.top_p, top_logprobs=data.top_logprobs, tools=data.tools or [],
+        tool_choice=data.tool_choice or "auto", parallel_tool_calls=data.parallel_tool_calls,
+        text=data.text or wire.TextConfig(), truncation=data.truncation or "disabled", store=data.store,
+        background=data.background, metadata=data.metadata or {}, user=data.user,
+    )
+
+
+# --- streaming -------------------------------------------------------------------------------------
+
+
+class _EventWriter:
+    """Builds the output items from chat chunks and numbers the events it emits."""
+
+    def __init__(self, response: wire.ResponseObject) -> None:
+        self.response = response
+        self.sequence = itertools.count()
+        self.message: wire.OutputMessage | None = None
+        self.calls: dict[int, wire.OutputFunctionCall] = {}
+
+    def event(self, event: Any) -> bytes:
+        event.sequence_number = next(self.sequence)
+        return sse_event(event, type(event).__struct_config__.tag)
+
+    def _add(self, item: wire.OutputItem) -> bytes:
+        self.response.output.append(item)
+        return self.event(wire.OutputItemAdded(output_index=len(self.response.output) - 1, item=item))
+
+    def text(self, piece: str, logprobs: list[cap.TokenLogprob] | None) -> list[bytes]:
+        events = []
+        if self.message is None:
+            self.message = wire.OutputMessage(id=_id("msg"), status="in_progress", content=[])
+            events.append(self._add(self.message))
+            events.append(self.event(wire.ContentPartAdded(item_id=self.message.id, output_index=self._index(self.message),
+                                                           content_index=0, part=wire.OutputText(text=""))))
+            self.message.content.append(wire.OutputText(text=""))
+        part = self.message.content[0]
+        part.text += piece
+        deltas = _logprobs(logprobs)
+        part.logprobs.extend(deltas)
+        events.append(self.event(wire.OutputTextDelta(item_id=self.message.id, output_index=self._index(self.message),
+                                                      content_index=0, delta=piece, logprobs=deltas)))
+        return events
+
+    def _index(self, item: wire.OutputItem) -> int:
+        return next(i for i, existing in enumerate(self.response.output) if existing is item)
+
+    def _close_message(self, status: str) -> list[bytes]:
+        message, self.message = self.message, None
+        if message is None:
+            return []
+        message.status = status
+        index, part = self._index(message), message.content[0]
+        return [
+            self.event(wire.OutputTextDone(item_id=message.id, output_index=index, content_index=0, text=part.text,
+                                           logprobs=part.logprobs)),
+            self.event(wire.ContentPartDone(item_id=message.id, output_index=index, content_index=0, part=part)),
+            self.event(wire.OutputItemDone(output_index=index, item=message)),
+        ]
+
+    def tool(self, delta: cap.ToolCallDelta) -> list[bytes]:
+        events = []
+        call = self.calls.get(delta.index)
+        if call is None:
+            events += self._close_message("completed")
+            call = wire.OutputFunctionCall(id=_id("fc"), call_id=delta.id or _id("call"),
+                                           name=delta.function.name if delta.function else "", arguments="",
+                                           status="in_progress")
+            self.calls[delta.index] = call
+            events.append(self._add(call))
+        if delta.function and delta.function.arguments:
+            call.arguments += delta.function.arguments
+            events.append(self.event(wire.FunctionCallArgumentsDelta(item_id=call.id, output_index=self._index(call),
+                                                                     delta=delta.function.arguments)))
+        return events
+
+    def close(self, finish_reason: str | None) -> list[bytes]:
+        events = self._close_message("incomplete" if finish_reason == "length" else "completed")
+        for call in self.calls.values():
+            call.status = "completed"
+            index = self._index(call)
+            events.append(self.event(wire.FunctionCallArgumentsDone(item_id=call.id, output_index=index,
+                                                                    name=call.name, arguments=call.arguments)))
+            events.append(self.event(wire.OutputItemDone(output_index=index, item=call)))
+        self.calls.clear()
+        return events
+
+
+async def response_events(chunks: AsyncIterator[cap.ChatChunk], stored: StoredResponse,
+                          store: ResponseStore | None) -> AsyncIterator[bytes]:
+    """The Open Responses event stream; the response is stored when it ends, however it ends."""
+    response = stored.response
+    writer = _EventWriter(response)
+    yield writer.event(wire.ResponseCreated(response=msgspec.structs.replace(response, output=[])))
+    yield writer.event(wire.ResponseInProgress(response=msgspec.structs.replace(response, output=[])))
+    finish_reason: str | None = None
+    usage = cap.Usage()
+    try:
+        async for chunk in chunks:
+            if chunk.content:
+                for event in writer.text(chunk.content, chunk.logprobs):
+                    yield event
+            for delta in chunk.tool_calls or []:
+                for event in writer.tool(delta):
+                    yield event
+            finish_reason = chunk.finish_reason or finish_reason
+            usage = chunk.usage or usage
+        for event in writer.close(finish_reason):
+            yield event
+        _finish(response, finish_reason, usage)
+        stored.history.append(_assistant_turn(response.output))
+        done: Any = wire.ResponseIncomplete if response.status == "incomplete" else wire.ResponseCompleted
+        yield writer.event(done(response=response))
+    except KernaiError as exc:
+        response.status = "failed"
+        response.error = wire.ResponseError(code=exc.code or exc.error_type, message=exc.message)
+        yield writer.event(wire.ResponseFailed(response=response))
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+        if response.status not in TERMINAL:
+            response.status = "cancelled"
+        if store is not None:
+            store.save(stored)
+
+
+# --- the controller --------------------------------------------------------------------------------
+
+
+async def _run_background(manager: ModelManager, store: ResponseStore, stored: StoredResponse,
+                          request: cap.ChatRequest) -> None:
+    response = stored.response
+    response.status = "in_progress"
+    store.save(stored)
+    try:
+        result = await manager.predict(response.model, request)
+        assert isinstance(result, cap.ChatResult)
+        apply_result(response, result)
+        stored.history.append(_assistant_turn(response.output))
+    except asyncio.CancelledError:
+        response.status = "cancelled"
+    except KernaiError as exc:
+        response.status = "failed"
+        response.error = wire.ResponseError(code=exc.code or exc.error_type, message=exc.message)
+    finally:
+        store.save(stored)
+        store.tasks.pop(response.id, None)
+
+
+def _stored(store: ResponseStore, response_id: str) -> StoredResponse:
+    stored = store.get(response_id)
+    if stored is None:
+        raise ResponseNotFound(response_id)
+    return stored
+
+
+class ResponsesController(Controller):
+    path = "/v1/responses"
+    tags = ["open responses"]
+    dependencies = {"store": Provide(provide_store, sync_to_thread=False)}
+
+    @post("/", summary="Create a response (Open Responses)", status_code=200)
+    async def create(self, data: wire.CreateResponse, manager: ModelManager,
+                     store: ResponseStore) -> Response[wire.ResponseObject] | Stream:
+        model = manager.get(data.model)
+        if data.background and not data.store:
+            raise InvalidRequest("background responses need store=true", param="background")
+        if data.background and data.stream:
+            raise InvalidRequest("background responses cannot be streamed here; poll GET /v1/responses/{id}",
+                                 param="stream")
+        history: list[cap.ChatMessage] = []
+        if data.previous_response_id:
+            previous = store.get(data.previous_response_id)
+            if previous is None:
+                raise ResponseNotFound(data.previous_response_id, param="previous_response_id")
+            if previous.response.status not in ("completed", "incomplete"):
+                raise InvalidRequest(f"Previous response is {previous.response.status}", param="previous_response_id")
+            history = list(previous.history)
+        history += input_messages(data.input)
+        request = chat_request(data, history, model.config.parameters)
+        stored = StoredResponse(response=new_response(data, "queued" if data.background else "in_progress"),
+                                history=history)
+        if data.background:
+            store.save(stored)
+            snapshot = msgspec.structs.replace(stored.response)
+            store.tasks[stored.response.id] = asyncio.create_task(_run_background(manager, store, stored, request))
+            return Response(snapshot)
+        if data.stream:
+            chunks = await prefetch(manager.stream(data.model, request))
+            if data.store:
+                store.save(stored)
+            return sse_response(response_events(chunks, stored, store if data.store else None))  # type: ignore[arg-type]
+        result = await manager.predict(data.model, request)
+        assert isinstance(result, cap.ChatResult)
+        apply_result(stored.response, result)
+        stored.history.append(_assistant_turn(stored.response.output))
+        if data.store:
+            store.save(stored)
+        return Response(stored.response)
+
+    @get("/{response_id:str}", summary="Retrieve a stored response")
+    async def retrieve(self, response_id: str, store: ResponseStore) -> wire.ResponseObject:
+        return _stored(store, response_id).response
+
+    @delete("/{response_id:str}", summary="Delete a stored response", status_code=200)
+    async def remove(self, response_id: str, store: ResponseStore) -> wire.DeletedResponse:
+        if (task := store.tasks.get(response_id)) is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if not store.delete(response_id):
+            raise ResponseNotFound(response_id)
+        return wire.DeletedResponse(id=response_id)
+
+    @post("/{response_id:str}/cancel", summary="Cancel a background response", status_code=200)
+    async def cancel(self, response_id: str, store: ResponseStore) -> wire.ResponseObject:
+        stored = _stored(store, response_id)
+        if not stored.response.background:
+            raise InvalidRequest("Only responses created with background=true can be cancelled", param="response_id")
+        task = store.tasks.get(response_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            stored = _stored(store, response_id)
+        return stored.response
