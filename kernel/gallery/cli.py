@@ -73,10 +73,10 @@ class LocalHost:
     async def models_changed(self) -> None:
         return None
 
-    async def backends_changed(self, forget_modules: tuple[str, ...] = ()) -> None:
+    async def backends_changed(self, replaced: Any = None) -> None:
         from kernai.plugins import reload_registry
 
-        self.registry = reload_registry(forget_modules)
+        self.registry = reload_registry((replaced.module.split(".")[0],) if replaced else ())
 
 
 def _service(models_dir: Path | None, data_dir: Path | None, config_file: Path | None) -> Any:

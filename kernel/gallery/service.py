@@ -55,8 +55,9 @@ class Host(Protocol):
     async def models_changed(self) -> None:
         """The models directory changed: pick up new, changed and removed configs."""
 
-    async def backends_changed(self, forget_modules: tuple[str, ...] = ()) -> None:
-        """Plugins were installed or removed: load them again (dropping ``forget_modules`` first)."""
+    async def backends_changed(self, replaced: PluginInfo | None = None) -> None:
+        """Plugins were installed or removed: load them again. ``replaced`` was upgraded or removed:
+        its loaded code is dropped and its running models stop."""
 
 
 class AvailableModel(Struct):
@@ -193,14 +194,16 @@ class GalleryService:
             raise NotFound(f"no installed backend '{name}'", param="name", code="not_found")
         if plugin.distribution is None or plugin.distribution == "kernai":
             raise InvalidRequest(f"backend '{name}' is not provided by a separate distribution", param="name")
-        distribution, module = plugin.distribution, plugin.module.split(".")[0]
+        distribution = plugin.distribution
         self._refuse_busy("backend", name)
         job = new_job("backend", "delete", name, distribution, cancellable=False)
 
         async def work(reporter: Reporter) -> None:
             async with self._pip_lock:
                 await pip_backends.uninstall(distribution, reporter.message)
-            await self.host.backends_changed(forget_modules=(module,))
+            await self.host.backends_changed(replaced=plugin)
+            if name in self.host.backends():
+                raise InvalidRequest(f"pip did not remove '{distribution}' (pip said: {reporter.job.message})")
             reporter.message(f"removed backend '{name}' ({distribution})")
 
         return self._start(job, work, listener)
@@ -226,12 +229,11 @@ class GalleryService:
         requirement = catalog.pip_target(found, chosen.pip or entry.pip)
         self._refuse_busy("backend", name)
         job = new_job("backend", "upgrade", name, found.id, cancellable=False)
-        module = plugin.module.split(".")[0]
 
         async def work(reporter: Reporter) -> None:
             async with self._pip_lock:
                 await pip_backends.install(requirement, chosen, reporter.message, upgrade=True)
-            await self.host.backends_changed(forget_modules=(module,))
+            await self.host.backends_changed(replaced=plugin)
             reporter.message(f"upgraded backend '{name}'")
 
         return self._start(job, work, listener)

@@ -27,7 +27,7 @@ class KernaiServer:
     """
 
     def __init__(self, models_dir: Path, data_dir: Path, *, env: dict[str, str] | None = None,
-                 args: list[str] | None = None, startup_timeout: float = 60.0) -> None:
+                 args: list[str] | None = None, startup_timeout: float = 60.0, python: str | None = None) -> None:
         self.models_dir = Path(models_dir)
         self.data_dir = Path(data_dir)
         self.port = free_port()
@@ -35,12 +35,14 @@ class KernaiServer:
         self.env = env or {}
         self.args = args or []
         self.startup_timeout = startup_timeout
+        self.python = python or sys.executable
+        """The interpreter (and so the environment) the server runs in."""
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.data_dir / "server.log"
 
     def start(self) -> KernaiServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "kernai", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+        command = [self.python, "-m", "kernai", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                    "--models-dir", str(self.models_dir), "--data-dir", str(self.data_dir), *self.args]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,

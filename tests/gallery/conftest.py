@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
+import sysconfig
 import threading
 import time
 import zipfile
@@ -141,8 +144,21 @@ def build_wheel(folder: Path, name: str, version: str, files: dict[str, bytes]) 
     return path
 
 
+def layered_venv(path: Path) -> Path:
+    """A new venv that sees this one's packages: pip installs land in the new one only. Returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    python = path / "bin" / "python"
+    inner = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    (Path(inner) / "_kernai_outer.pth").write_text(f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n")
+    return python
+
+
 class Gallery:
-    """The local file server, the test gallery on it, and a kernai server configured with that gallery."""
+    """The local file server, the test galleries on it, and a kernai server configured with them.
+
+    The server runs in its own venv layered on this one, so the backends it installs stay there.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -151,6 +167,9 @@ class Gallery:
         self.wheels.mkdir()
         self.entries: list[dict[str, Any]] = []
         self.index = root / "index.yaml"
+        self.backends_index = root / "backends.yaml"
+        self.backends_index.write_text("[]\n")
+        self.python = layered_venv(root / "venv")
         self.server: KernaiServer | None = None
 
     def add(self, model: dict[str, Any]) -> None:
@@ -159,15 +178,17 @@ class Gallery:
 
     def env(self) -> dict[str, str]:
         return {
-            "KERNAI_LOAD_PLUGINS": "reference",
+            "KERNAI_LOAD_PLUGINS": "reference,gallery-echo",
             "KERNAI_GALLERIES": json.dumps([{"name": "test", "url": str(self.index)}]),
+            "KERNAI_BACKEND_GALLERIES": json.dumps([{"name": "test", "url": str(self.backends_index)}]),
             "HF_ENDPOINT": self.files.url,
             "PIP_NO_INDEX": "1",
             "PIP_FIND_LINKS": str(self.wheels),
         }
 
     def start(self) -> KernaiServer:
-        self.server = KernaiServer(self.root / "models", self.root / "data", env=self.env()).start()
+        self.server = KernaiServer(self.root / "models", self.root / "data", env=self.env(), python=str(self.python))
+        self.server.start()
         return self.server
 
     @property

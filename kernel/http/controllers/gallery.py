@@ -46,8 +46,13 @@ class ServerHost:
     async def models_changed(self) -> None:
         self.state.manager.reload()
 
-    async def backends_changed(self, forget_modules: tuple[str, ...] = ()) -> None:
-        registry = reload_registry(forget_modules)
+    async def backends_changed(self, replaced: PluginInfo | None = None) -> None:
+        manager = self.state.manager
+        if replaced is not None:
+            for model in list(manager.models.values()):
+                if model.backend.plugin == replaced.name and model.worker is not None:
+                    await manager.unload(model.name)
+        registry = reload_registry((replaced.module.split(".")[0],) if replaced else ())
         self.state.registry = registry
         self.state.manager.registry = registry
         self.state.manager.reload()

@@ -1,0 +1,135 @@
+"""Backend installs through /backends/*: pip into the server's environment, usable without a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import yaml
+
+from tests.gallery.conftest import Gallery, wait_job
+
+PLUGIN = '''"""A test backend: answers with the last user message reversed (STYLE "upper": in capitals)."""
+from kernai import Backend, hookimpl
+from kernai import capabilities as cap
+
+STYLE = "{style}"
+
+
+@hookimpl
+def register_backends(register):
+    register(Backend(name="gallery-echo", capabilities=[cap.Capability.CHAT], requires_model_file=False))
+
+
+@hookimpl
+def load(backend, config):
+    return STYLE
+
+
+@hookimpl
+def predict(backend, model, request):
+    text = request.messages[-1].text()[::-1]
+    return cap.ChatResult(content=text.upper() if model == "upper" else text, usage=cap.Usage(1, 1),
+                          finish_reason="stop")
+
+
+@hookimpl
+def status(backend, model):
+    return {{}}
+
+
+@hookimpl
+def shutdown(backend, model):
+    return True
+'''
+
+PYPROJECT = '''[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "kernai-gallery-echo"
+version = "{version}"
+dependencies = ["kernai"]
+
+[project.entry-points.kernai]
+gallery-echo = "kernai_gallery_echo"
+
+[tool.setuptools]
+packages = ["kernai_gallery_echo"]
+'''
+
+
+def write_plugin(folder: Path, version: str, style: str) -> None:
+    (folder / "kernai_gallery_echo").mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").write_text(PYPROJECT.format(version=version))
+    (folder / "kernai_gallery_echo" / "__init__.py").write_text(PLUGIN.format(style=style))
+
+
+def publish(gallery: Gallery, version: str) -> None:
+    gallery.backends_index.write_text(yaml.safe_dump([{
+        "name": "gallery-echo", "description": "test backend", "capabilities": ["chat"],
+        "distribution": "kernai-gallery-echo", "pip": "./gallery-echo", "version": version,
+        "variants": {"cpu": {"pip_args": ["--no-build-isolation"]}},
+    }]))
+
+
+def chat(client: httpx.Client, text: str) -> httpx.Response:
+    return client.post("/v1/chat/completions", json={"model": "echo-model", "messages": [{"role": "user", "content": text}]})
+
+
+def test_install_use_upgrade_and_remove_a_backend_without_restart(gallery: Gallery, client: httpx.Client) -> None:
+    write_plugin(gallery.root / "gallery-echo", "0.1.0", "plain")
+    publish(gallery, "0.1.0")
+    assert "gallery-echo" not in {b["name"] for b in client.get("/backends").json()}
+    assert [b["installed"] for b in client.get("/backends/available").json()] == [False]
+
+    status = wait_job(client, client.post("/backends/apply", json={"id": "test@gallery-echo"}).json()["uuid"], "/backends")
+    assert status["state"] == "done", status
+    installed = {b["name"]: b for b in client.get("/backends").json()}
+    assert installed["gallery-echo"]["version"] == "0.1.0"
+    assert installed["gallery-echo"]["distribution"] == "kernai-gallery-echo"
+    assert client.get("/backends/available").json()[0]["installed_version"] == "0.1.0"
+    definition = gallery.root / "echo-model.yaml"
+    definition.write_text(yaml.safe_dump({"name": "echo-model", "backend": "gallery-echo"}))
+    assert wait_job(client, client.post("/models/apply", json={"url": str(definition)}).json()["uuid"])["state"] == "done"
+    reply = chat(client, "stressed")
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["choices"][0]["message"]["content"] == "desserts"
+
+    assert client.get("/backends/upgrades").json() == {}
+    write_plugin(gallery.root / "gallery-echo", "0.2.0", "upper")
+    publish(gallery, "0.2.0")
+    upgrades = client.post("/backends/upgrades/check").json()
+    assert upgrades == {"gallery-echo": {"name": "gallery-echo", "distribution": "kernai-gallery-echo",
+                                         "installed_version": "0.1.0", "available_version": "0.2.0", "gallery": "test"}}
+    status = wait_job(client, client.post("/backends/upgrade/gallery-echo").json()["uuid"], "/backends")
+    assert status["state"] == "done", status
+    assert {b["name"]: b["version"] for b in client.get("/backends").json()}["gallery-echo"] == "0.2.0"
+    assert chat(client, "stressed").json()["choices"][0]["message"]["content"] == "DESSERTS"
+    assert client.get("/backends/upgrades").json() == {}
+
+    status = wait_job(client, client.post("/backends/delete/gallery-echo").json()["uuid"], "/backends")
+    assert status["state"] == "done", status
+    assert "gallery-echo" not in {b["name"] for b in client.get("/backends").json()}
+    assert chat(client, "stressed").status_code == 404
+    jobs = client.get("/backends/jobs").json()
+    assert [(j["op"], j["state"]) for j in sorted(jobs.values(), key=lambda j: j["created_at"])] == [
+        ("install", "done"), ("upgrade", "done"), ("delete", "done")]
+
+
+def test_backend_client_errors(gallery: Gallery, client: httpx.Client) -> None:
+    publish(gallery, "0.1.0")
+    cases = [("/backends/apply", {"id": "test@nothing"}, 404), ("/backends/apply", {"id": "gallery-echo", "variant": "metal"}, 400),
+             ("/backends/apply", {}, 400), ("/backends/delete/nothing", None, 404), ("/backends/upgrade/nothing", None, 404)]
+    for path, body, code in cases:
+        reply = client.post(path, json=body)
+        assert reply.status_code == code, (path, body, reply.text)
+        assert reply.json()["error"]["message"]
+    assert client.get("/backends/jobs/nothing").status_code == 404
+
+    # reference lives in the outer venv, outside the server's environment: pip leaves it, the job says so
+    status = wait_job(client, client.post("/backends/delete/reference").json()["uuid"], "/backends")
+    assert status["state"] == "failed" and "pip did not remove 'kernai-reference'" in status["error"], status
+    assert "reference" in {b["name"] for b in client.get("/backends").json()}
+    assert client.get("/backends/galleries").json() == [{"name": "test", "url": str(gallery.backends_index)}]
