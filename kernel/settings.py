@@ -50,6 +50,11 @@ class Settings(Struct, kw_only=True, forbid_unknown_fields=True):
     # model manager
     load_timeout: float = 300.0
     """Seconds a model may take to load before it is reported as failed."""
+    # images given by URL (detection)
+    image_fetch_timeout: float = 10.0
+    """Seconds to fetch an image given by URL, connection, headers and body together."""
+    image_max_bytes: int = 20_000_000
+    """Largest image fetched by URL, in bytes."""
     # gallery
     galleries: list[GallerySource] = field(
         default_factory=lambda: [GallerySource("kernai", str(BUNDLED_GALLERY / "index.yaml"))])

@@ -16,6 +16,7 @@ from kernai.http.controllers.instances import InstancesController
 from kernai.http.controllers.gallery import GalleryController
 from kernai.http.controllers.lifecycle import LifecycleController
 from kernai.http.controllers.locallab import LocalLabController
+from kernai.http.controllers.detection import DetectionController
 from kernai.http.controllers.models import ModelsController
 from kernai.http.controllers.observability import ObservabilityController
 from kernai.http.controllers.openai import OpenAIController
@@ -29,7 +30,7 @@ from kernai.manager import ModelManager
 from kernai.plugins import PluginRegistry, registry as default_registry
 from kernai.settings import Settings
 
-CONTROLLERS = [SystemController, ModelsController, OpenAIController, RerankController, AnthropicController,
+CONTROLLERS = [SystemController, ModelsController, OpenAIController, RerankController, DetectionController, AnthropicController,
                ResponsesController, LocalLabController,
                InstancesController, AuthController, LifecycleController, ObservabilityController,
                GalleryController]

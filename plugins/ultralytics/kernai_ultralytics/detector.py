@@ -1,0 +1,95 @@
+"""An ultralytics model (``.pt`` or exported ``.onnx``) behind the detection capability."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from kernai import capabilities as cap
+from kernai.config import ModelConfig
+from kernai.errors import InvalidRequest, NotSupported
+
+from kernai_ultralytics.images import decode_image
+
+BOX_TASKS = ("detect", "segment", "pose", "obb")
+
+
+def offline_environment() -> None:
+    """Keep ultralytics off the network: no hub, no auto-installs, settings in a writable folder.
+
+    Must run before ``import ultralytics``, which reads these once.
+    """
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "0"
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(tempfile.gettempdir()) / "kernai-ultralytics"))
+    os.environ.setdefault("YOLO_VERBOSE", "0")
+
+
+class Detector:
+    """One model; requests are served one at a time (ultralytics predictors keep state)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        offline_environment()
+        import torch
+        from ultralytics import YOLO
+
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.options = config.options
+        assert config.model_path is not None
+        try:
+            self.model = YOLO(config.model_path, task=self.options.get("task"))
+        except (FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:
+            raise InvalidRequest(f"{config.model_path} is not an ultralytics model: {exc}") from None
+        if self.model.task not in BOX_TASKS:
+            raise InvalidRequest(f"task '{self.model.task}' gives no boxes; detection needs one of {', '.join(BOX_TASKS)}")
+        self.lock = threading.Lock()
+        self.served = 0
+
+    @property
+    def task(self) -> str:
+        return str(self.model.task)
+
+    def detect(self, request: cap.DetectionRequest) -> cap.DetectionResult:
+        if request.prompt is not None or request.points or request.boxes:
+            raise NotSupported(f"This {self.task} model takes no prompt, points or boxes", param="prompt")
+        image = decode_image(request.image, max_pixels=int(self.options["max_pixels"]))
+        pick = lambda given, key: given if given is not None else self.options[key]  # noqa: E731
+        classes = request.classes if request.classes is not None else self.options.get("classes")
+        if classes and max(classes) >= len(self.model.names):
+            raise InvalidRequest(f"classes must be between 0 and {len(self.model.names) - 1}", param="classes")
+        with self.lock:
+            result = self.model.predict(image, conf=pick(request.threshold, "confidence"), iou=pick(request.iou, "iou"),
+                                        imgsz=pick(request.image_size, "image_size"),
+                                        max_det=pick(request.max_detections, "max_detections"), classes=classes,
+                                        retina_masks=True, device="cpu", verbose=False, save=False)[0]
+            self.served += 1
+        return cap.DetectionResult(detections=self._detections(result))
+
+    def _detections(self, result: Any) -> list[cap.Detection]:
+        boxes = result.obb if self.task == "obb" else result.boxes
+        if boxes is None or len(boxes) == 0:
+            return []
+        corners = boxes.xyxy.tolist()
+        confidences = boxes.conf.tolist()
+        names = [result.names[int(c)] for c in boxes.cls.tolist()]
+        masks = self._masks(result) if result.masks is not None else [None] * len(corners)
+        return [cap.Detection(x=x1, y=y1, width=x2 - x1, height=y2 - y1, confidence=conf, class_name=name, mask=mask)
+                for (x1, y1, x2, y2), conf, name, mask in zip(corners, confidences, names, masks)]
+
+    @staticmethod
+    def _masks(result: Any) -> list[bytes]:
+        """One PNG per detection: 255 inside the object, 0 outside, at the original image's size
+        (``retina_masks`` makes ultralytics compute them at that size)."""
+        from PIL import Image
+
+        pngs = []
+        for mask in (result.masks.data > 0.5).cpu().numpy():
+            buffer = io.BytesIO()
+            Image.fromarray(mask.astype("uint8") * 255, mode="L").save(buffer, format="PNG")
+            pngs.append(buffer.getvalue())
+        return pngs

@@ -1,0 +1,20 @@
+"""The ultralytics backend honours the plugin contract (kernai's conformance kit)."""
+
+from importlib.util import find_spec
+from pathlib import Path
+from typing import ClassVar
+
+from kernai import capabilities as cap
+from kernai.testing import BackendConformance
+from kernai_ultralytics.testing import write_random_yolo
+
+BUS = (Path(find_spec("ultralytics").origin).parent / "assets" / "bus.jpg").read_bytes()  # without importing it
+
+
+class TestUltralyticsBackend(BackendConformance):
+    backend = "ultralytics"
+    model_config: ClassVar = {"parameters": {"model": "random.pt"}, "threads": 2}
+    requests: ClassVar = {cap.Capability.DETECTION: cap.DetectionRequest(image=BUS, threshold=0.05)}
+
+    def prepare_models_dir(self, models_dir: Path) -> None:
+        write_random_yolo(models_dir / "random.pt")
