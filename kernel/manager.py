@@ -278,7 +278,7 @@ class ModelManager:
                 if loop.time() >= deadline:
                     if self.settings.force_eviction:
                         await self._stop(candidates[0], f"force-evicted while busy to make room for '{model.name}'",
-                                         reason="forced")
+                                         reason="forced", force=True)
                         continue
                     self.metrics.rejected.labels("capacity").inc()
                     raise ModelUnavailable(
@@ -296,14 +296,14 @@ class ModelManager:
         self._capacity_changed.set()
         self._capacity_changed = asyncio.Event()
 
-    async def _stop(self, model: ManagedModel, why: str, *, reason: str = "stopped") -> bool:
+    async def _stop(self, model: ManagedModel, why: str, *, reason: str = "stopped", force: bool = False) -> bool:
         async with model.start_lock:
             worker = model.worker
             if worker is None:
                 return False
             model.stopping = True
             try:
-                await worker.stop()
+                await (worker.kill() if force else worker.stop())
             finally:
                 model.stopping = False
                 if model.worker is worker:

@@ -12,11 +12,12 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from kernai import __version__
 from kernai.http.controllers.anthropic import AnthropicController
 from kernai.http.controllers.auth import AuthController
-from kernai.http.controllers.instances import InstancesController
+from kernai.http.controllers.detection import DetectionController
 from kernai.http.controllers.gallery import GalleryController
+from kernai.http.controllers.instances import InstancesController
 from kernai.http.controllers.lifecycle import LifecycleController
 from kernai.http.controllers.locallab import LocalLabController
-from kernai.http.controllers.detection import DetectionController
+from kernai.http.controllers.locallab_models import LocalLabModelsController
 from kernai.http.controllers.models import ModelsController
 from kernai.http.controllers.observability import ObservabilityController
 from kernai.http.controllers.openai import OpenAIController
@@ -32,7 +33,7 @@ from kernai.settings import Settings
 
 CONTROLLERS = [SystemController, ModelsController, OpenAIController, RerankController, DetectionController, AnthropicController,
                ResponsesController, LocalLabController,
-               InstancesController, AuthController, LifecycleController, ObservabilityController,
+               InstancesController, AuthController, LifecycleController, ObservabilityController, LocalLabModelsController,
                GalleryController]
 
 

@@ -26,12 +26,13 @@ from kernai.errors import Forbidden, KernaiError, PayloadTooLarge, RateLimited, 
 from kernai.http.errors import handle_kernai_error
 from kernai.limits import RateLimiter
 from kernai.observability.metrics import Metrics
-from kernai.observability.traces import TraceRing, truncate
+from kernai.observability.traces import TraceRing
 from kernai.settings import Settings
 
 PUBLIC = ("/healthz", "/readyz", "/health", "/version", "/v1/version", "/favicon.ico")
 MANAGEMENT_PREFIXES = ("/api/", "/models/", "/backends", "/backend/", "/v1/backend/", "/system", "/v1/system",
                        "/metrics", "/ws/")
+DRAIN_LIMIT = 1 << 20
 UNTRACED_PREFIXES = ("/api/v1/auth", "/api/traces", "/api/backend-traces", "/api/backend-logs", "/metrics", "/ws/")
 
 
@@ -62,6 +63,22 @@ def _is_loopback(host: str | None) -> bool:
         return host is not None and ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+async def _drain(receive: Receive, last: Message | None = None) -> None:
+    """Read (and drop) up to ``DRAIN_LIMIT`` more bytes of a refused body, so that the client, still
+    sending, reads the error instead of a reset connection."""
+    drained = 0
+    while (last is None or last.get("more_body", False)) and drained < DRAIN_LIMIT:
+        last = await receive()
+        if last["type"] != "http.request":
+            return
+        drained += len(last.get("body", b""))
+
+
+def _excerpt(kept: bytearray, total: int) -> str:
+    text = kept.decode(errors="replace")
+    return text if total <= len(kept) else f"{text}... [truncated, {total} bytes in all]"
 
 
 @dataclass
@@ -146,6 +163,7 @@ class Gate:
         keep = services.settings.trace_body_limit
         request_body, response_body = bytearray(), bytearray()
         received = 0
+        sizes = [0, 0]
         extra_headers = [(k.lower().encode(), v.encode()) for k, v in services.settings.response_headers.items()]
 
         async def counted_receive() -> Message:
@@ -155,7 +173,9 @@ class Gate:
                 chunk = message.get("body", b"")
                 received += len(chunk)
                 if received > limit:
+                    await _drain(receive, message)
                     raise PayloadTooLarge(f"Request body over the limit of {limit} bytes for {path}")
+                sizes[0] += len(chunk)
                 if len(request_body) < keep:
                     request_body.extend(chunk[: keep - len(request_body)])
             return message
@@ -168,8 +188,11 @@ class Gate:
                 added = [(k, v) for k, v in extra_headers if k not in present]
                 if added:
                     message = {**message, "headers": [*message.get("headers", []), *added]}
-            elif message["type"] == "http.response.body" and len(response_body) < keep:
-                response_body.extend(message.get("body", b"")[: keep - len(response_body)])
+            elif message["type"] == "http.response.body":
+                body = message.get("body", b"")
+                sizes[1] += len(body)
+                if len(response_body) < keep:
+                    response_body.extend(body[: keep - len(response_body)])
             await send(message)
 
         try:
@@ -179,6 +202,7 @@ class Gate:
                     self.rate_limit(scope, key)
                 length = dict(scope.get("headers") or []).get(b"content-length")
                 if length is not None and length.isdigit() and int(length) > limit:
+                    await _drain(receive)
                     raise PayloadTooLarge(f"Request body of {int(length)} bytes is over the limit of {limit} "
                                           f"bytes for {path}")
                 await self.app(scope, counted_receive, observed_send)
@@ -190,10 +214,11 @@ class Gate:
                 await response(scope, receive, observed_send)
         finally:
             current_request.reset(token)
-            self._observe(scope, kind, status, begun, context, bytes(request_body), bytes(response_body))
+            self._observe(scope, kind, status, begun, context, _excerpt(request_body, sizes[0]),
+                          _excerpt(response_body, sizes[1]))
 
     def _observe(self, scope: Scope, kind: str, status: int, begun: float, context: RequestContext,
-                 request_body: bytes, response_body: bytes) -> None:
+                 request_body: str, response_body: str) -> None:
         seconds = time.perf_counter() - begun
         route = scope.get("path_template") or scope["path"]
         model = ",".join(context.models)
@@ -204,12 +229,11 @@ class Gate:
         path = scope["path"]
         if kind == "public" or path.startswith(UNTRACED_PREFIXES):
             return
-        keep = self.services.settings.trace_body_limit
         self.services.traces.add({
             "time": time.time(), "method": method, "path": path, "route": route, "status": status,
             "duration_ms": round(seconds * 1000, 2), "model": model or None,
             "client": (scope.get("client") or (None,))[0],
             "key_id": context.principal.key_id if context.principal else None,
-            "request": truncate(request_body.decode(errors="replace"), keep),
-            "response": truncate(response_body.decode(errors="replace"), keep),
+            "request": request_body,
+            "response": response_body,
         })

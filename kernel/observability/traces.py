@@ -8,13 +8,6 @@ from collections import deque
 from typing import Any
 
 
-def truncate(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, saying how much was left out."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... [{len(text) - limit} more characters]"
-
-
 class TraceRing:
     """The last ``size`` traces, oldest first; each gets an increasing ``id``."""
 

@@ -66,6 +66,7 @@ def register_backends(register: Callable[[Backend], None]) -> None:
                 BackendOption(name="fail_load", type="bool", default=False, description="Fail in load (for tests)."),
             ],
             requires_model_file=False,
+            parallel=True,
         )
     )
 
