@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
     updated_at INTEGER NOT NULL,
     last_used_at INTEGER
 );
+CREATE TABLE IF NOT EXISTS auth_settings (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS api_key_instances (
     key_id INTEGER NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
     instance TEXT NOT NULL,

@@ -19,7 +19,8 @@ from enum import StrEnum
 from msgspec import Struct
 
 from kernai.auth.principal import KeyKind, Principal
-from kernai.errors import InvalidRequest, Unauthorized
+from kernai.errors import Conflict, InvalidRequest, Unauthorized
+from kernai.settings import Settings
 from kernai.store import transaction
 
 LAST_USED_RESOLUTION = 1.0
@@ -58,10 +59,23 @@ def new_secret(kind: KeyKind) -> str:
 class KeyStore:
     """The ``api_keys`` table plus the keys listed in the config."""
 
-    def __init__(self, db: sqlite3.Connection, management_keys: list[str], inference_keys: list[str]) -> None:
+    def __init__(self, db: sqlite3.Connection, settings: Settings) -> None:
         self.db = db
-        self._config = [(digest(k), KeyKind.MANAGEMENT) for k in management_keys]
-        self._config += [(digest(k), KeyKind.INFERENCE) for k in inference_keys]
+        self._config = [(digest(k), KeyKind.MANAGEMENT) for k in settings.management_keys]
+        self._config += [(digest(k), KeyKind.INFERENCE) for k in settings.inference_keys]
+        self.required = {KeyKind.MANAGEMENT: settings.require_management_auth,
+                         KeyKind.INFERENCE: settings.require_inference_auth}
+        """Whether each kind of route needs a key: the config's values, overridden by the database's."""
+        for row in db.execute("SELECT name, value FROM auth_settings"):
+            self.required[KeyKind(row["name"])] = bool(row["value"])
+
+    def require(self, kind: KeyKind, required: bool) -> None:
+        """Switch auth for ``kind`` routes on or off, and keep the switch in the database."""
+        if kind is KeyKind.MANAGEMENT and required and not self.has_management_key():
+            raise Conflict("Create a management key before requiring management auth")
+        self.db.execute("INSERT INTO auth_settings (name, value) VALUES (?, ?) "
+                        "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (kind.value, int(required)))
+        self.required[kind] = required
 
     def create(self, name: str, kind: KeyKind, mode: PermissionMode, instances: list[str],
                expires_at: int | None) -> tuple[ApiKey, str]:

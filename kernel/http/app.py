@@ -11,7 +11,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from kernai import __version__
 from kernai.http.controllers.anthropic import AnthropicController
-from kernai.http.controllers.auth import AuthController
+from kernai.http.controllers.auth import AuthController, AuthSettingsController
 from kernai.http.controllers.detection import DetectionController
 from kernai.http.controllers.gallery import GalleryController
 from kernai.http.controllers.instances import InstancesController
@@ -33,7 +33,7 @@ from kernai.settings import Settings
 
 CONTROLLERS = [SystemController, ModelsController, OpenAIController, RerankController, DetectionController, AnthropicController,
                ResponsesController, LocalLabController,
-               InstancesController, AuthController, LifecycleController, ObservabilityController, LocalLabModelsController,
+               InstancesController, AuthController, AuthSettingsController, LifecycleController, ObservabilityController, LocalLabModelsController,
                GalleryController]
 
 

@@ -100,9 +100,7 @@ class Gate:
         self.services = services
 
     def authenticate(self, scope: Scope, kind: str) -> tuple[Principal | None, str | None]:
-        settings = self.services.settings
-        required = (kind == "management" and settings.require_management_auth) or (
-            kind == "inference" and settings.require_inference_auth)
+        required = self.services.keys.required[KeyKind(kind)]
         key = _presented_key(scope)
         if not required:
             return None, key

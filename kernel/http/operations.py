@@ -30,8 +30,8 @@ class Operations:
 
 
 def operations(settings: Settings, manager: ModelManager) -> Operations:
-    keys = KeyStore(manager.db, settings.management_keys, settings.inference_keys)
-    if settings.require_management_auth and not keys.has_management_key():
+    keys = KeyStore(manager.db, settings)
+    if keys.required[KeyKind.MANAGEMENT] and not keys.has_management_key():
         _, secret = keys.create("bootstrap", KeyKind.MANAGEMENT, PermissionMode.ALLOW_ALL, [], None)
         log.warning("management auth is on and no management key exists: created one, shown only now: %s", secret)
     traces = TraceRing(settings.trace_size)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, delete, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
+from msgspec import Struct
 
 from kernai.auth.keys import ApiKey, KeyStore, PermissionMode
 from kernai.auth.principal import KeyKind
@@ -29,6 +30,35 @@ def _found(keys: KeyStore, key_id: int) -> ApiKey:
     if key is None:
         raise NotFoundException(f"API key {key_id} not found")
     return key
+
+
+class AuthSettings(Struct, kw_only=True, forbid_unknown_fields=True):
+    """Whether management and inference routes need a key; a change is kept in the database."""
+
+    require_management_auth: bool | None = None
+    require_inference_auth: bool | None = None
+
+
+def _auth_settings(keys: KeyStore) -> AuthSettings:
+    return AuthSettings(require_management_auth=keys.required[KeyKind.MANAGEMENT],
+                        require_inference_auth=keys.required[KeyKind.INFERENCE])
+
+
+class AuthSettingsController(Controller):
+    path = "/api/v1/auth/settings"
+    tags = ["llamactl"]
+
+    @get("", summary="Whether each kind of route needs an API key")
+    async def get_settings(self, key_store: KeyStore) -> AuthSettings:
+        return _auth_settings(key_store)
+
+    @put("", summary="Switch management or inference auth on or off (kept in the database)")
+    async def put_settings(self, data: AuthSettings, key_store: KeyStore) -> AuthSettings:
+        if data.require_management_auth is not None:
+            key_store.require(KeyKind.MANAGEMENT, data.require_management_auth)
+        if data.require_inference_auth is not None:
+            key_store.require(KeyKind.INFERENCE, data.require_inference_auth)
+        return _auth_settings(key_store)
 
 
 class AuthController(Controller):
