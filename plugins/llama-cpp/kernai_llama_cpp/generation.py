@@ -48,6 +48,8 @@ class Generation:
     top_logprobs: int | None = None
     finish_reason: str = "length"
     completion_tokens: int = 0
+    stop_sequence: str | None = None
+    """The entry of ``stop`` that ended generation, if one did."""
 
     def check_context(self) -> int:
         """The number of tokens left for the output; a 400 naming the limit when the prompt does not fit."""
@@ -108,8 +110,9 @@ class Generation:
                 piece = self.model.piece(token)
                 logprobs = [self._logprob(token, piece, captured.pop())] if captured else []
                 text = held + decoder.decode(piece)
-                if stops and (cut := _first_stop(text, stops)) is not None:
+                if stops and (found := _first_stop(text, stops)) is not None:
                     self.finish_reason = "stop"
+                    cut, self.stop_sequence = found
                     yield Piece(text[:cut], logprobs)
                     return
                 keep = _stop_prefix_length(text, stops) if stops else 0
@@ -154,8 +157,9 @@ def _logit_bias(model: LlamaModel, bias: dict[str, float]) -> tuple[np.ndarray, 
     return np.array(ids, dtype=np.intc), np.array(values, dtype=np.float32)
 
 
-def _first_stop(text: str, stops: list[str]) -> int | None:
-    found = [index for stop in stops if (index := text.find(stop)) != -1]
+def _first_stop(text: str, stops: list[str]) -> tuple[int, str] | None:
+    """Where the earliest stop sequence in ``text`` starts, and which one it is."""
+    found = [(index, stop) for stop in stops if (index := text.find(stop)) != -1]
     return min(found) if found else None
 
 

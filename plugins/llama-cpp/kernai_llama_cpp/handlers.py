@@ -47,16 +47,18 @@ def chat(model: LlamaModel, request: cap.ChatRequest) -> cap.ChatResult:
     usage = cap.Usage(len(generation.prompt_tokens), generation.completion_tokens)
     if tools and (call := conversation.parse_tool_call(text, tools)) is not None:
         return cap.ChatResult(tool_calls=[call], finish_reason="tool_calls", usage=usage, logprobs=logprobs)
-    return cap.ChatResult(content=text, finish_reason=generation.finish_reason, usage=usage, logprobs=logprobs)
+    return cap.ChatResult(content=text, finish_reason=generation.finish_reason, usage=usage, logprobs=logprobs,
+                          stop_sequence=_requested_stop(generation, request))
 
 
 def chat_stream(model: LlamaModel, request: cap.ChatRequest) -> Iterator[cap.ChatChunk]:
     generation, tools = chat_generation(model, request)
-    return _chat_chunks(model, generation, tools, request.logprobs)
+    return _chat_chunks(model, generation, tools, request)
 
 
-def _chat_chunks(model: LlamaModel, generation: Generation, tools: list[cap.Tool], logprobs: bool
+def _chat_chunks(model: LlamaModel, generation: Generation, tools: list[cap.Tool], request: cap.ChatRequest
                  ) -> Iterator[cap.ChatChunk]:
+    logprobs = request.logprobs
     buffered: list[str] | None = None  # a tool call is sent whole, once it is complete
     buffered_logprobs: list[cap.TokenLogprob] = []
     with model.lock:
@@ -77,7 +79,13 @@ def _chat_chunks(model: LlamaModel, generation: Generation, tools: list[cap.Tool
             yield cap.ChatChunk(finish_reason="tool_calls", usage=usage)
             return
         yield cap.ChatChunk(content=text, logprobs=buffered_logprobs if logprobs else None)
-    yield cap.ChatChunk(finish_reason=generation.finish_reason, usage=usage)
+    yield cap.ChatChunk(finish_reason=generation.finish_reason, usage=usage,
+                        stop_sequence=_requested_stop(generation, request))
+
+
+def _requested_stop(generation: Generation, request: cap.ChatRequest) -> str | None:
+    """The client's stop sequence that ended generation (not the chat template's own)."""
+    return generation.stop_sequence if generation.stop_sequence in request.sampling.stop else None
 
 
 # --- completion ------------------------------------------------------------------------------------

@@ -87,6 +87,10 @@ def test_stop_cuts_the_greedy_text(client: httpx.Client) -> None:
     assert cut["message"]["content"] == full[: full.index(stop)]
     assert cut["finish_reason"] == "stop"
     assert chat(client, max_tokens=24, temperature=0, stop=stop)["choices"][0]["message"]["content"] == full[: full.index(stop)]
+    message = client.post("/v1/messages", json={  # the backend reports which stop sequence matched
+        "model": "tiny", "max_tokens": 24, "temperature": 0, "messages": HELLO, "stop_sequences": ["never-there", stop]})
+    assert message.status_code == 200, message.text
+    assert message.json()["stop_reason"] == "stop_sequence" and message.json()["stop_sequence"] == stop
 
 
 def test_seed_repeats_sampling_and_n_gives_choices(client: httpx.Client) -> None:
