@@ -48,10 +48,14 @@ class ResponseStore:
     def _fail_unfinished(self) -> None:
         """Background responses that were running when the server stopped can never finish."""
         marks = ",".join("?" * len(UNFINISHED))
-        for (body,) in self.db.execute(f"SELECT body FROM responses WHERE status IN ({marks})", UNFINISHED).fetchall():
+        for (body,) in self.db.execute(
+            f"SELECT body FROM responses WHERE status IN ({marks})", UNFINISHED
+        ).fetchall():
             stored = _decoder.decode(body)
             stored.response.status = "failed"
-            stored.response.error = ResponseError(code="server_error", message="The server stopped before this response finished")
+            stored.response.error = ResponseError(
+                code="server_error", message="The server stopped before this response finished"
+            )
             self.save(stored)
 
     def save(self, stored: StoredResponse) -> None:

@@ -35,8 +35,6 @@ chat_format: gemma
 """
 
 
-
-
 def _gemma_file(cache: Path) -> Path | None:
     """The gemma GGUF assembled from its PyPI chunks, or ``None`` when the plugin or package is missing."""
     try:

@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from kernai.testing import KernaiServer, free_port
+
 WEATHER_TOOL = {
     "type": "function",
     "name": "get_weather",
@@ -24,7 +25,9 @@ def client(surfaces_server: KernaiServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{surfaces_server.url}/v1", api_key="unused", max_retries=0)
 
 
-def wait_for_status(client: openai.OpenAI, response_id: str, statuses: set[str], timeout: float = 20.0) -> str:
+def wait_for_status(
+    client: openai.OpenAI, response_id: str, statuses: set[str], timeout: float = 20.0
+) -> str:
     deadline = time.monotonic() + timeout
     while (status := client.responses.retrieve(response_id).status) not in statuses:
         assert time.monotonic() < deadline, f"still {status}"
@@ -46,9 +49,12 @@ def test_create_and_retrieve(client: openai.OpenAI) -> None:
 
 def test_input_items_and_limits(client: openai.OpenAI) -> None:
     response = client.responses.create(
-        model="echo", max_output_tokens=2,
-        input=[{"role": "developer", "content": "ignored by the echo"},
-               {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "one two three"}]}],
+        model="echo",
+        max_output_tokens=2,
+        input=[
+            {"role": "developer", "content": "ignored by the echo"},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "one two three"}]},
+        ],
     )
     assert response.output_text == "one two"
     assert response.status == "incomplete" and response.incomplete_details.reason == "max_output_tokens"
@@ -65,12 +71,22 @@ def test_stream_with_the_sdk(client: openai.OpenAI) -> None:
     stream = client.responses.create(model="echo", input="three streamed words", stream=True)
     events = list(stream)
     types = [event.type for event in events]
-    assert types[:4] == ["response.created", "response.in_progress", "response.output_item.added",
-                         "response.content_part.added"]
-    assert types[-4:] == ["response.output_text.done", "response.content_part.done", "response.output_item.done",
-                          "response.completed"]
+    assert types[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
+    assert types[-4:] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
     assert [e.sequence_number for e in events] == list(range(len(events)))
-    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "three streamed words"
+    assert (
+        "".join(e.delta for e in events if e.type == "response.output_text.delta") == "three streamed words"
+    )
     final = events[-1].response
     assert final.output_text == "three streamed words" and final.status == "completed"
     assert client.responses.retrieve(final.id).output_text == "three streamed words"
@@ -79,17 +95,28 @@ def test_stream_with_the_sdk(client: openai.OpenAI) -> None:
 def test_function_call_round_trip(client: openai.OpenAI) -> None:
     first = client.responses.create(model="echo", input="Paris", tools=[WEATHER_TOOL], tool_choice="required")
     call = first.output[0]
-    assert call.type == "function_call" and call.name == "get_weather" and call.arguments == '{"text": "Paris"}'
+    assert (
+        call.type == "function_call" and call.name == "get_weather" and call.arguments == '{"text": "Paris"}'
+    )
     second = client.responses.create(
-        model="echo", previous_response_id=first.id, tools=[WEATHER_TOOL],
+        model="echo",
+        previous_response_id=first.id,
+        tools=[WEATHER_TOOL],
         input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny 21C"}],
     )
     assert second.output_text == "sunny 21C" and second.previous_response_id == first.id
 
 
 def test_function_call_streams_arguments(client: openai.OpenAI) -> None:
-    events = list(client.responses.create(model="echo", input="Oslo", tools=[WEATHER_TOOL], stream=True,
-                                          tool_choice={"type": "function", "name": "get_weather"}))
+    events = list(
+        client.responses.create(
+            model="echo",
+            input="Oslo",
+            tools=[WEATHER_TOOL],
+            stream=True,
+            tool_choice={"type": "function", "name": "get_weather"},
+        )
+    )
     done = next(e for e in events if e.type == "response.function_call_arguments.done")
     assert done.arguments == '{"text": "Oslo"}'
     final = events[-1].response
@@ -101,8 +128,9 @@ def test_background_completes_and_cancels(client: openai.OpenAI) -> None:
     assert quick.status in {"queued", "in_progress"} and quick.background is True
     assert wait_for_status(client, quick.id, {"completed"}) == "completed"
     assert client.responses.retrieve(quick.id).output_text == "in the background"
-    slow = client.responses.create(model="slow-echo", input=" ".join(f"w{i}" for i in range(100)),
-                                   max_output_tokens=100, background=True)
+    slow = client.responses.create(
+        model="slow-echo", input=" ".join(f"w{i}" for i in range(100)), max_output_tokens=100, background=True
+    )
     wait_for_status(client, slow.id, {"in_progress"})
     cancelled = client.responses.cancel(slow.id)
     assert cancelled.status == "cancelled"
@@ -114,7 +142,9 @@ def test_errors_use_openai_shape(client: openai.OpenAI, http: httpx.Client) -> N
         client.responses.create(model="no-such-model", input="x")
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="echo", input="x", previous_response_id="resp_missing")
-    bad_item = http.post("/v1/responses", json={"model": "echo", "input": [{"type": "computer_call", "id": "1"}]})
+    bad_item = http.post(
+        "/v1/responses", json={"model": "echo", "input": [{"type": "computer_call", "id": "1"}]}
+    )
     assert bad_item.status_code == 400 and bad_item.json()["error"]["param"] == "input[0]"
     not_background = client.responses.create(model="echo", input="done already")
     with pytest.raises(openai.BadRequestError):
@@ -128,14 +158,16 @@ def stream_body(model: str, text: str) -> dict[str, object]:
     return {"model": model, "input": text, "max_output_tokens": 200, "stream": True}
 
 
-def test_leaving_the_stream_stops_generation(assert_stops_when_client_leaves: Callable[..., str],
-                                             client: openai.OpenAI) -> None:
+def test_leaving_the_stream_stops_generation(
+    assert_stops_when_client_leaves: Callable[..., str], client: openai.OpenAI
+) -> None:
     created = json.loads(assert_stops_when_client_leaves("/v1/responses", stream_body).removeprefix("data: "))
     assert client.responses.retrieve(created["response"]["id"]).status == "cancelled"
 
 
-def test_worker_crash_mid_stream_fails_the_response(kill_mid_stream: Callable[..., list[str]],
-                                                    client: openai.OpenAI) -> None:
+def test_worker_crash_mid_stream_fails_the_response(
+    kill_mid_stream: Callable[..., list[str]], client: openai.OpenAI
+) -> None:
     lines = kill_mid_stream("/v1/responses", stream_body)
     assert lines[-2] == "event: response.failed"
     failed = json.loads(lines[-1].removeprefix("data: "))["response"]
@@ -160,12 +192,20 @@ def test_stored_responses_survive_a_restart(surfaces_server: KernaiServer, clien
 def test_gemma_responses(client: openai.OpenAI, gemma: str) -> None:
     first = client.responses.create(model=gemma, input="My name is Ada. Say hello.", max_output_tokens=16)
     assert first.output_text.strip() and first.usage.input_tokens > 5
-    second = client.responses.create(model=gemma, input="What is my name?", previous_response_id=first.id,
-                                      max_output_tokens=16)
+    second = client.responses.create(
+        model=gemma, input="What is my name?", previous_response_id=first.id, max_output_tokens=16
+    )
     assert second.output_text.strip()
     # the stored conversation went back into the prompt
     assert second.usage.input_tokens > first.usage.input_tokens + first.usage.output_tokens
-    events = list(client.responses.create(model=gemma, input="Count to five.", max_output_tokens=12, stream=True))
+    events = list(
+        client.responses.create(model=gemma, input="Count to five.", max_output_tokens=12, stream=True)
+    )
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert deltas.strip() and events[-1].type in {"response.completed", "response.incomplete"}
     assert events[-1].response.output_text == deltas
+
+
+def test_gemma_prompt_over_the_context_is_a_400(http: httpx.Client, gemma: str) -> None:
+    response = http.post("/v1/responses", json={"model": gemma, "input": "word " * 3000, "stream": True})
+    assert response.status_code == 400 and "2048" in response.json()["error"]["message"]

@@ -42,7 +42,9 @@ def _image_part(block: wire.ImageBlockParam) -> cap.ContentPart:
     source = block.source
     if source.type == "url":
         return cap.ContentPart(type="image_url", image_url={"url": source.url or ""})
-    return cap.ContentPart(type="image_url", image_url={"url": f"data:{source.media_type};base64,{source.data}"})
+    return cap.ContentPart(
+        type="image_url", image_url={"url": f"data:{source.media_type};base64,{source.data}"}
+    )
 
 
 def _user_messages(content: str | list[wire.ContentBlockParam]) -> list[cap.ChatMessage]:
@@ -54,8 +56,13 @@ def _user_messages(content: str | list[wire.ContentBlockParam]) -> list[cap.Chat
     for block in content:
         if isinstance(block, wire.ToolResultBlockParam):
             text = _text_of(block.content)
-            messages.append(cap.ChatMessage(role="tool", tool_call_id=block.tool_use_id,
-                                            content=f"Error: {text}" if block.is_error else text))
+            messages.append(
+                cap.ChatMessage(
+                    role="tool",
+                    tool_call_id=block.tool_use_id,
+                    content=f"Error: {text}" if block.is_error else text,
+                )
+            )
         elif isinstance(block, wire.TextBlockParam):
             parts.append(cap.ContentPart(type="text", text=block.text))
         elif isinstance(block, wire.ImageBlockParam):
@@ -64,7 +71,9 @@ def _user_messages(content: str | list[wire.ContentBlockParam]) -> list[cap.Chat
             raise InvalidRequest("tool_use blocks belong in assistant messages", param="messages")
     if parts:
         only_text = all(part.type == "text" for part in parts)
-        content_value: str | list[cap.ContentPart] = "".join(p.text or "" for p in parts) if only_text else parts
+        content_value: str | list[cap.ContentPart] = (
+            "".join(p.text or "" for p in parts) if only_text else parts
+        )
         messages.append(cap.ChatMessage(role="user", content=content_value))
     return messages
 
@@ -74,7 +83,9 @@ def _assistant_message(content: str | list[wire.ContentBlockParam]) -> cap.ChatM
         return cap.ChatMessage(role="assistant", content=content)
     text = "".join(block.text for block in content if isinstance(block, wire.TextBlockParam))
     calls = [
-        cap.ToolCall(id=block.id, function=cap.FunctionCall(block.name, msgspec.json.encode(block.input).decode()))
+        cap.ToolCall(
+            id=block.id, function=cap.FunctionCall(block.name, msgspec.json.encode(block.input).decode())
+        )
         for block in content
         if isinstance(block, wire.ToolUseBlockParam)
     ]
@@ -107,17 +118,35 @@ def chat_request(data: wire.MessagesRequest, defaults: Any) -> cap.ChatRequest:
     for index, tool in enumerate(data.tools or []):
         if tool.type not in (None, "custom"):
             raise InvalidRequest(f"Server tools ('{tool.type}') are not supported", param=f"tools.{index}")
-        tools.append(cap.Tool(function=cap.FunctionDef(name=tool.name, description=tool.description,
-                                                       parameters=tool.input_schema)))
+        tools.append(
+            cap.Tool(
+                function=cap.FunctionDef(
+                    name=tool.name, description=tool.description, parameters=tool.input_schema
+                )
+            )
+        )
     tool_names = {tool.function.name for tool in tools}
     if data.tool_choice and data.tool_choice.type in ("any", "tool") and not tools:
         raise InvalidRequest("tool_choice needs 'tools'", param="tool_choice")
     if data.tool_choice and data.tool_choice.type == "tool" and data.tool_choice.name not in tool_names:
-        raise InvalidRequest(f"tool_choice names an unknown tool '{data.tool_choice.name}'", param="tool_choice")
-    sampling = sampling_with_defaults(defaults, max_tokens=data.max_tokens, temperature=data.temperature,
-                                      top_p=data.top_p, top_k=data.top_k, stop=stop_list(data.stop_sequences))
-    return cap.ChatRequest(messages=messages, sampling=sampling, tools=tools or None,
-                           tool_choice=_tool_choice(data.tool_choice), stream=data.stream)
+        raise InvalidRequest(
+            f"tool_choice names an unknown tool '{data.tool_choice.name}'", param="tool_choice"
+        )
+    sampling = sampling_with_defaults(
+        defaults,
+        max_tokens=data.max_tokens,
+        temperature=data.temperature,
+        top_p=data.top_p,
+        top_k=data.top_k,
+        stop=stop_list(data.stop_sequences),
+    )
+    return cap.ChatRequest(
+        messages=messages,
+        sampling=sampling,
+        tools=tools or None,
+        tool_choice=_tool_choice(data.tool_choice),
+        stream=data.stream,
+    )
 
 
 def tool_input(arguments: str) -> dict[str, Any]:
@@ -140,11 +169,18 @@ def message_of(result: cap.ChatResult, model: str) -> wire.Message:
     if result.content or not result.tool_calls:
         content.append(wire.TextBlock(text=result.content or ""))
     for call in result.tool_calls or []:
-        content.append(wire.ToolUseBlock(id=call.id, name=call.function.name, input=tool_input(call.function.arguments)))
+        content.append(
+            wire.ToolUseBlock(id=call.id, name=call.function.name, input=tool_input(call.function.arguments))
+        )
     return wire.Message(
-        id=message_id(), model=model, content=content,
-        stop_reason=stop_reason(result.finish_reason, result.stop_sequence), stop_sequence=result.stop_sequence,
-        usage=wire.Usage(input_tokens=result.usage.prompt_tokens, output_tokens=result.usage.completion_tokens),
+        id=message_id(),
+        model=model,
+        content=content,
+        stop_reason=stop_reason(result.finish_reason, result.stop_sequence),
+        stop_sequence=result.stop_sequence,
+        usage=wire.Usage(
+            input_tokens=result.usage.prompt_tokens, output_tokens=result.usage.completion_tokens
+        ),
     )
 
 
@@ -160,7 +196,9 @@ class _BlockWriter:
         events = self.close()
         self.index += 1
         self.open = kind
-        events.append(sse_event(wire.ContentBlockStart(index=self.index, content_block=block), "content_block_start"))
+        events.append(
+            sse_event(wire.ContentBlockStart(index=self.index, content_block=block), "content_block_start")
+        )
         return events
 
     def close(self) -> list[bytes]:
@@ -171,8 +209,12 @@ class _BlockWriter:
 
     def text(self, piece: str) -> list[bytes]:
         events = [] if self.open == "text" else self._start(wire.TextBlock(text=""), "text")
-        events.append(sse_event(wire.ContentBlockDelta(index=self.index, delta=wire.TextDelta(text=piece)),
-                                "content_block_delta"))
+        events.append(
+            sse_event(
+                wire.ContentBlockDelta(index=self.index, delta=wire.TextDelta(text=piece)),
+                "content_block_delta",
+            )
+        )
         return events
 
     def tool(self, call: cap.ToolCallDelta) -> list[bytes]:
@@ -184,7 +226,9 @@ class _BlockWriter:
             self.tool_blocks[call.index] = self.index
         if call.function and call.function.arguments and self.tool_blocks[call.index] == self.index:
             delta = wire.InputJsonDelta(partial_json=call.function.arguments)
-            events.append(sse_event(wire.ContentBlockDelta(index=self.index, delta=delta), "content_block_delta"))
+            events.append(
+                sse_event(wire.ContentBlockDelta(index=self.index, delta=delta), "content_block_delta")
+            )
         return events
 
     def finish(self) -> list[bytes]:
@@ -195,14 +239,21 @@ class _BlockWriter:
 
 def error_event(error: KernaiError) -> bytes:
     """An error after the stream started, as Anthropic sends it: ``event: error``."""
-    return sse_event(anthropic_shape(error.status_code, error.message, error.error_type, error.param, error.code),
-                     "error")
+    return sse_event(
+        anthropic_shape(error.status_code, error.message, error.error_type, error.param, error.code), "error"
+    )
 
 
 async def message_events(chunks: AsyncIterator[cap.ChatChunk], model: str) -> AsyncIterator[bytes]:
     """Anthropic's stream: message_start, ping, content blocks, message_delta, message_stop."""
-    start = wire.Message(id=message_id(), model=model, content=[], stop_reason=None, stop_sequence=None,
-                         usage=wire.Usage(input_tokens=0, output_tokens=0))
+    start = wire.Message(
+        id=message_id(),
+        model=model,
+        content=[],
+        stop_reason=None,
+        stop_sequence=None,
+        usage=wire.Usage(input_tokens=0, output_tokens=0),
+    )
     yield sse_event(wire.MessageStart(message=start), "message_start")
     yield sse_event(wire.Ping(), "ping")
     blocks = _BlockWriter()
@@ -222,7 +273,9 @@ async def message_events(chunks: AsyncIterator[cap.ChatChunk], model: str) -> As
             usage = chunk.usage or usage
     for event in blocks.finish():
         yield event
-    delta = wire.MessageDeltaBody(stop_reason=stop_reason(finish_reason, stop_sequence), stop_sequence=stop_sequence)
+    delta = wire.MessageDeltaBody(
+        stop_reason=stop_reason(finish_reason, stop_sequence), stop_sequence=stop_sequence
+    )
     counts = wire.Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
     yield sse_event(wire.MessageDelta(delta=delta, usage=counts), "message_delta")
     yield sse_event(wire.MessageStop(), "message_stop")
@@ -232,7 +285,9 @@ class AnthropicController(Controller):
     tags = ["anthropic"]
 
     @post("/v1/messages", summary="Create a message (Anthropic Messages API)", status_code=200)
-    async def create_message(self, data: wire.MessagesRequest, manager: ModelManager) -> Response[wire.Message] | Stream:
+    async def create_message(
+        self, data: wire.MessagesRequest, manager: ModelManager
+    ) -> Response[wire.Message] | Stream:
         model = manager.get(data.model)
         request = chat_request(data, model.config.parameters)
         if data.stream:

@@ -30,7 +30,9 @@ def current_model(manager: ModelManager, model_id: str | None, capability: cap.C
     """The model named by ``model_id``, else the one LocalLab would call current."""
     if model_id:
         return manager.get(model_id)
-    able = [model for model in manager.models.values() if model.supports(capability) and not model.config.disabled]
+    able = [
+        model for model in manager.models.values() if model.supports(capability) and not model.config.disabled
+    ]
     running = [model for model in able if model.running]
     if running:
         return max(running, key=lambda model: model.last_used)
@@ -40,12 +42,19 @@ def current_model(manager: ModelManager, model_id: str | None, capability: cap.C
 
 
 def _sampling(data: wire.SamplingFields, model: ManagedModel) -> cap.Sampling:
-    return sampling_with_defaults(model.config.parameters, max_tokens=data.limit, temperature=data.temperature,
-                                  top_p=data.top_p, top_k=data.top_k, repeat_penalty=data.repetition_penalty)
+    return sampling_with_defaults(
+        model.config.parameters,
+        max_tokens=data.limit,
+        temperature=data.temperature,
+        top_p=data.top_p,
+        top_k=data.top_k,
+        repeat_penalty=data.repetition_penalty,
+    )
 
 
-def _generation_request(prompt: str, data: wire.SamplingFields, model: ManagedModel,
-                        stream: bool) -> cap.ChatRequest | cap.CompletionRequest:
+def _generation_request(
+    prompt: str, data: wire.SamplingFields, model: ManagedModel, stream: bool
+) -> cap.ChatRequest | cap.CompletionRequest:
     sampling = _sampling(data, model)
     if model.supports(cap.Capability.COMPLETION) and data.system_prompt is None:
         return cap.CompletionRequest(prompt=prompt, sampling=sampling, stream=stream)
@@ -95,8 +104,11 @@ async def chat_lines(chunks: AsyncIterator[cap.Chunk], model: str) -> AsyncItera
         async for chunk in chunks:
             assert isinstance(chunk, cap.ChatChunk)
             if chunk.content or chunk.finish_reason:
-                choice = wire.ChatChunkChoice(delta=wire.Delta(content=chunk.content or "", role=role), index=0,
-                                              finish_reason=chunk.finish_reason)
+                choice = wire.ChatChunkChoice(
+                    delta=wire.Delta(content=chunk.content or "", role=role),
+                    index=0,
+                    finish_reason=chunk.finish_reason,
+                )
                 role = None
                 yield _json.encode(wire.ChatChunk(choices=[choice], model=model)) + b"\n"
         yield b'"[DONE]"\n'
@@ -110,7 +122,9 @@ class LocalLabController(Controller):
     tags = ["locallab"]
 
     @post("/generate", summary="Generate text (LocalLab)", status_code=200)
-    async def generate(self, data: wire.GenerateRequest, manager: ModelManager) -> Response[wire.GenerateResponse] | Stream:
+    async def generate(
+        self, data: wire.GenerateRequest, manager: ModelManager
+    ) -> Response[wire.GenerateResponse] | Stream:
         model = _model_for_generation(manager, data.model_id)
         request = _generation_request(data.prompt, data, model, data.stream)
         if data.stream:
@@ -120,7 +134,9 @@ class LocalLabController(Controller):
         return Response(wire.GenerateResponse(text=_text(result), model=model.name))
 
     @post("/chat", summary="Chat (LocalLab)", status_code=200)
-    async def chat(self, data: wire.ChatRequest, manager: ModelManager) -> Response[wire.ChatResponse] | Stream:
+    async def chat(
+        self, data: wire.ChatRequest, manager: ModelManager
+    ) -> Response[wire.ChatResponse] | Stream:
         model = current_model(manager, data.model_id, cap.Capability.CHAT)
         messages = [cap.ChatMessage(role="system", content=data.system_prompt)] if data.system_prompt else []
         messages += [cap.ChatMessage(role=m.role, content=m.content) for m in data.messages]
@@ -130,18 +146,25 @@ class LocalLabController(Controller):
             return EventStream(chat_lines(chunks, model.name), media_type="application/x-ndjson")
         result = await manager.predict(model.name, request)
         assert isinstance(result, cap.ChatResult)
-        choice = wire.ChatChoice(message=wire.ChatMessage(role="assistant", content=result.content or ""), index=0,
-                                 finish_reason=result.finish_reason)
-        usage = wire.Usage(prompt_tokens=result.usage.prompt_tokens, completion_tokens=result.usage.completion_tokens,
-                           total_tokens=result.usage.total_tokens)
+        choice = wire.ChatChoice(
+            message=wire.ChatMessage(role="assistant", content=result.content or ""),
+            index=0,
+            finish_reason=result.finish_reason,
+        )
+        usage = wire.Usage(
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
+            total_tokens=result.usage.total_tokens,
+        )
         return Response(wire.ChatResponse(choices=[choice], model=model.name, usage=usage))
 
     @post("/generate/batch", summary="Generate text for several prompts (LocalLab)", status_code=200)
     async def batch(self, data: wire.BatchRequest, manager: ModelManager) -> wire.BatchResponse:
         model = _model_for_generation(manager, data.model_id)
         requests = [_generation_request(prompt, data, model, False) for prompt in data.prompts]
-        results = await asyncio.gather(*(manager.predict(model.name, request) for request in requests),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(manager.predict(model.name, request) for request in requests), return_exceptions=True
+        )
         if failed := next((r for r in results if isinstance(r, BaseException)), None):
             raise failed
         return wire.BatchResponse(responses=[_text(result) for result in results])

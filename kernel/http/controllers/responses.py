@@ -24,7 +24,14 @@ from litestar.response import Stream
 from kernai import capabilities as cap
 from kernai.config import ModelParameters
 from kernai.errors import InvalidRequest, KernaiError
-from kernai.http.inference import now, prefetch, response_format, sampling_with_defaults, sse_event, sse_response
+from kernai.http.inference import (
+    now,
+    prefetch,
+    response_format,
+    sampling_with_defaults,
+    sse_event,
+    sse_response,
+)
 from kernai.http.response_store import ResponseStore, StoredResponse, provide_store
 from kernai.http.schemas import responses as wire
 from kernai.manager import ModelManager
@@ -37,7 +44,9 @@ class ResponseNotFound(KernaiError):
     error_type = "invalid_request_error"
 
     def __init__(self, response_id: str, param: str | None = None) -> None:
-        super().__init__(f"Response with id '{response_id}' not found.", param=param, code="response_not_found")
+        super().__init__(
+            f"Response with id '{response_id}' not found.", param=param, code="response_not_found"
+        )
 
 
 def _id(prefix: str) -> str:
@@ -83,14 +92,19 @@ def input_messages(items: str | list[dict[str, Any]]) -> list[cap.ChatMessage]:
                 messages.append(cap.ChatMessage(role=role, content=_content(item.content)))
             elif kind == "function_call":
                 call = msgspec.convert(raw, wire.FunctionCallItem)
-                _append_call(messages, cap.ToolCall(id=call.call_id, function=cap.FunctionCall(call.name, call.arguments)))
+                _append_call(
+                    messages,
+                    cap.ToolCall(id=call.call_id, function=cap.FunctionCall(call.name, call.arguments)),
+                )
             elif kind == "function_call_output":
                 output = msgspec.convert(raw, wire.FunctionCallOutputItem)
                 content = _content(output.output)
                 text = content if isinstance(content, str) else "".join(p.text or "" for p in content)
                 messages.append(cap.ChatMessage(role="tool", tool_call_id=output.call_id, content=text))
             elif kind != "reasoning":
-                raise InvalidRequest(f"Input items of type '{kind}' are not supported", param=f"input[{index}]")
+                raise InvalidRequest(
+                    f"Input items of type '{kind}' are not supported", param=f"input[{index}]"
+                )
         except msgspec.ValidationError as exc:
             raise InvalidRequest(f"Invalid input item {index}: {exc}", param=f"input[{index}]") from None
     if not messages:
@@ -103,29 +117,41 @@ def _tools(data: wire.CreateResponse) -> list[cap.Tool] | None:
     for index, tool in enumerate(data.tools or []):
         if tool.type != "function":
             raise InvalidRequest(f"Tools of type '{tool.type}' are not supported", param=f"tools[{index}]")
-        tools.append(cap.Tool(function=cap.FunctionDef(name=tool.name, description=tool.description,
-                                                       parameters=tool.parameters, strict=tool.strict)))
+        tools.append(
+            cap.Tool(
+                function=cap.FunctionDef(
+                    name=tool.name,
+                    description=tool.description,
+                    parameters=tool.parameters,
+                    strict=tool.strict,
+                )
+            )
+        )
     return tools or None
 
 
 def _tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
     if isinstance(choice, dict):
         if choice.get("type") != "function" or not choice.get("name"):
-            raise InvalidRequest("tool_choice must be auto, none, required or {type: function, name}",
-                                 param="tool_choice")
+            raise InvalidRequest(
+                "tool_choice must be auto, none, required or {type: function, name}", param="tool_choice"
+            )
         return {"type": "function", "function": {"name": choice["name"]}}
     if choice not in (None, "auto", "none", "required"):
         raise InvalidRequest(f"Unknown tool_choice '{choice}'", param="tool_choice")
     return choice
 
 
-def chat_request(data: wire.CreateResponse, history: list[cap.ChatMessage], defaults: ModelParameters) -> cap.ChatRequest:
+def chat_request(
+    data: wire.CreateResponse, history: list[cap.ChatMessage], defaults: ModelParameters
+) -> cap.ChatRequest:
     messages = [cap.ChatMessage(role="system", content=data.instructions)] if data.instructions else []
     text_format = data.text.format if data.text else wire.TextFormat()
     return cap.ChatRequest(
         messages=messages + history,
-        sampling=sampling_with_defaults(defaults, max_tokens=data.max_output_tokens, temperature=data.temperature,
-                                        top_p=data.top_p),
+        sampling=sampling_with_defaults(
+            defaults, max_tokens=data.max_output_tokens, temperature=data.temperature, top_p=data.top_p
+        ),
         tools=_tools(data),
         tool_choice=_tool_choice(data.tool_choice),
         response_format=response_format(text_format.type, text_format.schema),
@@ -140,17 +166,27 @@ def chat_request(data: wire.CreateResponse, history: list[cap.ChatMessage], defa
 
 def _logprobs(tokens: list[cap.TokenLogprob] | None) -> list[wire.Logprob]:
     return [
-        wire.Logprob(token=t.token, logprob=t.logprob, bytes=t.bytes or list(t.token.encode()),
-                     top_logprobs=[wire.TopLogprob(token=top.token, logprob=top.logprob,
-                                                   bytes=top.bytes or list(top.token.encode()))
-                                   for top in t.top_logprobs])
+        wire.Logprob(
+            token=t.token,
+            logprob=t.logprob,
+            bytes=t.bytes or list(t.token.encode()),
+            top_logprobs=[
+                wire.TopLogprob(
+                    token=top.token, logprob=top.logprob, bytes=top.bytes or list(top.token.encode())
+                )
+                for top in t.top_logprobs
+            ],
+        )
         for t in tokens or []
     ]
 
 
 def _usage(usage: cap.Usage) -> wire.ResponseUsage:
-    return wire.ResponseUsage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
-                              total_tokens=usage.total_tokens)
+    return wire.ResponseUsage(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+    )
 
 
 def _finish(response: wire.ResponseObject, finish_reason: str | None, usage: cap.Usage) -> None:
@@ -164,9 +200,14 @@ def _finish(response: wire.ResponseObject, finish_reason: str | None, usage: cap
 
 
 def _assistant_turn(output: list[wire.OutputItem]) -> cap.ChatMessage:
-    text = "".join(part.text for item in output if isinstance(item, wire.OutputMessage) for part in item.content)
-    calls = [cap.ToolCall(id=item.call_id, function=cap.FunctionCall(item.name, item.arguments))
-             for item in output if isinstance(item, wire.OutputFunctionCall)]
+    text = "".join(
+        part.text for item in output if isinstance(item, wire.OutputMessage) for part in item.content
+    )
+    calls = [
+        cap.ToolCall(id=item.call_id, function=cap.FunctionCall(item.name, item.arguments))
+        for item in output
+        if isinstance(item, wire.OutputFunctionCall)
+    ]
     return cap.ChatMessage(role="assistant", content=text or None, tool_calls=calls or None)
 
 
@@ -177,19 +218,39 @@ def apply_result(response: wire.ResponseObject, result: cap.ChatResult) -> None:
         text = wire.OutputText(text=result.content or "", logprobs=_logprobs(result.logprobs))
         response.output.append(wire.OutputMessage(id=_id("msg"), status=item_status, content=[text]))
     for call in result.tool_calls or []:
-        response.output.append(wire.OutputFunctionCall(id=_id("fc"), call_id=call.id, name=call.function.name,
-                                                       arguments=call.function.arguments, status="completed"))
+        response.output.append(
+            wire.OutputFunctionCall(
+                id=_id("fc"),
+                call_id=call.id,
+                name=call.function.name,
+                arguments=call.function.arguments,
+                status="completed",
+            )
+        )
     _finish(response, result.finish_reason, result.usage)
 
 
 def new_response(data: wire.CreateResponse, status: str) -> wire.ResponseObject:
     return wire.ResponseObject(
-        id=_id("resp"), created_at=now(), model=data.model, status=status, instructions=data.instructions,
-        previous_response_id=data.previous_response_id, max_output_tokens=data.max_output_tokens,
-        temperature=data.temperature, top_p=data.top_p, top_logprobs=data.top_logprobs, tools=data.tools or [],
-        tool_choice=data.tool_choice or "auto", parallel_tool_calls=data.parallel_tool_calls,
-        text=data.text or wire.TextConfig(), truncation=data.truncation or "disabled", store=data.store,
-        background=data.background, metadata=data.metadata or {}, user=data.user,
+        id=_id("resp"),
+        created_at=now(),
+        model=data.model,
+        status=status,
+        instructions=data.instructions,
+        previous_response_id=data.previous_response_id,
+        max_output_tokens=data.max_output_tokens,
+        temperature=data.temperature,
+        top_p=data.top_p,
+        top_logprobs=data.top_logprobs,
+        tools=data.tools or [],
+        tool_choice=data.tool_choice or "auto",
+        parallel_tool_calls=data.parallel_tool_calls,
+        text=data.text or wire.TextConfig(),
+        truncation=data.truncation or "disabled",
+        store=data.store,
+        background=data.background,
+        metadata=data.metadata or {},
+        user=data.user,
     )
 
 
@@ -218,15 +279,32 @@ class _EventWriter:
         if self.message is None:
             self.message = wire.OutputMessage(id=_id("msg"), status="in_progress", content=[])
             events.append(self._add(self.message))
-            events.append(self.event(wire.ContentPartAdded(item_id=self.message.id, output_index=self._index(self.message),
-                                                           content_index=0, part=wire.OutputText(text=""))))
+            events.append(
+                self.event(
+                    wire.ContentPartAdded(
+                        item_id=self.message.id,
+                        output_index=self._index(self.message),
+                        content_index=0,
+                        part=wire.OutputText(text=""),
+                    )
+                )
+            )
             self.message.content.append(wire.OutputText(text=""))
         part = self.message.content[0]
         part.text += piece
         deltas = _logprobs(logprobs)
         part.logprobs.extend(deltas)
-        events.append(self.event(wire.OutputTextDelta(item_id=self.message.id, output_index=self._index(self.message),
-                                                      content_index=0, delta=piece, logprobs=deltas)))
+        events.append(
+            self.event(
+                wire.OutputTextDelta(
+                    item_id=self.message.id,
+                    output_index=self._index(self.message),
+                    content_index=0,
+                    delta=piece,
+                    logprobs=deltas,
+                )
+            )
+        )
         return events
 
     def _index(self, item: wire.OutputItem) -> int:
@@ -239,9 +317,18 @@ class _EventWriter:
         message.status = status
         index, part = self._index(message), message.content[0]
         return [
-            self.event(wire.OutputTextDone(item_id=message.id, output_index=index, content_index=0, text=part.text,
-                                           logprobs=part.logprobs)),
-            self.event(wire.ContentPartDone(item_id=message.id, output_index=index, content_index=0, part=part)),
+            self.event(
+                wire.OutputTextDone(
+                    item_id=message.id,
+                    output_index=index,
+                    content_index=0,
+                    text=part.text,
+                    logprobs=part.logprobs,
+                )
+            ),
+            self.event(
+                wire.ContentPartDone(item_id=message.id, output_index=index, content_index=0, part=part)
+            ),
             self.event(wire.OutputItemDone(output_index=index, item=message)),
         ]
 
@@ -250,15 +337,24 @@ class _EventWriter:
         call = self.calls.get(delta.index)
         if call is None:
             events += self._close_message("completed")
-            call = wire.OutputFunctionCall(id=_id("fc"), call_id=delta.id or _id("call"),
-                                           name=delta.function.name if delta.function else "", arguments="",
-                                           status="in_progress")
+            call = wire.OutputFunctionCall(
+                id=_id("fc"),
+                call_id=delta.id or _id("call"),
+                name=delta.function.name if delta.function else "",
+                arguments="",
+                status="in_progress",
+            )
             self.calls[delta.index] = call
             events.append(self._add(call))
         if delta.function and delta.function.arguments:
             call.arguments += delta.function.arguments
-            events.append(self.event(wire.FunctionCallArgumentsDelta(item_id=call.id, output_index=self._index(call),
-                                                                     delta=delta.function.arguments)))
+            events.append(
+                self.event(
+                    wire.FunctionCallArgumentsDelta(
+                        item_id=call.id, output_index=self._index(call), delta=delta.function.arguments
+                    )
+                )
+            )
         return events
 
     def close(self, finish_reason: str | None) -> list[bytes]:
@@ -266,15 +362,21 @@ class _EventWriter:
         for call in self.calls.values():
             call.status = "completed"
             index = self._index(call)
-            events.append(self.event(wire.FunctionCallArgumentsDone(item_id=call.id, output_index=index,
-                                                                    name=call.name, arguments=call.arguments)))
+            events.append(
+                self.event(
+                    wire.FunctionCallArgumentsDone(
+                        item_id=call.id, output_index=index, name=call.name, arguments=call.arguments
+                    )
+                )
+            )
             events.append(self.event(wire.OutputItemDone(output_index=index, item=call)))
         self.calls.clear()
         return events
 
 
-async def response_events(chunks: AsyncIterator[cap.ChatChunk], stored: StoredResponse,
-                          store: ResponseStore | None) -> AsyncIterator[bytes]:
+async def response_events(
+    chunks: AsyncIterator[cap.ChatChunk], stored: StoredResponse, store: ResponseStore | None
+) -> AsyncIterator[bytes]:
     """The Open Responses event stream; the response is stored when it ends, however it ends."""
     response = stored.response
     writer = _EventWriter(response)
@@ -313,8 +415,9 @@ async def response_events(chunks: AsyncIterator[cap.ChatChunk], stored: StoredRe
 # --- the controller --------------------------------------------------------------------------------
 
 
-async def _run_background(manager: ModelManager, store: ResponseStore, stored: StoredResponse,
-                          request: cap.ChatRequest) -> None:
+async def _run_background(
+    manager: ModelManager, store: ResponseStore, stored: StoredResponse, request: cap.ChatRequest
+) -> None:
     response = stored.response
     response.status = "in_progress"
     store.save(stored)
@@ -346,30 +449,37 @@ class ResponsesController(Controller):
     dependencies = {"store": Provide(provide_store, sync_to_thread=False)}
 
     @post("/", summary="Create a response (Open Responses)", status_code=200)
-    async def create(self, data: wire.CreateResponse, manager: ModelManager,
-                     store: ResponseStore) -> Response[wire.ResponseObject] | Stream:
+    async def create(
+        self, data: wire.CreateResponse, manager: ModelManager, store: ResponseStore
+    ) -> Response[wire.ResponseObject] | Stream:
         model = manager.get(data.model)
         if data.background and not data.store:
             raise InvalidRequest("background responses need store=true", param="background")
         if data.background and data.stream:
-            raise InvalidRequest("background responses cannot be streamed here; poll GET /v1/responses/{id}",
-                                 param="stream")
+            raise InvalidRequest(
+                "background responses cannot be streamed here; poll GET /v1/responses/{id}", param="stream"
+            )
         history: list[cap.ChatMessage] = []
         if data.previous_response_id:
             previous = store.get(data.previous_response_id)
             if previous is None:
                 raise ResponseNotFound(data.previous_response_id, param="previous_response_id")
             if previous.response.status not in ("completed", "incomplete"):
-                raise InvalidRequest(f"Previous response is {previous.response.status}", param="previous_response_id")
+                raise InvalidRequest(
+                    f"Previous response is {previous.response.status}", param="previous_response_id"
+                )
             history = list(previous.history)
         history += input_messages(data.input)
         request = chat_request(data, history, model.config.parameters)
-        stored = StoredResponse(response=new_response(data, "queued" if data.background else "in_progress"),
-                                history=history)
+        stored = StoredResponse(
+            response=new_response(data, "queued" if data.background else "in_progress"), history=history
+        )
         if data.background:
             store.save(stored)
             snapshot = msgspec.structs.replace(stored.response)
-            store.tasks[stored.response.id] = asyncio.create_task(_run_background(manager, store, stored, request))
+            store.tasks[stored.response.id] = asyncio.create_task(
+                _run_background(manager, store, stored, request)
+            )
             return Response(snapshot)
         if data.stream:
             chunks = await prefetch(manager.stream(data.model, request))
@@ -401,7 +511,9 @@ class ResponsesController(Controller):
     async def cancel(self, response_id: str, store: ResponseStore) -> wire.ResponseObject:
         stored = _stored(store, response_id)
         if not stored.response.background:
-            raise InvalidRequest("Only responses created with background=true can be cancelled", param="response_id")
+            raise InvalidRequest(
+                "Only responses created with background=true can be cancelled", param="response_id"
+            )
         task = store.tasks.get(response_id)
         if task is not None:
             task.cancel()

@@ -52,7 +52,11 @@ class RedactedThinkingBlockParam(_In, tag="redacted_thinking"):
 
 
 ContentBlockParam = (
-    TextBlockParam | ImageBlockParam | ToolUseBlockParam | ToolResultBlockParam | ThinkingBlockParam
+    TextBlockParam
+    | ImageBlockParam
+    | ToolUseBlockParam
+    | ToolResultBlockParam
+    | ThinkingBlockParam
     | RedactedThinkingBlockParam
 )
 
