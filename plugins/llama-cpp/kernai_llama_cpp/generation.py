@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from llama_cpp import LogitsProcessorList
-from llama_cpp.llama_grammar import LlamaGrammar
 
 from kernai import capabilities as cap
 from kernai.errors import InvalidRequest
 
+from kernai_llama_cpp.lazy_grammar import LazyGrammar
 from kernai_llama_cpp.model import LlamaModel
 
 DEFAULTS = {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.0,
@@ -44,7 +44,8 @@ class Generation:
     param: str = "messages"
     default_max_tokens: int | None = None
     stop: list[str] = field(default_factory=list)
-    grammar: LlamaGrammar | None = None
+    grammar: str | None = None
+    """GBNF text, already checked."""
     top_logprobs: int | None = None
     finish_reason: str = "length"
     completion_tokens: int = 0
@@ -79,6 +80,8 @@ class Generation:
                 return scores
 
             processors.append(capture)
+        if self.grammar is not None:
+            processors.append(LazyGrammar(self.model.llama._model.vocab, self.grammar, "grammar"))
         return (LogitsProcessorList(processors) if processors else None), captured
 
     def run(self) -> Iterator[Piece]:
@@ -98,7 +101,7 @@ class Generation:
             self.prompt_tokens, temp=settings["temperature"], top_p=settings["top_p"], top_k=settings["top_k"],
             min_p=settings["min_p"], repeat_penalty=settings["repeat_penalty"],
             presence_penalty=settings["presence_penalty"], frequency_penalty=settings["frequency_penalty"],
-            logits_processor=processors, grammar=self.grammar)
+            logits_processor=processors)
         self.model.active_generations += 1
         try:
             for token in tokens:

@@ -1,7 +1,8 @@
 """GBNF grammars from requests: raw ``grammar``, ``response_format`` and tool calls.
 
 Every grammar is checked with llama.cpp's parser before use: an invalid grammar is the client's
-mistake (400), and llama.cpp aborts the process if sampling starts with one.
+mistake (400), and llama.cpp aborts the process if sampling starts with one. Grammars travel as
+GBNF text; :class:`~kernai_llama_cpp.lazy_grammar.LazyGrammar` enforces them while sampling.
 """
 
 from __future__ import annotations
@@ -10,32 +11,31 @@ import json
 import re
 from typing import Any
 
-import llama_cpp
-from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar, json_schema_to_gbnf
+from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
 from kernai import capabilities as cap
 from kernai.errors import InvalidRequest
 
+from kernai_llama_cpp.lazy_grammar import LazyGrammar
 from kernai_llama_cpp.model import LlamaModel
 
 FREE_TEXT_RULE = "kernai-free-text"
 
 
-def compile_grammar(model: LlamaModel, gbnf: str, param: str) -> LlamaGrammar:
-    """A grammar llama.cpp accepts, or a 400 naming ``param``."""
-    sampler = llama_cpp.llama_sampler_init_grammar(model.llama._model.vocab, gbnf.encode("utf-8"), b"root")
-    if not sampler:
-        raise InvalidRequest("Invalid GBNF grammar (llama.cpp could not parse it, or it has no 'root' rule)",
-                             param=param)
-    llama_cpp.llama_sampler_free(sampler)
-    return LlamaGrammar.from_string(gbnf, verbose=False)
+def checked(model: LlamaModel, gbnf: str, param: str) -> str:
+    """``gbnf`` once llama.cpp's parser accepts it, or a 400 naming ``param``."""
+    LazyGrammar(model.llama._model.vocab, gbnf, param).close()
+    return gbnf
 
 
 def schema_to_gbnf(schema: dict[str, Any], param: str) -> str:
+    """The grammar of JSON matching ``schema``; strings may not hold raw control characters
+    (llama-cpp-python's converter allows them, which strict JSON parsers reject)."""
     try:
-        return json_schema_to_gbnf(json.dumps(schema))
+        gbnf = json_schema_to_gbnf(json.dumps(schema))
     except Exception as exc:
         raise InvalidRequest(f"Unsupported JSON schema: {exc}", param=param) from None
+    return gbnf.replace('char ::= [^"\\\\] |', 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |')
 
 
 def response_format_gbnf(response_format: cap.ResponseFormat | None) -> str | None:
@@ -50,12 +50,12 @@ def response_format_gbnf(response_format: cap.ResponseFormat | None) -> str | No
 
 
 def request_grammar(model: LlamaModel, grammar: str | None, response_format: cap.ResponseFormat | None
-                    ) -> LlamaGrammar | None:
+                    ) -> str | None:
     """The grammar a chat or completion request asks for: ``grammar`` wins over ``response_format``."""
     if grammar and grammar.strip():
-        return compile_grammar(model, grammar, "grammar")
+        return checked(model, grammar, "grammar")
     if (gbnf := response_format_gbnf(response_format)) is not None:
-        return compile_grammar(model, gbnf, "response_format")
+        return checked(model, gbnf, "response_format")
     return None
 
 

@@ -28,7 +28,7 @@ def chat_generation(model: LlamaModel, request: cap.ChatRequest) -> tuple[Genera
     if tools:
         gbnf = grammars.tool_gbnf(tools, optional=not required,
                                   answer_schema=grammars.response_schema(request.response_format))
-        grammar = grammars.compile_grammar(model, gbnf, "tools")
+        grammar = grammars.checked(model, gbnf, "tools")
     else:
         grammar = grammars.request_grammar(model, request.grammar, request.response_format)
     generation = Generation(model, prompt, request.sampling, param="messages",
