@@ -222,6 +222,14 @@ def test_gemma_messages(client: anthropic.Anthropic, gemma: str) -> None:
         final = stream.get_final_message()
     assert streamed.strip() and final.content[0].text == streamed
     assert 0 < final.usage.output_tokens <= 12 and final.usage.input_tokens > 0
+    lines = client.messages.create(
+        model=gemma,
+        max_tokens=30,
+        stop_sequences=["\n"],
+        messages=[{"role": "user", "content": "List three colors, one per line."}],
+    )
+    assert lines.stop_reason == "stop_sequence" and lines.stop_sequence == "\n"
+    assert "\n" not in lines.content[0].text and lines.usage.output_tokens < 30
 
 
 def test_gemma_tool_use(client: anthropic.Anthropic, gemma: str) -> None:
