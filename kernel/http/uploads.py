@@ -8,8 +8,10 @@ recording is never held in the server's memory. The caller deletes the files wit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,9 +65,22 @@ class UploadedForm:
         self.files.clear()
 
 
+STALE_SECONDS = 24 * 3600
+"""Uploads older than this are leftovers of a server that was killed mid-request."""
+_swept: set[Path] = set()
+
+
 def upload_dir(data_path: Path) -> Path:
+    """``DATA/tmp/uploads``, created if needed; the first call in a process removes stale leftovers."""
     path = data_path / "tmp" / "uploads"
     path.mkdir(parents=True, exist_ok=True)
+    if path not in _swept:
+        _swept.add(path)
+        cutoff = time.time() - STALE_SECONDS
+        for leftover in path.iterdir():
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
     return path
 
 
@@ -97,7 +112,7 @@ async def read_multipart(request: Request[Any, Any, Any], directory: Path) -> Up
                         segment = event
                         if segment.filename is not None:
                             path = directory / f"{uuid.uuid4().hex}{_suffix(segment.filename)}"
-                            handle = open(path, "wb")  # noqa: SIM115 - closed at the segment's end
+                            handle = open(path, "wb")  # noqa: SIM115, ASYNC230 - local disk; closed at the part's end
                             upload = UploadedFile(path, segment.filename, segment.content_type or "", 0)
                             form.files[segment.name] = upload
                     elif event:

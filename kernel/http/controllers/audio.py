@@ -2,7 +2,8 @@
 
 Uploads are streamed to a file in the data directory (``tmp/uploads``) and the backend reads that
 file, so audio never crosses the worker pipe and is never held whole in the server's memory; the
-file is removed when the response (streamed or not) is over.
+file is removed when the response (streamed or not) is over. Body size limits are the server's
+(``body_size_limits`` in the settings).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import msgspec
@@ -33,6 +35,7 @@ from kernai.http.schemas.audio import (
     SpeechUsage,
     Transcription,
     TranscriptionForm,
+    TranscriptionOperation,
     TranscriptionSegment,
     TranscriptionVerbose,
     TranscriptionWord,
@@ -46,10 +49,6 @@ from kernai.http.subtitles import srt, vtt
 from kernai.http.uploads import UploadedForm, read_multipart, upload_dir
 from kernai.manager import ModelManager
 from kernai.settings import Settings
-
-MAX_UPLOAD_BYTES = 1 << 30
-"""Largest audio upload; a 10-minute stereo 48 kHz WAV is about 115 MB."""
-
 
 class VoiceNotFound(KernaiError):
     """No speech model has a voice of that id: 404."""
@@ -141,15 +140,16 @@ def _transcript_response(result: cap.TranscriptionResult, params: TranscriptionF
 async def _transcript_events(chunks: AsyncIterator[cap.Chunk], form: UploadedForm) -> AsyncIterator[bytes]:
     texts: list[str] = []
     try:
-        async for chunk in chunks:
-            assert isinstance(chunk, cap.TranscriptionChunk)
-            if chunk.segment is not None:
-                texts.append(chunk.segment.text)
-                yield sse_event(TranscriptTextDelta(delta=chunk.segment.text, start=chunk.segment.start,
-                                                    end=chunk.segment.end))
-            else:
-                yield sse_event(TranscriptTextDone(text="".join(texts).strip(), language=chunk.language,
-                                                   duration=chunk.duration))
+        async with aclosing(chunks):  # type: ignore[type-var]
+            async for chunk in chunks:
+                assert isinstance(chunk, cap.TranscriptionChunk)
+                if chunk.segment is not None:
+                    texts.append(chunk.segment.text)
+                    yield sse_event(TranscriptTextDelta(delta=chunk.segment.text, start=chunk.segment.start,
+                                                        end=chunk.segment.end))
+                else:
+                    yield sse_event(TranscriptTextDone(text="".join(texts).strip(), language=chunk.language,
+                                                       duration=chunk.duration))
     finally:
         form.cleanup()
 
@@ -158,15 +158,17 @@ async def _transcript_events(chunks: AsyncIterator[cap.Chunk], form: UploadedFor
 
 
 async def _speech_bytes(chunks: AsyncIterator[cap.Chunk]) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        assert isinstance(chunk, cap.SpeechChunk)
-        yield chunk.audio
+    async with aclosing(chunks):  # type: ignore[type-var]
+        async for chunk in chunks:
+            assert isinstance(chunk, cap.SpeechChunk)
+            yield chunk.audio
 
 
 async def _speech_events(chunks: AsyncIterator[cap.Chunk], characters: int) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        assert isinstance(chunk, cap.SpeechChunk)
-        yield sse_event(SpeechAudioDelta(base64.b64encode(chunk.audio).decode()))
+    async with aclosing(chunks):  # type: ignore[type-var]
+        async for chunk in chunks:
+            assert isinstance(chunk, cap.SpeechChunk)
+            yield sse_event(SpeechAudioDelta(base64.b64encode(chunk.audio).decode()))
     yield sse_event(SpeechAudioDone(SpeechUsage(characters, 0, characters)))
 
 
@@ -242,14 +244,14 @@ class AudioController(Controller):
             if not handed_off:
                 form.cleanup()
 
-    @post("/v1/audio/transcriptions", status_code=200, request_max_body_size=MAX_UPLOAD_BYTES,
+    @post("/v1/audio/transcriptions", status_code=200, operation_class=TranscriptionOperation,
           summary="Transcribe audio (OpenAI; multipart: file, model, language, prompt, temperature, "
                   "response_format, timestamp_granularities[], stream)")
     async def transcriptions(self, request: Request[Any, Any, Any], manager: ModelManager,
                              settings: Settings) -> Response[Any]:
         return await self._transcribe(request, manager, settings, translate=False)
 
-    @post("/v1/audio/translations", status_code=200, request_max_body_size=MAX_UPLOAD_BYTES,
+    @post("/v1/audio/translations", status_code=200, operation_class=TranscriptionOperation,
           summary="Translate audio to English text (OpenAI; multipart like transcriptions)")
     async def translations(self, request: Request[Any, Any, Any], manager: ModelManager,
                            settings: Settings) -> Response[Any]:

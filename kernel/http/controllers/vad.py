@@ -11,8 +11,8 @@ from litestar import Controller, Request, post
 
 from kernai import capabilities as cap
 from kernai.errors import InvalidRequest
-from kernai.http.controllers.audio import MAX_UPLOAD_BYTES, pick_model
-from kernai.http.schemas.audio import VADBody, VADResponse, VADSegmentOut
+from kernai.http.controllers.audio import pick_model
+from kernai.http.schemas.audio import VADBody, VADOperation, VADResponse, VADSegmentOut
 from kernai.http.uploads import read_multipart, upload_dir
 from kernai.manager import ModelManager
 from kernai.settings import Settings
@@ -46,7 +46,7 @@ async def _typed_request(request: Request[Any, Any, Any], settings: Settings) ->
 class VADController(Controller):
     tags = ["audio"]
 
-    @post(["/vad", "/v1/vad"], status_code=200, request_max_body_size=MAX_UPLOAD_BYTES,
+    @post(["/vad", "/v1/vad"], status_code=200, operation_class=VADOperation,
           summary="Speech segments in seconds (LocalAI: JSON {model, audio: [float32 at 16 kHz]}; or multipart file)")
     async def vad(self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings) -> VADResponse:
         model, typed, form = await _typed_request(request, settings)

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from msgspec import Struct, field
 
 TranscriptFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
@@ -184,3 +186,55 @@ class VADSegmentOut(Struct):
 
 class VADResponse(Struct):
     segments: list[VADSegmentOut]
+
+
+# --- OpenAPI for the handlers that parse their multipart body themselves --------------------------
+
+
+def _string(description: str, enum: list[str] | None = None) -> Schema:
+    return Schema(type=OpenAPIType.STRING, description=description, enum=enum)  # type: ignore[arg-type]
+
+
+def _form(required: list[str], properties: dict[str, Schema]) -> Schema:
+    return Schema(type=OpenAPIType.OBJECT, required=required, properties=properties)  # type: ignore[arg-type]
+
+
+_FILE = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY,
+               description="Audio in any format FFmpeg reads (wav, mp3, flac, ogg, webm, m4a ...)")
+TRANSCRIPTION_FORM_SCHEMA = _form(["file", "model"], {
+    "file": _FILE,
+    "model": _string("A transcription model"),
+    "language": _string("ISO-639-1 code of the spoken language (transcriptions only)"),
+    "prompt": _string("Text to guide the style or continue a previous segment"),
+    "temperature": Schema(type=OpenAPIType.NUMBER, minimum=0, maximum=1),
+    "response_format": _string("Answer format", ["json", "text", "srt", "vtt", "verbose_json"]),
+    "timestamp_granularities[]": Schema(type=OpenAPIType.ARRAY, items=_string("", ["word", "segment"])),
+    "stream": Schema(type=OpenAPIType.BOOLEAN, description="Server-sent events, one per segment"),
+    "vad_filter": Schema(type=OpenAPIType.BOOLEAN, description="Skip silence (also: chunking_strategy)"),
+})
+VAD_FORM_SCHEMA = _form(["file"], {"file": _FILE, "model": _string("A VAD model (optional when only one)")})
+VAD_JSON_SCHEMA = _form(["audio"], {
+    "model": _string("A VAD model (optional when only one)"),
+    "audio": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.NUMBER),
+                    description="Mono float samples in [-1, 1]"),
+    "sample_rate": Schema(type=OpenAPIType.INTEGER, enum=[16000, 8000]),
+})
+
+
+@dataclass
+class TranscriptionOperation(Operation):
+    """The OpenAPI operation of ``/v1/audio/transcriptions`` and ``/translations``: a multipart form."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(required=True, content={
+            "multipart/form-data": OpenAPIMediaType(schema=TRANSCRIPTION_FORM_SCHEMA)})
+
+
+@dataclass
+class VADOperation(Operation):
+    """The OpenAPI operation of ``/vad``: LocalAI's JSON samples or a multipart file."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(required=True, content={
+            "application/json": OpenAPIMediaType(schema=VAD_JSON_SCHEMA),
+            "multipart/form-data": OpenAPIMediaType(schema=VAD_FORM_SCHEMA)})

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from contextlib import closing
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
