@@ -10,11 +10,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from msgspec import Struct
-from packaging.version import InvalidVersion, Version
-
 from kernai.gallery.schema import BackendEntry, BackendVariant
 from kernai.plugins import PluginInfo
+from msgspec import Struct
+from packaging.version import InvalidVersion, Version
 
 VARIANT_ENV = "KERNAI_BACKEND_VARIANT"
 
@@ -34,7 +33,7 @@ class Upgrade(Struct):
 
 
 def detect_hardware() -> list[str]:
-    """Hardware kinds present, most capable first; ``cpu`` is always last. ``KERNAI_BACKEND_VARIANT`` forces one."""
+    """Hardware present, most capable first, ``cpu`` last; ``KERNAI_BACKEND_VARIANT`` forces one."""
     if forced := os.environ.get(VARIANT_ENV):
         return [forced]
     found = []
@@ -63,8 +62,15 @@ def choose_variant(entry: BackendEntry, requested: str | None = None) -> tuple[s
 async def run_pip(args: list[str], env: dict[str, str], on_line: Callable[[str], None]) -> None:
     """``python -m pip ARGS`` in this interpreter's environment; each output line goes to ``on_line``."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pip", *args, "--disable-pip-version-check", "--no-input",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, **env},
+        sys.executable,
+        "-m",
+        "pip",
+        *args,
+        "--disable-pip-version-check",
+        "--no-input",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **env},
     )
     assert process.stdout is not None
     errors: list[str] = []
@@ -84,9 +90,17 @@ async def run_pip(args: list[str], env: dict[str, str], on_line: Callable[[str],
         raise PipFailed(" ".join(errors) or f"pip exited with {process.returncode}")
 
 
-async def install(requirement: str, variant: BackendVariant, on_line: Callable[[str], None],
-                  upgrade: bool = False) -> None:
-    args = ["install", "--progress-bar", "off", *(["--upgrade"] if upgrade else []), *variant.pip_args, requirement]
+async def install(
+    requirement: str, variant: BackendVariant, on_line: Callable[[str], None], upgrade: bool = False
+) -> None:
+    args = [
+        "install",
+        "--progress-bar",
+        "off",
+        *(["--upgrade"] if upgrade else []),
+        *variant.pip_args,
+        requirement,
+    ]
     await run_pip(args, variant.env, on_line)
 
 

@@ -11,12 +11,11 @@ from urllib.parse import unquote, urlparse
 import httpx
 import msgspec
 import yaml
-from msgspec import Struct
-
 from kernai.errors import InvalidRequest, KernaiError
 from kernai.gallery.schema import BackendEntry, ModelEntry, parse_backends, parse_models
 from kernai.gallery.sources import resolve_uri
 from kernai.settings import GallerySource
+from msgspec import Struct
 
 Entry = TypeVar("Entry", ModelEntry, BackendEntry)
 
@@ -59,7 +58,11 @@ async def read_text(location: str) -> str:
 
 
 def local_path(location: str) -> Path:
-    return Path(unquote(urlparse(location).path)) if location.startswith("file://") else Path(location).expanduser()
+    return (
+        Path(unquote(urlparse(location).path))
+        if location.startswith("file://")
+        else Path(location).expanduser()
+    )
 
 
 async def _load(source: GallerySource, parse: Callable[[Any], list[Any]]) -> list[Any]:
@@ -72,7 +75,7 @@ async def _load(source: GallerySource, parse: Callable[[Any], list[Any]]) -> lis
 async def _listing(galleries: list[GallerySource], parse: Callable[[Any], list[Any]]) -> Listing:
     loaded = await asyncio.gather(*(_load(g, parse) for g in galleries), return_exceptions=True)
     listing = Listing([], {})
-    for gallery, result in zip(galleries, loaded):
+    for gallery, result in zip(galleries, loaded, strict=True):
         if isinstance(result, BaseException):
             listing.errors[gallery.name] = str(result)
         else:
@@ -111,7 +114,7 @@ async def model_from_url(url: str) -> ModelEntry:
 
 
 def pip_target(found: Found, requirement: str) -> str:
-    """A backend's pip requirement, with a ``./`` or ``../`` path made absolute against a local gallery file."""
+    """A backend's pip requirement; a ``./`` or ``../`` path is made absolute against a local gallery."""
     if not requirement.startswith(("./", "../")):
         return requirement
     if found.gallery.url.startswith(("https://", "http://", "huggingface://")):

@@ -35,12 +35,26 @@ _URL_PREFIXES = ("https://", "http://", "file://", "huggingface://")
 
 def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--models-dir``, ``--data-dir`` and ``--config``, as ``kernai serve`` takes them."""
-    for option in reversed([
-        click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), help="Model configs and files."),
-        click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Database, jobs, uploads."),
-        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="Server settings YAML (env KERNAI_CONFIG)."),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--models-dir",
+                type=click.Path(file_okay=False, path_type=Path),
+                help="Model configs and files.",
+            ),
+            click.option(
+                "--data-dir",
+                type=click.Path(file_okay=False, path_type=Path),
+                help="Database, jobs, uploads.",
+            ),
+            click.option(
+                "--config",
+                "config_file",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="Server settings YAML (env KERNAI_CONFIG).",
+            ),
+        ]
+    ):
         command = option(command)
     return command
 
@@ -84,16 +98,20 @@ def _service(models_dir: Path | None, data_dir: Path | None, config_file: Path |
     from kernai.settings import Settings
 
     try:
-        settings = Settings.load(config_file, models_dir=str(models_dir) if models_dir else None,
-                                 data_dir=str(data_dir) if data_dir else None)
+        settings = Settings.load(
+            config_file,
+            models_dir=str(models_dir) if models_dir else None,
+            data_dir=str(data_dir) if data_dir else None,
+        )
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     settings.models_path.mkdir(parents=True, exist_ok=True)
     return GalleryService(settings, LocalHost())
 
 
-async def _run_job(service: Any, start: Callable[[Callable[[Any], None]], Coroutine[Any, Any, Any]],
-                   downloads: bool) -> None:
+async def _run_job(
+    service: Any, start: Callable[[Callable[[Any], None]], Coroutine[Any, Any, Any]], downloads: bool
+) -> None:
     """Start a job (``start(listener)``), show its progress, and fail the command if the job fails."""
     from kernai.errors import KernaiError
 
@@ -107,8 +125,9 @@ async def _run_job(service: Any, start: Callable[[Callable[[Any], None]], Corout
             if downloads and job.file_name:
                 if job.file_name not in tasks:
                     tasks[job.file_name] = progress.add_task(job.file_name, total=None)
-                progress.update(tasks[job.file_name], completed=job.downloaded_bytes,
-                                total=job.file_size_bytes or None)
+                progress.update(
+                    tasks[job.file_name], completed=job.downloaded_bytes, total=job.file_size_bytes or None
+                )
             elif not downloads:
                 if "pip" not in tasks:
                     tasks["pip"] = progress.add_task(job.element, total=None)
@@ -142,8 +161,9 @@ def models() -> None:
 @_settings_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_async
-async def models_available(models_dir: Path | None, data_dir: Path | None, config_file: Path | None,
-                           as_json: bool) -> None:
+async def models_available(
+    models_dir: Path | None, data_dir: Path | None, config_file: Path | None, as_json: bool
+) -> None:
     """List the models the configured galleries offer."""
     found, errors = await _service(models_dir, data_dir, config_file).available_models()
     if as_json:
@@ -152,8 +172,13 @@ async def models_available(models_dir: Path | None, data_dir: Path | None, confi
     table = Table("id", "backend", "size", "installed")
     table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=60)
     for model in found:
-        table.add_row(model.id, model.entry.backend or "-", model.entry.size or "-",
-                      "yes" if model.installed else "", model.entry.description)
+        table.add_row(
+            model.id,
+            model.entry.backend or "-",
+            model.entry.size or "-",
+            "yes" if model.installed else "",
+            model.entry.description,
+        )
     console.print(table)
     for name, error in errors.items():
         err_console.print(f"[red]gallery {name}: {error}[/red]")
@@ -165,8 +190,14 @@ async def models_available(models_dir: Path | None, data_dir: Path | None, confi
 @click.option("--name", help="Install under this name (one model only).")
 @click.option("--skip-installed", is_flag=True, help="Skip models the gallery already installed here.")
 @_async
-async def models_install(models_dir: Path | None, data_dir: Path | None, config_file: Path | None,
-                         ids: tuple[str, ...], name: str | None, skip_installed: bool) -> None:
+async def models_install(
+    models_dir: Path | None,
+    data_dir: Path | None,
+    config_file: Path | None,
+    ids: tuple[str, ...],
+    name: str | None,
+    skip_installed: bool,
+) -> None:
     """Install models: gallery ids (``gallery@name`` or ``name``) or URLs of model definitions."""
     from kernai.gallery.models import installed
 
@@ -183,8 +214,12 @@ async def models_install(models_dir: Path | None, data_dir: Path | None, config_
                 continue
 
         def start(listener: Any, model_id: str = model_id, is_url: bool = is_url) -> Any:
-            return service.apply_model(id=None if is_url else model_id, url=model_id if is_url else None,
-                                       name=name, listener=listener)
+            return service.apply_model(
+                id=None if is_url else model_id,
+                url=model_id if is_url else None,
+                name=name,
+                listener=listener,
+            )
 
         await _run_job(service, start, downloads=True)
 
@@ -192,7 +227,9 @@ async def models_install(models_dir: Path | None, data_dir: Path | None, config_
 @models.command("list")
 @_settings_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def models_list(models_dir: Path | None, data_dir: Path | None, config_file: Path | None, as_json: bool) -> None:
+def models_list(
+    models_dir: Path | None, data_dir: Path | None, config_file: Path | None, as_json: bool
+) -> None:
     """List the models configured in the models directory (and configs with errors)."""
     from kernai.config import load_model_configs
     from kernai.gallery.models import installed
@@ -200,8 +237,15 @@ def models_list(models_dir: Path | None, data_dir: Path | None, config_file: Pat
     service = _service(models_dir, data_dir, config_file)
     configs, errors = load_model_configs(service.models_dir, service.host.backends())
     records = installed(service.models_dir)
-    rows = [{"name": c.name, "backend": c.backend, "model": c.parameters.model,
-             "source": records[c.name].source if c.name in records else None} for c in configs.values()]
+    rows = [
+        {
+            "name": c.name,
+            "backend": c.backend,
+            "model": c.parameters.model,
+            "source": records[c.name].source if c.name in records else None,
+        }
+        for c in configs.values()
+    ]
     if as_json:
         _print_json({"models": rows, "errors": [str(e) for e in errors]})
         return
@@ -217,8 +261,9 @@ def models_list(models_dir: Path | None, data_dir: Path | None, config_file: Pat
 @_settings_options
 @click.argument("names", nargs=-1, required=True)
 @_async
-async def models_remove(models_dir: Path | None, data_dir: Path | None, config_file: Path | None,
-                        names: tuple[str, ...]) -> None:
+async def models_remove(
+    models_dir: Path | None, data_dir: Path | None, config_file: Path | None, names: tuple[str, ...]
+) -> None:
     """Remove models: their configs and the files the gallery installed for them."""
     service = _service(models_dir, data_dir, config_file)
     for name in names:
@@ -237,8 +282,9 @@ def backends() -> None:
 @_settings_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_async
-async def backends_available(models_dir: Path | None, data_dir: Path | None, config_file: Path | None,
-                             as_json: bool) -> None:
+async def backends_available(
+    models_dir: Path | None, data_dir: Path | None, config_file: Path | None, as_json: bool
+) -> None:
     """List the backends the configured galleries offer."""
     found, errors = await _service(models_dir, data_dir, config_file).available_backends()
     if as_json:
@@ -246,9 +292,14 @@ async def backends_available(models_dir: Path | None, data_dir: Path | None, con
         return
     table = Table("id", "distribution", "version", "installed", "capabilities", "variants")
     for backend in found:
-        table.add_row(backend.id, backend.entry.distribution, backend.entry.version or "-",
-                      backend.installed_version or "", ", ".join(backend.entry.capabilities),
-                      ", ".join(backend.entry.variants) or "-")
+        table.add_row(
+            backend.id,
+            backend.entry.distribution,
+            backend.entry.version or "-",
+            backend.installed_version or "",
+            ", ".join(backend.entry.capabilities),
+            ", ".join(backend.entry.variants) or "-",
+        )
     console.print(table)
     for name, error in errors.items():
         err_console.print(f"[red]gallery {name}: {error}[/red]")
@@ -259,13 +310,21 @@ async def backends_available(models_dir: Path | None, data_dir: Path | None, con
 @click.argument("ids", nargs=-1, required=True)
 @click.option("--variant", help="Force a hardware variant (cpu, cuda, rocm, metal); detected by default.")
 @_async
-async def backends_install(models_dir: Path | None, data_dir: Path | None, config_file: Path | None,
-                           ids: tuple[str, ...], variant: str | None) -> None:
+async def backends_install(
+    models_dir: Path | None,
+    data_dir: Path | None,
+    config_file: Path | None,
+    ids: tuple[str, ...],
+    variant: str | None,
+) -> None:
     """Install backend plugins (pip, into this environment)."""
     service = _service(models_dir, data_dir, config_file)
     for backend_id in ids:
-        await _run_job(service, lambda listener, i=backend_id: service.apply_backend(i, variant, listener),
-                       downloads=False)
+        await _run_job(
+            service,
+            lambda listener, i=backend_id: service.apply_backend(i, variant, listener),
+            downloads=False,
+        )
 
 
 @backends.command("list")
@@ -274,16 +333,24 @@ def backends_list(as_json: bool) -> None:
     """List the installed backends and the plugins that provide them."""
     host = LocalHost()
     plugins = {info.name: info for info in host.plugins()}
-    rows = [{"name": name, "plugin": entry.plugin, "distribution": plugins[entry.plugin].distribution,
-             "version": plugins[entry.plugin].version,
-             "capabilities": [c.value for c in entry.backend.capabilities]}
-            for name, entry in sorted(host.registry.backends.items())]
+    rows = [
+        {
+            "name": name,
+            "plugin": entry.plugin,
+            "distribution": plugins[entry.plugin].distribution,
+            "version": plugins[entry.plugin].version,
+            "capabilities": [c.value for c in entry.backend.capabilities],
+        }
+        for name, entry in sorted(host.registry.backends.items())
+    ]
     if as_json:
         _print_json(rows)
         return
     table = Table("backend", "distribution", "version", "capabilities")
     for row in rows:
-        table.add_row(row["name"], row["distribution"] or "-", row["version"] or "-", ", ".join(row["capabilities"]))
+        table.add_row(
+            row["name"], row["distribution"] or "-", row["version"] or "-", ", ".join(row["capabilities"])
+        )
     console.print(table)
 
 
@@ -291,8 +358,9 @@ def backends_list(as_json: bool) -> None:
 @_settings_options
 @click.argument("names", nargs=-1, required=True)
 @_async
-async def backends_remove(models_dir: Path | None, data_dir: Path | None, config_file: Path | None,
-                          names: tuple[str, ...]) -> None:
+async def backends_remove(
+    models_dir: Path | None, data_dir: Path | None, config_file: Path | None, names: tuple[str, ...]
+) -> None:
     """Uninstall the plugins that provide these backends."""
     service = _service(models_dir, data_dir, config_file)
     for name in names:
@@ -304,8 +372,13 @@ async def backends_remove(models_dir: Path | None, data_dir: Path | None, config
 @click.argument("names", nargs=-1)
 @click.option("--check", is_flag=True, help="Only list the backends that have an upgrade.")
 @_async
-async def backends_upgrade(models_dir: Path | None, data_dir: Path | None, config_file: Path | None,
-                           names: tuple[str, ...], check: bool) -> None:
+async def backends_upgrade(
+    models_dir: Path | None,
+    data_dir: Path | None,
+    config_file: Path | None,
+    names: tuple[str, ...],
+    check: bool,
+) -> None:
     """Upgrade backends to the version their gallery offers (all with an upgrade, when none is named)."""
     service = _service(models_dir, data_dir, config_file)
     upgrades = await service.upgrades()
@@ -316,7 +389,9 @@ async def backends_upgrade(models_dir: Path | None, data_dir: Path | None, confi
             console.print("every backend is up to date")
         return
     for name in names or [upgrade.name for upgrade in upgrades]:
-        await _run_job(service, lambda listener, n=name: service.upgrade_backend(n, listener), downloads=False)
+        await _run_job(
+            service, lambda listener, n=name: service.upgrade_backend(n, listener), downloads=False
+        )
     if not names and not upgrades:
         console.print("every backend is up to date")
 

@@ -10,7 +10,7 @@ import uuid as uuidlib
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 import psutil
@@ -59,9 +59,16 @@ class Job(Struct, kw_only=True):
         return self.state.finished
 
 
-def new_job(kind: Literal["model", "backend"], op: Literal["install", "delete", "upgrade"], element: str,
-            source: str = "", cancellable: bool = True) -> Job:
-    return Job(uuid=str(uuidlib.uuid4()), kind=kind, op=op, element=element, source=source, cancellable=cancellable)
+def new_job(
+    kind: Literal["model", "backend"],
+    op: Literal["install", "delete", "upgrade"],
+    element: str,
+    source: str = "",
+    cancellable: bool = True,
+) -> Job:
+    return Job(
+        uuid=str(uuidlib.uuid4()), kind=kind, op=op, element=element, source=source, cancellable=cancellable
+    )
 
 
 class JobStore:
@@ -104,7 +111,9 @@ class JobStore:
         for job in self.list():
             if not job.finished and job.pid != os.getpid() and not psutil.pid_exists(job.pid):
                 job.state, job.cancellable = JobState.INTERRUPTED, False
-                job.error = job.message = "interrupted: the process running the job stopped before it finished"
+                job.error = job.message = (
+                    "interrupted: the process running the job stopped before it finished"
+                )
                 self.save(job)
                 count += 1
         return count

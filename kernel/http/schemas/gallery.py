@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from msgspec import Struct, field
-
 from kernai.gallery.schema import BackendVariant, FileEntry
+from msgspec import Struct, field
 
 
 class _Wire(Struct, kw_only=True):
@@ -14,7 +13,7 @@ class _Wire(Struct, kw_only=True):
 
 
 class ApplyModelRequest(_Wire):
-    """``POST /models/apply``: a gallery entry (``id``, ``gallery@name`` or ``name``) or a model definition ``url``."""
+    """``POST /models/apply``: a gallery entry ``id`` (``gallery@name`` or ``name``) or a ``url``."""
 
     id: str | None = None
     url: str | None = None
