@@ -112,6 +112,7 @@ class Gate:
         return principal, key
 
     def rate_limit(self, scope: Scope, key: str | None) -> None:
+        """Count the request against its key's bucket (a key that was checked) or its address's."""
         settings = self.services.settings
         host = (scope.get("client") or (None, None))[0]
         if not settings.rate_limit or (_is_loopback(host) and not settings.rate_limit_localhost):
@@ -160,20 +161,17 @@ class Gate:
         limit = self.body_limit(path)
         keep = services.settings.trace_body_limit
         request_body, response_body = bytearray(), bytearray()
-        received = 0
         sizes = [0, 0]
         extra_headers = [(k.lower().encode(), v.encode()) for k, v in services.settings.response_headers.items()]
 
         async def counted_receive() -> Message:
-            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 chunk = message.get("body", b"")
-                received += len(chunk)
-                if received > limit:
+                sizes[0] += len(chunk)
+                if sizes[0] > limit:
                     await _drain(receive, message)
                     raise PayloadTooLarge(f"Request body over the limit of {limit} bytes for {path}")
-                sizes[0] += len(chunk)
                 if len(request_body) < keep:
                     request_body.extend(chunk[: keep - len(request_body)])
             return message
@@ -197,7 +195,7 @@ class Gate:
             try:
                 if kind != "public":
                     context.principal, key = self.authenticate(scope, kind)
-                    self.rate_limit(scope, key)
+                    self.rate_limit(scope, key if context.principal is not None else None)
                 length = dict(scope.get("headers") or []).get(b"content-length")
                 if length is not None and length.isdigit() and int(length) > limit:
                     await _drain(receive)

@@ -14,7 +14,8 @@ from .conftest import chat, make_server
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
-    settings = {"rate_limit_localhost": True, "rate_limit_per_minute": 60, "rate_limit_burst": 3,
+    settings = {"require_inference_auth": True, "inference_keys": [f"bucket-{c}" for c in "abcdefg"],
+                "rate_limit_localhost": True, "rate_limit_per_minute": 60, "rate_limit_burst": 3,
                 "max_body_size": 2000, "body_size_limits": {"/v1/embeddings": 100},
                 "cors_origins": ["https://app.example"], "response_headers": {"X-Served-By": "kernai-ops"}}
     with make_server(tmp_path_factory.mktemp("limited"), {"echo": {}}, settings) as server:
@@ -28,7 +29,7 @@ def http(limited: KernaiServer) -> Iterator[httpx.Client]:
 
 
 def test_a_burst_over_the_limit_is_429_with_retry_after(http: httpx.Client) -> None:
-    headers = {"x-api-key": "bucket-a"}  # buckets are per key when one is sent
+    headers = {"x-api-key": "bucket-a"}  # one bucket per valid key (per address without one)
     assert [http.get("/v1/models", headers=headers).status_code for _ in range(3)] == [200, 200, 200]
     limited = http.get("/v1/models", headers=headers)
     assert limited.status_code == 429 and limited.json()["error"]["type"] == "rate_limit_error"
