@@ -98,6 +98,18 @@ def check_name(name: str) -> None:
         raise InvalidRequest(f"'{name}' is not a valid model name (letters, digits, . _ - : +)", param="name")
 
 
+def check_backend(config: Mapping[str, Any], backends: Mapping[str, Backend]) -> None:
+    """Refuse a config whose backend is not installed, saying how to install it."""
+    backend = config.get("backend")
+    if backend not in backends:
+        known = ", ".join(sorted(backends)) or "none"
+        raise InvalidRequest(
+            f"model '{config['name']}' needs backend '{backend}', which is not installed (installed: {known})"
+            f"; install it first with POST /backends/apply or `kernai backends install {backend}`",
+            param="backend",
+        )
+
+
 def check_filenames(entry: ModelEntry, models_dir: Path) -> list[Path]:
     """Where each of the entry's files goes; a name that would leave the models directory is refused."""
     targets = []
@@ -123,13 +135,7 @@ async def install_model(
     """Fetch the entry's files and write its config; on any failure remove what this install created."""
     check_name(name)
     config = build_config(entry, name, overrides)
-    backend = config.get("backend")
-    if backend not in backends:
-        known = ", ".join(sorted(backends)) or "none"
-        raise InvalidRequest(
-            f"model '{name}' needs backend '{backend}', which is not installed (installed: {known})"
-            f"; install it first with POST /backends/apply or `kernai backends install {backend}`"
-        )
+    check_backend(config, backends)
     targets = check_filenames(entry, models_dir)
     config_path = models_dir / f"{name}.yaml"
     created: list[Path] = []

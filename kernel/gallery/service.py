@@ -149,7 +149,9 @@ class GalleryService:
         name = name or entry.name
         model_files.check_name(name)
         model_files.check_filenames(entry, self.models_dir)
-        model_files.build_config(entry, name, overrides or {})
+        model_files.check_backend(
+            model_files.build_config(entry, name, overrides or {}), self.host.backends()
+        )
         self._refuse_busy("model", name)
         job = new_job("model", "install", name, source)
 

@@ -269,12 +269,13 @@ def test_install_from_a_url_and_client_errors(gallery: Gallery, client: httpx.Cl
 
     cases = [
         ({"id": "test@nothing"}, 404),
-        ({"id": "other@resume"}, 404),
+        ({"id": "other@placeholder"}, 404),
         ({}, 400),
-        ({"id": "resume", "url": "file:///x.yaml"}, 400),
-        ({"id": "resume", "name": "../evil"}, 400),
+        ({"id": "placeholder", "url": "file:///x.yaml"}, 400),
+        ({"id": "placeholder", "name": "../evil"}, 400),
         ({"url": "file:///no/such/model.yaml"}, 400),
         ({"id": 5}, 400),
+        ({"id": "placeholder", "overrides": {"backend": "not-installed"}}, 400),
     ]
     for body, code in cases:
         reply = client.post("/models/apply", json=body)
