@@ -39,7 +39,9 @@ class Admission:
         if self._slots.locked() and self.waiting >= self.queue_size:
             raise ModelUnavailable(
                 f"Model '{self.name}' is busy: {self.running} running and {self.waiting} queued requests",
-                retry_after=self.retry_after(), code="queue_full")
+                retry_after=self.retry_after(),
+                code="queue_full",
+            )
         self.waiting += 1
         try:
             await self._slots.acquire()

@@ -14,9 +14,15 @@ from typing import Any
 
 import msgspec
 import yaml
-
 from kernai.backends import Backend
-from kernai.config import ConfigError, InvalidConfig, ModelConfig, dump_model_config, parse_model_config, write_atomically
+from kernai.config import (
+    ConfigError,
+    InvalidConfig,
+    ModelConfig,
+    dump_model_config,
+    parse_model_config,
+    write_atomically,
+)
 
 SOURCE_PREFIX = "instance:"
 
@@ -50,12 +56,15 @@ class InstanceStore:
         self.db.execute(
             "INSERT INTO instances (name, config, created_at, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
-            (name, msgspec.json.encode(dict(data)).decode(), now, now))
+            (name, msgspec.json.encode(dict(data)).decode(), now, now),
+        )
 
     def delete(self, name: str) -> bool:
         return self.db.execute("DELETE FROM instances WHERE name = ?", (name,)).rowcount > 0
 
-    def configs(self, models_dir: Path, backends: Mapping[str, Backend]) -> tuple[list[ModelConfig], list[ConfigError]]:
+    def configs(
+        self, models_dir: Path, backends: Mapping[str, Backend]
+    ) -> tuple[list[ModelConfig], list[ConfigError]]:
         configs, errors = [], []
         for row in self.db.execute("SELECT name, config FROM instances ORDER BY id"):
             source = instance_source(row["name"])

@@ -27,7 +27,6 @@ from typing import Any
 
 import msgspec
 import psutil
-
 from kernai.admission import Admission
 from kernai.auth.principal import authorize_model
 from kernai.capabilities import Capability, Chunk, Request, Result, capability_of
@@ -45,8 +44,17 @@ log = logging.getLogger(__name__)
 
 LOG_LINES = 2000
 ERROR_TAIL = 20
-LIVE_FIELDS = ("description", "disabled", "pinned", "on_demand_start", "idle_timeout", "auto_restart",
-               "max_restarts", "restart_delay", "source")
+LIVE_FIELDS = (
+    "description",
+    "disabled",
+    "pinned",
+    "on_demand_start",
+    "idle_timeout",
+    "auto_restart",
+    "max_restarts",
+    "restart_delay",
+    "source",
+)
 """Config keys that take effect without restarting a running worker."""
 
 
@@ -164,8 +172,13 @@ class ModelManager:
         self.config_errors += instance_errors
         for config in instance_configs:
             if config.name in configs:
-                self.config_errors.append(ConfigError(config.source or config.name, "name",
-                                                      f"'{config.name}' is also defined by {configs[config.name].source}"))
+                self.config_errors.append(
+                    ConfigError(
+                        config.source or config.name,
+                        "name",
+                        f"'{config.name}' is also defined by {configs[config.name].source}",
+                    )
+                )
             else:
                 configs[config.name] = config
         for error in self.config_errors:
@@ -177,7 +190,9 @@ class ModelManager:
                 current.config = config
                 models[name] = current
             else:
-                models[name] = ManagedModel(config, self.registry.backends[config.backend], self.settings.queue_size)
+                models[name] = ManagedModel(
+                    config, self.registry.backends[config.backend], self.settings.queue_size
+                )
         dropped = [model for name, model in self.models.items() if models.get(name) is not model]
         self.models = models
         self.ready = True
@@ -210,8 +225,9 @@ class ModelManager:
 
     # --- starting and stopping --------------------------------------------------------------------
 
-    async def ensure_running(self, model: ManagedModel, *, deadline: float | None = None,
-                             on_demand: bool = True) -> WorkerClient:
+    async def ensure_running(
+        self, model: ManagedModel, *, deadline: float | None = None, on_demand: bool = True
+    ) -> WorkerClient:
         """The model's live worker, started and loaded if needed (making room under the running cap)."""
         if model.running:
             assert model.worker is not None
@@ -219,11 +235,15 @@ class ModelManager:
         if on_demand and model.failed:
             raise ModelUnavailable(
                 f"Model '{model.name}' failed after {model.restarts} restarts ({model.last_error}); "
-                f"start it again with POST /api/v1/instances/{model.name}/start", code="model_failed")
+                f"start it again with POST /api/v1/instances/{model.name}/start",
+                code="model_failed",
+            )
         if on_demand and not model.config.on_demand_start:
             raise ModelUnavailable(
                 f"Model '{model.name}' is not running and its on-demand start is off; "
-                f"start it with POST /api/v1/instances/{model.name}/start", code="model_not_running")
+                f"start it with POST /api/v1/instances/{model.name}/start",
+                code="model_not_running",
+            )
         loop = asyncio.get_running_loop()
         deadline = deadline if deadline is not None else loop.time() + self.settings.busy_timeout
         async with model.start_lock:
@@ -263,28 +283,43 @@ class ModelManager:
                     model.starting = True
                     return
                 if not self.settings.lru_eviction:
-                    raise Conflict(f"Maximum number of running models ({cap}) reached; stop one first",
-                                   code="max_running_models")
-                candidates = sorted((m for m in others if m.running and not m.config.pinned),
-                                    key=lambda m: m.last_used)
+                    raise Conflict(
+                        f"Maximum number of running models ({cap}) reached; stop one first",
+                        code="max_running_models",
+                    )
+                candidates = sorted(
+                    (m for m in others if m.running and not m.config.pinned), key=lambda m: m.last_used
+                )
                 if not candidates:
-                    raise ModelUnavailable(f"All {cap} running models are pinned; '{model.name}' cannot start "
-                                           f"until one is unpinned or stopped", code="capacity_pinned")
+                    raise ModelUnavailable(
+                        f"All {cap} running models are pinned; '{model.name}' cannot start "
+                        f"until one is unpinned or stopped",
+                        code="capacity_pinned",
+                    )
                 idle = [m for m in candidates if m.admission.idle]
                 if idle:
-                    await self._stop(idle[0], f"evicted (least recently used) to make room for '{model.name}'",
-                                     reason="lru")
+                    await self._stop(
+                        idle[0],
+                        f"evicted (least recently used) to make room for '{model.name}'",
+                        reason="lru",
+                    )
                     continue
                 if loop.time() >= deadline:
                     if self.settings.force_eviction:
-                        await self._stop(candidates[0], f"force-evicted while busy to make room for '{model.name}'",
-                                         reason="forced", force=True)
+                        await self._stop(
+                            candidates[0],
+                            f"force-evicted while busy to make room for '{model.name}'",
+                            reason="forced",
+                            force=True,
+                        )
                         continue
                     self.metrics.rejected.labels("capacity").inc()
                     raise ModelUnavailable(
                         f"All {cap} running models are busy; '{model.name}' could not start within "
-                        f"{self.settings.busy_timeout:g} s", retry_after=max(1, round(self.settings.busy_timeout)),
-                        code="capacity_busy")
+                        f"{self.settings.busy_timeout:g} s",
+                        retry_after=max(1, round(self.settings.busy_timeout)),
+                        code="capacity_busy",
+                    )
                 changed = self._capacity_changed
             try:
                 await asyncio.wait_for(changed.wait(), max(deadline - loop.time(), 0))
@@ -296,7 +331,9 @@ class ModelManager:
         self._capacity_changed.set()
         self._capacity_changed = asyncio.Event()
 
-    async def _stop(self, model: ManagedModel, why: str, *, reason: str = "stopped", force: bool = False) -> bool:
+    async def _stop(
+        self, model: ManagedModel, why: str, *, reason: str = "stopped", force: bool = False
+    ) -> bool:
         async with model.start_lock:
             worker = model.worker
             if worker is None:
@@ -335,8 +372,10 @@ class ModelManager:
                 break
             model.restarts += 1
             model.restarting = True
-            model.log(f"[kernai] restarting in {model.config.restart_delay:g} s "
-                      f"(attempt {model.restarts} of {model.config.max_restarts})")
+            model.log(
+                f"[kernai] restarting in {model.config.restart_delay:g} s "
+                f"(attempt {model.restarts} of {model.config.max_restarts})"
+            )
             self.metrics.restarts.labels(model.name).inc()
             try:
                 await asyncio.sleep(model.config.restart_delay)
@@ -359,8 +398,14 @@ class ModelManager:
             for model in list(self.models.values()):
                 timeout = model.config.idle_timeout
                 timeout = self.settings.idle_timeout if timeout is None else timeout
-                if (timeout and timeout > 0 and model.running and model.admission.idle and not model.config.pinned
-                        and now - model.last_used >= timeout):
+                if (
+                    timeout
+                    and timeout > 0
+                    and model.running
+                    and model.admission.idle
+                    and not model.config.pinned
+                    and now - model.last_used >= timeout
+                ):
                     await self._stop(model, f"idle for {timeout:g} s", reason="idle")
 
     def _spawn(self, coroutine: Any) -> None:
@@ -385,8 +430,15 @@ class ModelManager:
         finally:
             self._changed()
 
-    def _record(self, model: ManagedModel, request: Request, begun: float, usage: Any,
-                error: BaseException | None, first_chunk: float | None = None) -> None:
+    def _record(
+        self,
+        model: ManagedModel,
+        request: Request,
+        begun: float,
+        usage: Any,
+        error: BaseException | None,
+        first_chunk: float | None = None,
+    ) -> None:
         seconds = time.perf_counter() - begun
         capability = capability_of(request).value
         self.metrics.inference.labels(model.name, capability).observe(seconds)
@@ -394,7 +446,10 @@ class ModelManager:
             self.metrics.prompt_tokens.labels(model.name).inc(usage.prompt_tokens)
             self.metrics.completion_tokens.labels(model.name).inc(usage.completion_tokens)
         trace: dict[str, Any] = {
-            "time": time.time(), "model": model.name, "backend": model.config.backend, "capability": capability,
+            "time": time.time(),
+            "model": model.name,
+            "backend": model.config.backend,
+            "capability": capability,
             "stream": first_chunk is not None or bool(getattr(request, "stream", False)),
             "duration_ms": round(seconds * 1000, 2),
             "prompt_tokens": usage.prompt_tokens if usage is not None else None,
@@ -476,8 +531,9 @@ class ModelManager:
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
-        await asyncio.gather(*(self._stop(m, "server shutting down") for m in self.models.values()
-                               if m.worker is not None))
+        await asyncio.gather(
+            *(self._stop(m, "server shutting down") for m in self.models.values() if m.worker is not None)
+        )
         for task in list(self._tasks):
             task.cancel()
         self.db.close()

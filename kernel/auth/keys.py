@@ -16,12 +16,11 @@ import sqlite3
 import time
 from enum import StrEnum
 
-from msgspec import Struct
-
 from kernai.auth.principal import KeyKind, Principal
 from kernai.errors import Conflict, InvalidRequest, Unauthorized
 from kernai.settings import Settings
 from kernai.store import transaction
+from msgspec import Struct
 
 LAST_USED_RESOLUTION = 1.0
 """Seconds between writes of a key's ``last_used_at``."""
@@ -63,8 +62,10 @@ class KeyStore:
         self.db = db
         self._config = [(digest(k), KeyKind.MANAGEMENT) for k in settings.management_keys]
         self._config += [(digest(k), KeyKind.INFERENCE) for k in settings.inference_keys]
-        self.required = {KeyKind.MANAGEMENT: settings.require_management_auth,
-                         KeyKind.INFERENCE: settings.require_inference_auth}
+        self.required = {
+            KeyKind.MANAGEMENT: settings.require_management_auth,
+            KeyKind.INFERENCE: settings.require_inference_auth,
+        }
         """Whether each kind of route needs a key: the config's values, overridden by the database's."""
         for row in db.execute("SELECT name, value FROM auth_settings"):
             self.required[KeyKind(row["name"])] = bool(row["value"])
@@ -73,12 +74,16 @@ class KeyStore:
         """Switch auth for ``kind`` routes on or off, and keep the switch in the database."""
         if kind is KeyKind.MANAGEMENT and required and not self.has_management_key():
             raise Conflict("Create a management key before requiring management auth")
-        self.db.execute("INSERT INTO auth_settings (name, value) VALUES (?, ?) "
-                        "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (kind.value, int(required)))
+        self.db.execute(
+            "INSERT INTO auth_settings (name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (kind.value, int(required)),
+        )
         self.required[kind] = required
 
-    def create(self, name: str, kind: KeyKind, mode: PermissionMode, instances: list[str],
-               expires_at: int | None) -> tuple[ApiKey, str]:
+    def create(
+        self, name: str, kind: KeyKind, mode: PermissionMode, instances: list[str], expires_at: int | None
+    ) -> tuple[ApiKey, str]:
         """Store a new key; return it and its secret (the only time the secret is seen)."""
         now = int(time.time())
         if expires_at is not None and expires_at <= now:
@@ -90,22 +95,47 @@ class KeyStore:
             cursor = self.db.execute(
                 "INSERT INTO api_keys (name, key_hash, key_prefix, kind, permission_mode, expires_at, enabled, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
-                (name, digest(secret), secret[: len(f"sk-{kind.value}-") + 4], kind.value, mode.value, expires_at,
-                 now, now))
+                (
+                    name,
+                    digest(secret),
+                    secret[: len(f"sk-{kind.value}-") + 4],
+                    kind.value,
+                    mode.value,
+                    expires_at,
+                    now,
+                    now,
+                ),
+            )
             key_id = int(cursor.lastrowid or 0)
             if mode is PermissionMode.PER_INSTANCE:
-                self.db.executemany("INSERT OR IGNORE INTO api_key_instances (key_id, instance) VALUES (?, ?)",
-                                    [(key_id, instance) for instance in instances])
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO api_key_instances (key_id, instance) VALUES (?, ?)",
+                    [(key_id, instance) for instance in instances],
+                )
         key = self.get(key_id)
         assert key is not None
         return key, secret
 
     def _key(self, row: sqlite3.Row) -> ApiKey:
-        instances = [r["instance"] for r in self.db.execute(
-            "SELECT instance FROM api_key_instances WHERE key_id = ? ORDER BY instance", (row["id"],))]
-        return ApiKey(row["id"], row["name"], row["kind"], row["key_prefix"], row["permission_mode"],
-                      row["expires_at"], bool(row["enabled"]), row["created_at"], row["updated_at"],
-                      row["last_used_at"], instances)
+        instances = [
+            r["instance"]
+            for r in self.db.execute(
+                "SELECT instance FROM api_key_instances WHERE key_id = ? ORDER BY instance", (row["id"],)
+            )
+        ]
+        return ApiKey(
+            row["id"],
+            row["name"],
+            row["kind"],
+            row["key_prefix"],
+            row["permission_mode"],
+            row["expires_at"],
+            bool(row["enabled"]),
+            row["created_at"],
+            row["updated_at"],
+            row["last_used_at"],
+            instances,
+        )
 
     def list(self) -> list[ApiKey]:
         return [self._key(row) for row in self.db.execute("SELECT * FROM api_keys ORDER BY id")]
@@ -118,8 +148,13 @@ class KeyStore:
         return self.db.execute("DELETE FROM api_keys WHERE id = ?", (key_id,)).rowcount > 0
 
     def has_management_key(self) -> bool:
-        return any(kind is KeyKind.MANAGEMENT for _, kind in self._config) or self.db.execute(
-            "SELECT 1 FROM api_keys WHERE kind = ? AND enabled = 1", (KeyKind.MANAGEMENT.value,)).fetchone() is not None
+        return (
+            any(kind is KeyKind.MANAGEMENT for _, kind in self._config)
+            or self.db.execute(
+                "SELECT 1 FROM api_keys WHERE kind = ? AND enabled = 1", (KeyKind.MANAGEMENT.value,)
+            ).fetchone()
+            is not None
+        )
 
     def authenticate(self, secret: str) -> Principal:
         """The principal a presented key stands for; :class:`Unauthorized` when it is unknown or expired."""

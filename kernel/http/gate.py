@@ -17,9 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from litestar import Request
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
-
 from kernai.auth.keys import KeyStore, digest
 from kernai.auth.principal import KeyKind, Principal, RequestContext, current_request
 from kernai.errors import Forbidden, KernaiError, PayloadTooLarge, RateLimited, Unauthorized
@@ -28,12 +25,30 @@ from kernai.limits import RateLimiter
 from kernai.observability.metrics import Metrics
 from kernai.observability.traces import TraceRing
 from kernai.settings import Settings
+from litestar import Request
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 PUBLIC = ("/healthz", "/readyz", "/health", "/version", "/v1/version", "/favicon.ico")
-MANAGEMENT_PREFIXES = ("/api/", "/models/", "/backends", "/backend/", "/v1/backend/", "/system", "/v1/system",
-                       "/metrics", "/ws/")
+MANAGEMENT_PREFIXES = (
+    "/api/",
+    "/models/",
+    "/backends",
+    "/backend/",
+    "/v1/backend/",
+    "/system",
+    "/v1/system",
+    "/metrics",
+    "/ws/",
+)
 DRAIN_LIMIT = 1 << 20
-UNTRACED_PREFIXES = ("/api/v1/auth", "/api/traces", "/api/backend-traces", "/api/backend-logs", "/metrics", "/ws/")
+UNTRACED_PREFIXES = (
+    "/api/v1/auth",
+    "/api/traces",
+    "/api/backend-traces",
+    "/api/backend-logs",
+    "/metrics",
+    "/ws/",
+)
 
 
 def route_class(path: str) -> str:
@@ -120,8 +135,10 @@ class Gate:
         wait = self.services.limiter.acquire(f"key:{digest(key)}" if key else f"ip:{host}")
         if wait > 0:
             self.services.metrics.rejected.labels("rate_limit").inc()
-            raise RateLimited(f"Rate limit of {settings.rate_limit_per_minute} requests a minute exceeded",
-                              retry_after=max(1, math.ceil(wait)))
+            raise RateLimited(
+                f"Rate limit of {settings.rate_limit_per_minute} requests a minute exceeded",
+                retry_after=max(1, math.ceil(wait)),
+            )
 
     def body_limit(self, path: str) -> int:
         limits = self.services.settings.body_size_limits
@@ -162,7 +179,9 @@ class Gate:
         keep = services.settings.trace_body_limit
         request_body, response_body = bytearray(), bytearray()
         sizes = [0, 0]
-        extra_headers = [(k.lower().encode(), v.encode()) for k, v in services.settings.response_headers.items()]
+        extra_headers = [
+            (k.lower().encode(), v.encode()) for k, v in services.settings.response_headers.items()
+        ]
 
         async def counted_receive() -> Message:
             message = await receive()
@@ -199,8 +218,9 @@ class Gate:
                 length = dict(scope.get("headers") or []).get(b"content-length")
                 if length is not None and length.isdigit() and int(length) > limit:
                     await _drain(receive)
-                    raise PayloadTooLarge(f"Request body of {int(length)} bytes is over the limit of {limit} "
-                                          f"bytes for {path}")
+                    raise PayloadTooLarge(
+                        f"Request body of {int(length)} bytes is over the limit of {limit} bytes for {path}"
+                    )
                 await self.app(scope, counted_receive, observed_send)
             except KernaiError as exc:
                 if started:
@@ -210,11 +230,26 @@ class Gate:
                 await response(scope, receive, observed_send)
         finally:
             current_request.reset(token)
-            self._observe(scope, kind, status, begun, context, _excerpt(request_body, sizes[0]),
-                          _excerpt(response_body, sizes[1]))
+            self._observe(
+                scope,
+                kind,
+                status,
+                begun,
+                context,
+                _excerpt(request_body, sizes[0]),
+                _excerpt(response_body, sizes[1]),
+            )
 
-    def _observe(self, scope: Scope, kind: str, status: int, begun: float, context: RequestContext,
-                 request_body: str, response_body: str) -> None:
+    def _observe(
+        self,
+        scope: Scope,
+        kind: str,
+        status: int,
+        begun: float,
+        context: RequestContext,
+        request_body: str,
+        response_body: str,
+    ) -> None:
         seconds = time.perf_counter() - begun
         route = scope.get("path_template") or scope["path"]
         model = ",".join(context.models)
@@ -225,11 +260,18 @@ class Gate:
         path = scope["path"]
         if kind == "public" or path.startswith(UNTRACED_PREFIXES):
             return
-        self.services.traces.add({
-            "time": time.time(), "method": method, "path": path, "route": route, "status": status,
-            "duration_ms": round(seconds * 1000, 2), "model": model or None,
-            "client": (scope.get("client") or (None,))[0],
-            "key_id": context.principal.key_id if context.principal else None,
-            "request": request_body,
-            "response": response_body,
-        })
+        self.services.traces.add(
+            {
+                "time": time.time(),
+                "method": method,
+                "path": path,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "model": model or None,
+                "client": (scope.get("client") or (None,))[0],
+                "key_id": context.principal.key_id if context.principal else None,
+                "request": request_body,
+                "response": response_body,
+            }
+        )

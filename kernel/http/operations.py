@@ -6,9 +6,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from litestar.di import Provide
-from litestar.middleware import DefineMiddleware
-
 from kernai.auth.keys import KeyStore, PermissionMode
 from kernai.auth.principal import KeyKind
 from kernai.http.controllers.auth import provide_keys
@@ -18,6 +15,8 @@ from kernai.limits import RateLimiter
 from kernai.manager import ModelManager
 from kernai.observability.traces import TraceRing
 from kernai.settings import Settings
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +32,22 @@ def operations(settings: Settings, manager: ModelManager) -> Operations:
     keys = KeyStore(manager.db, settings)
     if keys.required[KeyKind.MANAGEMENT] and not keys.has_management_key():
         _, secret = keys.create("bootstrap", KeyKind.MANAGEMENT, PermissionMode.ALLOW_ALL, [], None)
-        log.warning("management auth is on and no management key exists: created one, shown only now: %s", secret)
+        log.warning(
+            "management auth is on and no management key exists: created one, shown only now: %s", secret
+        )
     traces = TraceRing(settings.trace_size)
-    services = GateServices(settings, keys, manager.metrics, traces,
-                            RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst))
+    services = GateServices(
+        settings,
+        keys,
+        manager.metrics,
+        traces,
+        RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+    )
     return Operations(
         state={"key_store": keys, "traces": traces},
-        dependencies={"key_store": Provide(provide_keys, sync_to_thread=False),
-                      "traces": Provide(provide_traces, sync_to_thread=False)},
+        dependencies={
+            "key_store": Provide(provide_keys, sync_to_thread=False),
+            "traces": Provide(provide_traces, sync_to_thread=False),
+        },
         middleware=[DefineMiddleware(Gate, services=services)],
     )

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-
 from kernai.testing import KernaiServer
 
 MANAGEMENT_KEY = "test-management-key"
@@ -21,16 +20,25 @@ def make_server(root: Path, models: dict[str, dict[str, Any]], settings: dict[st
     """A server over ``root/models`` (one YAML per model) and ``root/data``, with ``settings`` as its config."""
     (root / "models").mkdir(parents=True, exist_ok=True)
     for name, config in models.items():
-        (root / "models" / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, "backend": "reference", **config}))
+        (root / "models" / f"{name}.yaml").write_text(
+            yaml.safe_dump({"name": name, "backend": "reference", **config})
+        )
     config_file = root / "kernai.yaml"
     config_file.write_text(yaml.safe_dump({"idle_check_interval": 0.2, **settings}))
-    return KernaiServer(root / "models", root / "data", env={"KERNAI_LOAD_PLUGINS": "reference"},
-                        args=["--config", str(config_file)])
+    return KernaiServer(
+        root / "models",
+        root / "data",
+        env={"KERNAI_LOAD_PLUGINS": "reference"},
+        args=["--config", str(config_file)],
+    )
 
 
 def chat(client: httpx.Client, model: str, text: str = "hello there", **headers: str) -> httpx.Response:
-    return client.post("/v1/chat/completions", headers=headers,
-                       json={"model": model, "max_tokens": 100, "messages": [{"role": "user", "content": text}]})
+    return client.post(
+        "/v1/chat/completions",
+        headers=headers,
+        json={"model": model, "max_tokens": 100, "messages": [{"role": "user", "content": text}]},
+    )
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
@@ -74,8 +82,12 @@ def lifecycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
     """Both kinds of API keys required; one management and one inference key in the config."""
     root = tmp_path_factory.mktemp("secured")
-    settings = {"require_management_auth": True, "require_inference_auth": True,
-                "management_keys": [MANAGEMENT_KEY], "inference_keys": [CONFIG_INFERENCE_KEY]}
+    settings = {
+        "require_management_auth": True,
+        "require_inference_auth": True,
+        "management_keys": [MANAGEMENT_KEY],
+        "inference_keys": [CONFIG_INFERENCE_KEY],
+    }
     with make_server(root, {"open": {}, "other": {}}, settings) as server:
         yield server
 

@@ -8,10 +8,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from kernai.testing import KernaiServer
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
-
-from kernai.testing import KernaiServer
 
 from .conftest import CONFIG_INFERENCE_KEY, MANAGEMENT_KEY, chat
 
@@ -43,15 +42,21 @@ def test_no_key_or_a_wrong_key_is_401(http: httpx.Client) -> None:
 def test_an_inference_key_works_for_inference_and_is_403_on_management_routes(http: httpx.Client) -> None:
     assert chat(http, "open", authorization=f"Bearer {CONFIG_INFERENCE_KEY}").status_code == 200
     assert chat(http, "open", **{"x-api-key": CONFIG_INFERENCE_KEY}).status_code == 200
-    for method, path in [("GET", "/api/v1/instances"), ("GET", "/metrics"), ("POST", "/backend/shutdown"),
-                         ("PUT", "/api/models/open/disable"), ("GET", "/api/v1/auth/keys")]:
+    for method, path in [
+        ("GET", "/api/v1/instances"),
+        ("GET", "/metrics"),
+        ("POST", "/backend/shutdown"),
+        ("PUT", "/api/models/open/disable"),
+        ("GET", "/api/v1/auth/keys"),
+    ]:
         response = http.request(method, path, headers={"x-api-key": CONFIG_INFERENCE_KEY})
         assert response.status_code == 403, (path, response.text)
     assert chat(http, "open", **ADMIN).status_code == 200  # management keys may infer too
 
 
-def test_created_keys_are_shown_once_stored_hashed_and_track_last_use(http: httpx.Client,
-                                                                      secured: KernaiServer) -> None:
+def test_created_keys_are_shown_once_stored_hashed_and_track_last_use(
+    http: httpx.Client, secured: KernaiServer
+) -> None:
     created = new_key(http, name="ci")
     secret = created["key"]
     assert secret.startswith("sk-inference-") and created["last_used_at"] is None
@@ -106,8 +111,7 @@ def test_management_keys_can_be_created_and_secrets_never_leak(http: httpx.Clien
 
 def test_the_log_websocket_needs_a_management_key(secured: KernaiServer) -> None:
     url = secured.url.replace("http://", "ws://") + "/ws/backend-logs/open"
-    with pytest.raises(InvalidStatus):
-        with connect(url, open_timeout=10):
-            pass
+    with pytest.raises(InvalidStatus), connect(url, open_timeout=10):
+        pass
     with connect(f"{url}?api_key={MANAGEMENT_KEY}", open_timeout=10) as socket:
         socket.ping().wait(5)

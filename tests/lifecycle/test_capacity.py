@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import psutil
 import yaml
-
 from kernai.testing import KernaiServer
 
 from .conftest import chat, instance, make_server, wait_for
@@ -115,13 +114,17 @@ def test_force_eviction_stops_a_busy_model_after_the_wait(tmp_path: Path) -> Non
 
 def test_parallel_requests_run_together_in_one_worker(lifecycle: KernaiServer) -> None:
     with lifecycle.client() as client:
-        created = client.post("/api/v1/instances/twin", json={
-            "backend_type": "reference", "backend_options": {"delay": 0.1}, "parallel": 2})
+        created = client.post(
+            "/api/v1/instances/twin",
+            json={"backend_type": "reference", "backend_options": {"delay": 0.1}, "parallel": 2},
+        )
         assert created.status_code == 201, created.text
         assert chat(client, "twin").status_code == 200
         threads = [in_background(chat, client, "twin", TEN_WORDS) for _ in range(2)]
-        both = wait_for(lambda: (i := instance(client, "twin"))["active_requests"] == 2 and i,
-                        what="two requests running at once")  # with parallel 1, one would be queued
+        both = wait_for(
+            lambda: (i := instance(client, "twin"))["active_requests"] == 2 and i,
+            what="two requests running at once",
+        )  # with parallel 1, one would be queued
         assert both["queued_requests"] == 0
         for thread, result in threads:
             thread.join(30)

@@ -31,10 +31,14 @@ def test_a_killed_worker_restarts_then_fails_when_it_keeps_crashing(client: http
     assert chat(client, "phoenix").status_code == 200
     first = instance(client, "phoenix")["pid"]
     os.kill(first, signal.SIGKILL)
-    restarted = wait_for(lambda: (i := instance(client, "phoenix"))["pid"] not in (None, first) and i, what="a restart")
+    restarted = wait_for(
+        lambda: (i := instance(client, "phoenix"))["pid"] not in (None, first) and i, what="a restart"
+    )
     assert restarted["status"] == "running" and restarted["restarts"] == 1
     os.kill(restarted["pid"], signal.SIGKILL)  # max_restarts is 1: no second restart
-    failed = wait_for(lambda: (i := instance(client, "phoenix"))["status"] == "failed" and i, what="failed status")
+    failed = wait_for(
+        lambda: (i := instance(client, "phoenix"))["status"] == "failed" and i, what="failed status"
+    )
     assert "exited unexpectedly" in failed["error"]
     assert any("exited unexpectedly" in line for line in failed["log_tail"])
     assert any("starting worker" in line for line in failed["log_tail"])
@@ -73,23 +77,32 @@ def test_disable_and_enable_are_kept_in_the_model_file(client: httpx.Client) -> 
 
 
 def test_instances_are_created_used_updated_and_deleted(client: httpx.Client) -> None:
-    options = {"backend_type": "reference", "backend_options": {"dimensions": 4}, "idle_timeout": 5,
-               "max_restarts": 2, "restart_delay": 0.5}
+    options = {
+        "backend_type": "reference",
+        "backend_options": {"dimensions": 4},
+        "idle_timeout": 5,
+        "max_restarts": 2,
+        "restart_delay": 0.5,
+    }
     created = client.post("/api/v1/instances/made", json=options)
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["status"] == "stopped" and body["source"] == "instance" and isinstance(body["id"], int)
     assert body["options"]["idle_timeout"] == 5 and body["options"]["backend_options"]["dimensions"] == 4
     assert client.post("/api/v1/instances/made", json=options).status_code == 409
-    bad = client.post("/api/v1/instances/bad", json={"backend_type": "reference", "backend_options": {"colour": 1}})
+    bad = client.post(
+        "/api/v1/instances/bad", json={"backend_type": "reference", "backend_options": {"colour": 1}}
+    )
     assert bad.status_code == 400 and "colour" in bad.json()["error"]
     assert client.post("/api/v1/instances/x", json={"backend_type": "nope"}).status_code == 400
     embedded = client.post("/v1/embeddings", json={"model": "made", "input": "hi"})
     assert embedded.status_code == 200 and len(embedded.json()["data"][0]["embedding"]) == 4
     assert "made" in [m["id"] for m in client.get("/v1/models").json()["data"]]
 
-    proxied = client.post("/api/v1/instances/made/proxy/v1/chat/completions",
-                          json={"messages": [{"role": "user", "content": "through the proxy"}]})
+    proxied = client.post(
+        "/api/v1/instances/made/proxy/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "through the proxy"}]},
+    )
     assert proxied.status_code == 200, proxied.text
     assert proxied.json()["model"] == "made"
     assert proxied.json()["choices"][0]["message"]["content"] == "through the proxy"

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
 from kernai.testing import KernaiServer
 
 from .conftest import chat, make_server
@@ -14,10 +13,17 @@ from .conftest import chat, make_server
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
-    settings = {"require_inference_auth": True, "inference_keys": [f"bucket-{c}" for c in "abcdefg"],
-                "rate_limit_localhost": True, "rate_limit_per_minute": 60, "rate_limit_burst": 3,
-                "max_body_size": 2000, "body_size_limits": {"/v1/embeddings": 100},
-                "cors_origins": ["https://app.example"], "response_headers": {"X-Served-By": "kernai-ops"}}
+    settings = {
+        "require_inference_auth": True,
+        "inference_keys": [f"bucket-{c}" for c in "abcdefg"],
+        "rate_limit_localhost": True,
+        "rate_limit_per_minute": 60,
+        "rate_limit_burst": 3,
+        "max_body_size": 2000,
+        "body_size_limits": {"/v1/embeddings": 100},
+        "cors_origins": ["https://app.example"],
+        "response_headers": {"X-Served-By": "kernai-ops"},
+    }
     with make_server(tmp_path_factory.mktemp("limited"), {"echo": {}}, settings) as server:
         yield server
 
@@ -41,29 +47,40 @@ def test_a_burst_over_the_limit_is_429_with_retry_after(http: httpx.Client) -> N
 def test_bodies_over_the_route_limit_are_413(http: httpx.Client) -> None:
     big = chat(http, "echo", "x" * 3000, **{"x-api-key": "bucket-c"})
     assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
-    small_route = http.post("/v1/embeddings", json={"model": "echo", "input": "y" * 200},
-                            headers={"x-api-key": "bucket-d"})
+    small_route = http.post(
+        "/v1/embeddings", json={"model": "echo", "input": "y" * 200}, headers={"x-api-key": "bucket-d"}
+    )
     assert small_route.status_code == 413
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit still holds while reading
         for _ in range(30):
             yield b" " * 100
 
-    streamed = http.post("/v1/chat/completions", content=chunks(),
-                         headers={"content-type": "application/json", "x-api-key": "bucket-e"})
+    streamed = http.post(
+        "/v1/chat/completions",
+        content=chunks(),
+        headers={"content-type": "application/json", "x-api-key": "bucket-e"},
+    )
     assert streamed.status_code == 413
     assert chat(http, "echo", "fits", **{"x-api-key": "bucket-f"}).status_code == 200
 
 
 def test_cors_preflight_and_extra_response_headers(http: httpx.Client) -> None:
-    preflight = http.options("/v1/chat/completions", headers={
-        "origin": "https://app.example", "access-control-request-method": "POST",
-        "access-control-request-headers": "authorization,content-type"})
+    preflight = http.options(
+        "/v1/chat/completions",
+        headers={
+            "origin": "https://app.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization,content-type",
+        },
+    )
     assert preflight.status_code in (200, 204)
     assert preflight.headers["access-control-allow-origin"] == "https://app.example"
     response = http.get("/v1/models", headers={"origin": "https://app.example", "x-api-key": "bucket-g"})
     assert response.headers["access-control-allow-origin"] == "https://app.example"
     assert response.headers["x-served-by"] == "kernai-ops"
-    other = http.options("/v1/chat/completions", headers={
-        "origin": "https://evil.example", "access-control-request-method": "POST"})
+    other = http.options(
+        "/v1/chat/completions",
+        headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+    )
     assert other.headers.get("access-control-allow-origin") != "https://evil.example"

@@ -5,18 +5,20 @@ from __future__ import annotations
 import re
 
 import httpx
+from kernai.testing import KernaiServer
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
-
-from kernai.testing import KernaiServer
 
 from .conftest import chat
 
 
 def samples(client: httpx.Client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     text = client.get("/metrics").text
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def value(metrics: dict, name: str, **labels: str) -> float:  # type: ignore[type-arg]
@@ -28,19 +30,34 @@ def test_metrics_count_the_requests_just_made(client: httpx.Client) -> None:
     before = samples(client)
     for _ in range(2):
         assert chat(client, "echo", "one two three").status_code == 200
-    with client.stream("POST", "/v1/chat/completions", json={
-            "model": "echo", "stream": True, "messages": [{"role": "user", "content": "a b"}]}) as response:
+    with client.stream(
+        "POST",
+        "/v1/chat/completions",
+        json={"model": "echo", "stream": True, "messages": [{"role": "user", "content": "a b"}]},
+    ) as response:
         assert response.status_code == 200
         response.read()
-    assert client.post("/v1/chat/completions", json={"model": "ghost", "messages": []}).status_code in (400, 404)
+    assert client.post("/v1/chat/completions", json={"model": "ghost", "messages": []}).status_code in (
+        400,
+        404,
+    )
     after = samples(client)
     route = {"method": "POST", "route": "/v1/chat/completions"}
-    assert value(after, "kernai_http_requests_total", **route, status="200", model="echo") - value(
-        before, "kernai_http_requests_total", **route, status="200", model="echo") == 3
-    assert value(after, "kernai_completion_tokens_total", model="echo") - value(
-        before, "kernai_completion_tokens_total", model="echo") == 3 + 3 + 2
-    assert value(after, "kernai_time_to_first_token_seconds_count", model="echo") - value(
-        before, "kernai_time_to_first_token_seconds_count", model="echo") == 1
+    assert (
+        value(after, "kernai_http_requests_total", **route, status="200", model="echo")
+        - value(before, "kernai_http_requests_total", **route, status="200", model="echo")
+        == 3
+    )
+    assert (
+        value(after, "kernai_completion_tokens_total", model="echo")
+        - value(before, "kernai_completion_tokens_total", model="echo")
+        == 3 + 3 + 2
+    )
+    assert (
+        value(after, "kernai_time_to_first_token_seconds_count", model="echo")
+        - value(before, "kernai_time_to_first_token_seconds_count", model="echo")
+        == 1
+    )
     assert value(after, "kernai_http_request_duration_seconds_count", **route, model="echo") >= 3
     assert value(after, "kernai_model_load_seconds_count", model="echo") >= 1
     assert value(after, "kernai_models_loaded") >= 1
@@ -76,8 +93,9 @@ def test_backend_logs_list_read_and_clear(client: httpx.Client) -> None:
     assert client.get("/api/backend-logs/nobody").status_code == 404
 
 
-def test_the_websocket_receives_a_log_line_written_after_it_connected(lifecycle: KernaiServer,
-                                                                      client: httpx.Client) -> None:
+def test_the_websocket_receives_a_log_line_written_after_it_connected(
+    lifecycle: KernaiServer, client: httpx.Client
+) -> None:
     url = lifecycle.url.replace("http://", "ws://") + "/ws/backend-logs/echo"
     with connect(url, open_timeout=10) as socket:
         assert client.post("/api/v1/instances/echo/restart").status_code == 200

@@ -10,13 +10,27 @@ ADMIN = {"x-api-key": MANAGEMENT_KEY}
 
 
 def test_instances_keys_and_auth_switches_survive_a_server_restart(tmp_path: Path) -> None:
-    settings = {"require_management_auth": True, "require_inference_auth": True, "management_keys": [MANAGEMENT_KEY]}
+    settings = {
+        "require_management_auth": True,
+        "require_inference_auth": True,
+        "management_keys": [MANAGEMENT_KEY],
+    }
     with make_server(tmp_path, {}, settings) as server, server.client() as client:
-        created = client.post("/api/v1/instances/kept", headers=ADMIN, json={
-            "backend_type": "reference", "on_demand_start": False, "idle_timeout": 1.5})
+        created = client.post(
+            "/api/v1/instances/kept",
+            headers=ADMIN,
+            json={"backend_type": "reference", "on_demand_start": False, "idle_timeout": 1.5},
+        )
         assert created.status_code == 201, created.text
-        key = client.post("/api/v1/auth/keys", headers=ADMIN, json={
-            "name": "kept-key", "permission_mode": "per_instance", "instance_ids": [created.json()["id"]]}).json()
+        key = client.post(
+            "/api/v1/auth/keys",
+            headers=ADMIN,
+            json={
+                "name": "kept-key",
+                "permission_mode": "per_instance",
+                "instance_ids": [created.json()["id"]],
+            },
+        ).json()
         switched = client.put("/api/v1/auth/settings", headers=ADMIN, json={"require_inference_auth": False})
         assert switched.json() == {"require_management_auth": True, "require_inference_auth": False}
         assert client.get("/v1/models").status_code == 200  # no key needed now

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, post, put
-from litestar.datastructures import State
-from litestar.exceptions import NotFoundException
-from msgspec import Struct
-
 from kernai.auth.keys import ApiKey, KeyStore, PermissionMode
 from kernai.auth.principal import KeyKind
 from kernai.errors import InvalidRequest
 from kernai.http.schemas.llamactl import CreatedKey, KeyCreate, KeyInfo, KeyPermission
 from kernai.manager import ModelManager
+from litestar import Controller, delete, get, post, put
+from litestar.datastructures import State
+from litestar.exceptions import NotFoundException
+from msgspec import Struct
 
 
 def provide_keys(state: State) -> KeyStore:
@@ -19,10 +18,19 @@ def provide_keys(state: State) -> KeyStore:
 
 
 def _info(key: ApiKey) -> KeyInfo:
-    return KeyInfo(id=key.id, name=key.name, kind=key.kind, key_prefix=key.key_prefix,
-                   permission_mode=key.permission_mode, expires_at=key.expires_at, enabled=key.enabled,
-                   created_at=key.created_at, updated_at=key.updated_at, last_used_at=key.last_used_at,
-                   instance_names=key.instances)
+    return KeyInfo(
+        id=key.id,
+        name=key.name,
+        kind=key.kind,
+        key_prefix=key.key_prefix,
+        permission_mode=key.permission_mode,
+        expires_at=key.expires_at,
+        enabled=key.enabled,
+        created_at=key.created_at,
+        updated_at=key.updated_at,
+        last_used_at=key.last_used_at,
+        instance_names=key.instances,
+    )
 
 
 def _found(keys: KeyStore, key_id: int) -> ApiKey:
@@ -40,8 +48,10 @@ class AuthSettings(Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 def _auth_settings(keys: KeyStore) -> AuthSettings:
-    return AuthSettings(require_management_auth=keys.required[KeyKind.MANAGEMENT],
-                        require_inference_auth=keys.required[KeyKind.INFERENCE])
+    return AuthSettings(
+        require_management_auth=keys.required[KeyKind.MANAGEMENT],
+        require_inference_auth=keys.required[KeyKind.INFERENCE],
+    )
 
 
 class AuthSettingsController(Controller):
@@ -76,11 +86,14 @@ class AuthController(Controller):
         by_id = {key_id: name for name, key_id in manager.instances.ids().items()}
         if unknown := [i for i in data.instance_ids if i not in by_id]:
             raise InvalidRequest(f"Unknown instance ids: {unknown}", param="instance_ids")
-        if unknown_names := [n for n in data.instance_names if n not in manager.models and n not in by_id.values()]:
+        if unknown_names := [
+            n for n in data.instance_names if n not in manager.models and n not in by_id.values()
+        ]:
             raise InvalidRequest(f"Unknown instances: {', '.join(unknown_names)}", param="instance_names")
         names = sorted({*(by_id[i] for i in data.instance_ids), *data.instance_names})
-        key, secret = key_store.create(data.name, KeyKind(data.kind), PermissionMode(data.permission_mode), names,
-                                  data.expires_at)
+        key, secret = key_store.create(
+            data.name, KeyKind(data.kind), PermissionMode(data.permission_mode), names, data.expires_at
+        )
         info = _info(key)
         return CreatedKey(**{f: getattr(info, f) for f in info.__struct_fields__}, key=secret)
 
@@ -94,8 +107,12 @@ class AuthController(Controller):
             raise NotFoundException(f"API key {key_id} not found")
 
     @get("/{key_id:int}/permissions", summary="The instances a key may use")
-    async def permissions(self, key_id: int, key_store: KeyStore, manager: ModelManager) -> list[KeyPermission]:
+    async def permissions(
+        self, key_id: int, key_store: KeyStore, manager: ModelManager
+    ) -> list[KeyPermission]:
         key = _found(key_store, key_id)
         ids = manager.instances.ids()
-        names = key.instances if key.permission_mode == PermissionMode.PER_INSTANCE else sorted(manager.models)
+        names = (
+            key.instances if key.permission_mode == PermissionMode.PER_INSTANCE else sorted(manager.models)
+        )
         return [KeyPermission(ids.get(name), name) for name in names]

@@ -8,10 +8,6 @@ from typing import Any
 
 import httpx
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post, put, route
-from litestar.exceptions import HTTPException, NotFoundException
-from litestar.response import Stream
-
 from kernai import __version__
 from kernai.config import InvalidConfig, ModelConfig, parse_model_config
 from kernai.errors import Conflict, InvalidRequest
@@ -19,11 +15,23 @@ from kernai.http.schemas.llamactl import Instance, InstanceOptions, NodeInfo, Ve
 from kernai.instances import instance_source, is_instance
 from kernai.manager import ManagedModel, ModelManager
 from kernai.settings import Settings
+from litestar import Controller, Request, Response, delete, get, post, put, route
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.response import Stream
 
 NODE = "main"
 SECONDS_PER_MINUTE = 60.0
-LIFECYCLE_KEYS = ("auto_restart", "max_restarts", "restart_delay", "on_demand_start", "environment",
-                  "description", "pinned", "disabled", "parallel")
+LIFECYCLE_KEYS = (
+    "auto_restart",
+    "max_restarts",
+    "restart_delay",
+    "on_demand_start",
+    "environment",
+    "description",
+    "pinned",
+    "disabled",
+    "parallel",
+)
 FORWARDED_HEADERS = ("authorization", "x-api-key", "content-type", "accept")
 
 
@@ -53,11 +61,20 @@ def instance_options(config: ModelConfig) -> InstanceOptions:
         backend_options["embeddings"] = True
     backend_options.update(config.options)
     return InstanceOptions(
-        backend_type=config.backend, backend_options=backend_options, auto_restart=config.auto_restart,
-        max_restarts=config.max_restarts, restart_delay=config.restart_delay, on_demand_start=config.on_demand_start,
+        backend_type=config.backend,
+        backend_options=backend_options,
+        auto_restart=config.auto_restart,
+        max_restarts=config.max_restarts,
+        restart_delay=config.restart_delay,
+        on_demand_start=config.on_demand_start,
         idle_timeout=None if config.idle_timeout is None else config.idle_timeout / SECONDS_PER_MINUTE,
-        environment=config.environment, nodes=[NODE], description=config.description or None,
-        pinned=config.pinned, disabled=config.disabled, parallel=config.parallel)
+        environment=config.environment,
+        nodes=[NODE],
+        description=config.description or None,
+        pinned=config.pinned,
+        disabled=config.disabled,
+        parallel=config.parallel,
+    )
 
 
 def describe(model: ManagedModel, manager: ModelManager) -> Instance:
@@ -65,11 +82,19 @@ def describe(model: ManagedModel, manager: ModelManager) -> Instance:
     created = row["created_at"] if row else _mtime(model.config.source)
     worker = model.worker
     return Instance(
-        name=model.name, status=model.status, created=created, options=instance_options(model.config),
-        id=row["id"] if row else None, source="instance" if row else model.config.source,
-        pid=worker.pid if worker is not None and model.running else None, restarts=model.restarts,
-        active_requests=model.admission.running, queued_requests=model.admission.waiting, error=model.last_error,
-        log_tail=model.log_tail() if model.status == "failed" else None)
+        name=model.name,
+        status=model.status,
+        created=created,
+        options=instance_options(model.config),
+        id=row["id"] if row else None,
+        source="instance" if row else model.config.source,
+        pid=worker.pid if worker is not None and model.running else None,
+        restarts=model.restarts,
+        active_requests=model.admission.running,
+        queued_requests=model.admission.waiting,
+        error=model.last_error,
+        log_tail=model.log_tail() if model.status == "failed" else None,
+    )
 
 
 def _mtime(path: str | None) -> int:
@@ -82,8 +107,12 @@ def _mtime(path: str | None) -> int:
 def _validated(name: str, options: InstanceOptions, manager: ModelManager) -> dict[str, Any]:
     data = config_data(options)
     try:
-        parse_model_config({**data, "name": name}, file=instance_source(name), models_dir=manager.settings.models_path,
-                           backends=manager.registry.backend_map())
+        parse_model_config(
+            {**data, "name": name},
+            file=instance_source(name),
+            models_dir=manager.settings.models_path,
+            backends=manager.registry.backend_map(),
+        )
     except InvalidConfig as exc:
         raise InvalidRequest(str(exc.error), param=exc.error.field) from None
     return data
@@ -152,15 +181,21 @@ class InstancesController(Controller):
         tail = list(model.logs) if lines < 0 else model.log_tail(lines)
         return "\n".join(tail) + ("\n" if tail else "")
 
-    @route("/instances/{name:str}/proxy/{path:path}", http_method=["GET", "POST"],
-           summary="Forward a request to the instance's own routes (the OpenAI API, with the model set)")
-    async def proxy(self, name: str, path: str, request: Request[Any, Any, Any], manager: ModelManager,
-                    settings: Settings) -> Response[Any]:
+    @route(
+        "/instances/{name:str}/proxy/{path:path}",
+        http_method=["GET", "POST"],
+        summary="Forward a request to the instance's own routes (the OpenAI API, with the model set)",
+    )
+    async def proxy(
+        self, name: str, path: str, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings
+    ) -> Response[Any]:
         model = manager.get(name)
         path = path.lstrip("/")
         if path == "health":
             healthy = model.running
-            return Response({"status": "ok" if healthy else model.status}, status_code=200 if healthy else 503)
+            return Response(
+                {"status": "ok" if healthy else model.status}, status_code=200 if healthy else 503
+            )
         body = await request.body()
         if body and request.headers.get("content-type", "").startswith("application/json"):
             try:
@@ -175,11 +210,16 @@ class InstancesController(Controller):
         client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=10))
         try:
             upstream = await client.send(
-                client.build_request(request.method, url, params=request.query_params.dict(), content=body,
-                                     headers=headers), stream=True)
+                client.build_request(
+                    request.method, url, params=request.query_params.dict(), content=body, headers=headers
+                ),
+                stream=True,
+            )
         except httpx.HTTPError as exc:
             await client.aclose()
-            raise HTTPException(status_code=502, detail=f"Proxy to {url} failed: {type(exc).__name__}") from None
+            raise HTTPException(
+                status_code=502, detail=f"Proxy to {url} failed: {type(exc).__name__}"
+            ) from None
 
         async def relay() -> AsyncIterator[bytes]:
             try:
@@ -189,8 +229,11 @@ class InstancesController(Controller):
                 await upstream.aclose()
                 await client.aclose()
 
-        return Stream(relay(), status_code=upstream.status_code,
-                      media_type=upstream.headers.get("content-type", "application/json"))
+        return Stream(
+            relay(),
+            status_code=upstream.status_code,
+            media_type=upstream.headers.get("content-type", "application/json"),
+        )
 
     @get("/version", summary="Server version")
     async def version(self) -> VersionInfo:

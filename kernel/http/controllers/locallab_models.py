@@ -9,12 +9,11 @@ from __future__ import annotations
 import time
 
 import psutil
-from litestar import Controller, get, post
-from msgspec import Struct
-
 from kernai import __version__
 from kernai.errors import InvalidRequest
 from kernai.manager import ManagedModel, ModelManager
+from litestar import Controller, get, post
+from msgspec import Struct
 
 STARTED = time.time()
 
@@ -77,14 +76,23 @@ class LocalLabModelsController(Controller):
     async def system_info(self, manager: ModelManager) -> SystemInfo:
         memory = psutil.virtual_memory()
         current = _current(manager)
-        requests = sum(int(sample.value) for family in manager.metrics.requests.collect()
-                       for sample in family.samples if sample.name.endswith("_total"))
+        requests = sum(
+            int(sample.value)
+            for family in manager.metrics.requests.collect()
+            for sample in family.samples
+            if sample.name.endswith("_total")
+        )
         return SystemInfo(
-            version=__version__, cpu_usage=psutil.cpu_percent(interval=None), memory_usage=memory.percent,
-            memory_total=memory.total, memory_available=memory.available,
+            version=__version__,
+            cpu_usage=psutil.cpu_percent(interval=None),
+            memory_usage=memory.percent,
+            memory_total=memory.total,
+            memory_available=memory.available,
             active_model=current.name if current else None,
             loaded_models=[m.name for m in manager.models.values() if m.running],
-            uptime=round(time.time() - STARTED, 3), request_count=requests)
+            uptime=round(time.time() - STARTED, 3),
+            request_count=requests,
+        )
 
     @post("/models/load", summary="Load a model (LocalLab)", status_code=200)
     async def load(self, data: LoadRequest, manager: ModelManager) -> ModelAction:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from kernai.manager import ModelManager
+from kernai.observability.metrics import CONTENT_TYPE
+from kernai.observability.traces import TraceRing
 from litestar import Controller, Response, WebSocket, get, post, websocket
 from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 from msgspec import Struct
-
-from kernai.manager import ModelManager
-from kernai.observability.metrics import CONTENT_TYPE
-from kernai.observability.traces import TraceRing
 
 LIVE_QUEUE = 1000
 
@@ -65,7 +64,9 @@ class ObservabilityController(Controller):
     async def backend_logs(self, manager: ModelManager) -> list[LogSummary]:
         return [LogSummary(m.name, m.status, len(m.logs)) for m in manager.models.values()]
 
-    @get("/api/backend-logs/{model:str}", summary="A model's worker log (the last `lines`, all when negative)")
+    @get(
+        "/api/backend-logs/{model:str}", summary="A model's worker log (the last `lines`, all when negative)"
+    )
     async def model_logs(self, model: str, manager: ModelManager, lines: int = -1) -> ModelLogs:
         managed = manager.get(model)
         return ModelLogs(model, managed.status, list(managed.logs) if lines < 0 else managed.log_tail(lines))
@@ -78,8 +79,9 @@ class ObservabilityController(Controller):
         return Cleared(count)
 
     @websocket("/ws/backend-logs/{model:str}")
-    async def live_logs(self, socket: WebSocket[Any, Any, Any], model: str, manager: ModelManager,
-                        tail: int = 0) -> None:
+    async def live_logs(
+        self, socket: WebSocket[Any, Any, Any], model: str, manager: ModelManager, tail: int = 0
+    ) -> None:
         """Stream a model's log lines as text messages: the last ``tail`` lines, then each new one."""
         managed = manager.models.get(model)
         if managed is None:
