@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -41,6 +42,8 @@ class FileServer:
 
     def __init__(self) -> None:
         self.files: dict[str, Served] = {}
+        self.proxied: list[str] = []
+        """Requests that came as a proxy's (absolute URL in the request line)."""
         self.active = 0
         self.max_active = 0
         self._lock = threading.Lock()
@@ -62,8 +65,13 @@ class FileServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def served(self) -> Served | None:
+                if self.path.startswith("http://"):
+                    server.proxied.append(self.path)
+                return server.files.get(urlparse(self.path).path.lstrip("/"))
+
             def do_HEAD(self) -> None:
-                served = server.files.get(self.path.lstrip("/"))
+                served = self.served()
                 if served is None:
                     self.send_error(404)
                     return
@@ -72,7 +80,7 @@ class FileServer:
                 self.end_headers()
 
             def do_GET(self) -> None:
-                served = server.files.get(self.path.lstrip("/"))
+                served = self.served()
                 if served is None:
                     self.send_error(404)
                     return
@@ -200,6 +208,7 @@ class Gallery:
             "KERNAI_GALLERIES": json.dumps([{"name": "test", "url": str(self.index)}]),
             "KERNAI_BACKEND_GALLERIES": json.dumps([{"name": "test", "url": str(self.backends_index)}]),
             "HF_ENDPOINT": self.files.url,
+            "HTTP_PROXY": self.files.url,  # the file server is also the proxy every download goes through
             "PIP_NO_INDEX": "1",
             "PIP_FIND_LINKS": str(self.wheels),
         }

@@ -285,6 +285,19 @@ def test_install_from_a_url_and_client_errors(gallery: Gallery, client: httpx.Cl
     assert client.post("/models/jobs/no-such-job/cancel").status_code == 404
 
 
+def test_downloads_go_through_the_configured_proxy(gallery: Gallery, client: httpx.Client) -> None:
+    data = blob(20_000, seed=12)
+    gallery.files.add("proxied.bin", data)
+    url = "http://only-the-proxy-knows.invalid/proxied.bin"
+    gallery.add(entry("proxied", [{"filename": "proxied.bin", "uri": url, "sha256": sha256(data)}]))
+
+    status = wait_job(client, client.post("/models/apply", json={"id": "proxied"}).json()["uuid"])
+
+    assert status["state"] == "done", status
+    assert url in gallery.files.proxied
+    assert (gallery.models_dir / "proxied.bin").read_bytes() == data
+
+
 def test_galleries_and_available(gallery: Gallery, client: httpx.Client) -> None:
     assert client.get("/models/galleries").json() == [{"name": "test", "url": str(gallery.index)}]
     available = {m["id"]: m for m in client.get("/models/available").json()}
