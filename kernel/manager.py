@@ -536,7 +536,6 @@ class ModelManager:
         )
         for task in list(self._tasks):
             task.cancel()
-        self.db.close()
 
     def update_metrics(self) -> None:
         """Refresh the gauges that describe the current state, before ``/metrics`` is rendered."""

@@ -14,6 +14,7 @@ import ipaddress
 import math
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -51,6 +52,7 @@ UNTRACED_PREFIXES = (
 )
 
 
+@lru_cache(maxsize=4096)
 def route_class(path: str) -> str:
     """``public``, ``management`` or ``inference``."""
     if path in PUBLIC or path == "/docs" or path.startswith("/docs/"):
@@ -73,6 +75,7 @@ def _presented_key(scope: Scope) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def _is_loopback(host: str | None) -> bool:
     try:
         return host is not None and ipaddress.ip_address(host).is_loopback
