@@ -12,7 +12,6 @@ import binascii
 import re
 
 import httpx
-
 from kernai.errors import InvalidRequest
 
 _DATA_URI = re.compile(r"^data:(?P<type>[^;,]*)(?P<params>(;[^;,]*)*),(?P<data>.*)$", re.DOTALL)
@@ -52,23 +51,23 @@ def _b64decode(text: str, param: str) -> bytes:
 async def fetch(url: str, *, timeout: float, max_bytes: int, param: str = "image") -> bytes:
     """GET ``url`` within ``timeout`` seconds in all, refusing bodies over ``max_bytes``."""
     try:
-        async with asyncio.timeout(timeout):
-            async with httpx.AsyncClient(timeout=timeout, follow_redirects=True, max_redirects=5) as client:
-                async with client.stream("GET", url) as response:
-                    if response.status_code != 200:
-                        raise InvalidRequest(f"Fetching the image from {url} answered HTTP {response.status_code}",
-                                             param=param)
-                    declared = response.headers.get("content-length")
-                    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-                        raise InvalidRequest(f"The image at {url} is {declared} bytes, more than the limit of "
-                                             f"{max_bytes}", param=param)
-                    body = bytearray()
-                    async for part in response.aiter_bytes():
-                        body += part
-                        if len(body) > max_bytes:
-                            raise InvalidRequest(f"The image at {url} is more than the limit of {max_bytes} bytes",
-                                                 param=param)
-                    return bytes(body)
+        async with (asyncio.timeout(timeout),
+                    httpx.AsyncClient(timeout=timeout, follow_redirects=True, max_redirects=5) as client,
+                    client.stream("GET", url) as response):
+            if response.status_code != 200:
+                raise InvalidRequest(f"Fetching the image from {url} answered HTTP {response.status_code}",
+                                     param=param)
+            declared = response.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+                raise InvalidRequest(f"The image at {url} is {declared} bytes, more than the limit of {max_bytes}",
+                                     param=param)
+            body = bytearray()
+            async for part in response.aiter_bytes():
+                body += part
+                if len(body) > max_bytes:
+                    raise InvalidRequest(f"The image at {url} is more than the limit of {max_bytes} bytes",
+                                         param=param)
+            return bytes(body)
     except TimeoutError:
         raise InvalidRequest(f"Fetching the image from {url} took more than {timeout:g} s", param=param) from None
     except httpx.HTTPError as exc:

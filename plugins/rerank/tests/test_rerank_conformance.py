@@ -1,6 +1,7 @@
 """The rerank backend honours the plugin contract (kernai's conformance kit)."""
 
 from pathlib import Path
+from typing import ClassVar
 
 from kernai.testing import BackendConformance
 from kernai_rerank.testing import write_tiny_bert
@@ -8,7 +9,7 @@ from kernai_rerank.testing import write_tiny_bert
 
 class TestRerankBackend(BackendConformance):
     backend = "rerank"
-    model_config = {"parameters": {"model": "tiny.gguf"}, "threads": 1}
+    model_config: ClassVar = {"parameters": {"model": "tiny.gguf"}, "threads": 1}
 
     def prepare_models_dir(self, models_dir: Path) -> None:
         write_tiny_bert(models_dir / "tiny.gguf", cross_encoder=True)

@@ -58,17 +58,20 @@ class Detector:
         if request.prompt is not None or request.points or request.boxes:
             raise NotSupported(f"This {self.task} model takes no prompt, points or boxes", param="prompt")
         image = decode_image(request.image, max_pixels=int(self.options["max_pixels"]))
-        pick = lambda given, key: given if given is not None else self.options[key]  # noqa: E731
         classes = request.classes if request.classes is not None else self.options.get("classes")
         if classes and max(classes) >= len(self.model.names):
             raise InvalidRequest(f"classes must be between 0 and {len(self.model.names) - 1}", param="classes")
         with self.lock:
-            result = self.model.predict(image, conf=pick(request.threshold, "confidence"), iou=pick(request.iou, "iou"),
-                                        imgsz=pick(request.image_size, "image_size"),
-                                        max_det=pick(request.max_detections, "max_detections"), classes=classes,
+            result = self.model.predict(image, conf=self._pick(request.threshold, "confidence"),
+                                        iou=self._pick(request.iou, "iou"), imgsz=self._pick(request.image_size, "image_size"),
+                                        max_det=self._pick(request.max_detections, "max_detections"), classes=classes,
                                         retina_masks=True, device="cpu", verbose=False, save=False)[0]
             self.served += 1
         return cap.DetectionResult(detections=self._detections(result))
+
+    def _pick(self, given: Any, option: str) -> Any:
+        """The request's value, else the model config's."""
+        return given if given is not None else self.options[option]
 
     def _detections(self, result: Any) -> list[cap.Detection]:
         boxes = result.obb if self.task == "obb" else result.boxes

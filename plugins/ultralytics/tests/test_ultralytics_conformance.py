@@ -1,14 +1,13 @@
 """The ultralytics backend honours the plugin contract (kernai's conformance kit)."""
 
-from importlib.util import find_spec
 from pathlib import Path
 from typing import ClassVar
 
 from kernai import capabilities as cap
 from kernai.testing import BackendConformance
-from kernai_ultralytics.testing import write_random_yolo
+from kernai_ultralytics.testing import sample_image, write_random_yolo
 
-BUS = (Path(find_spec("ultralytics").origin).parent / "assets" / "bus.jpg").read_bytes()  # without importing it
+BUS = sample_image("bus.jpg").read_bytes()
 
 
 class TestUltralyticsBackend(BackendConformance):
