@@ -233,11 +233,12 @@ class AudioController(Controller):
         try:
             params, typed = _transcription_request(form, translate)
             task = "translate" if translate else "transcribe"
+            model = pick_model(manager, params.model, cap.Capability.TRANSCRIPTION)
             if typed.stream:
-                chunks = await prefetch(manager.stream(params.model, typed))
+                chunks = await prefetch(manager.stream(model, typed))
                 handed_off = True
                 return sse_response(_transcript_events(chunks, form))
-            result = await manager.predict(params.model, typed)
+            result = await manager.predict(model, typed)
             assert isinstance(result, cap.TranscriptionResult)
             return _transcript_response(result, params, task)
         finally:
@@ -278,7 +279,7 @@ class AudioController(Controller):
                          manager: ModelManager, output_format: str = "mp3_44100_128") -> Response[Any]:
         fmt, rate = _elevenlabs_format(output_format)
         model, voice = await _model_for_voice(manager, voice_id, data.model_id)
-        speed = float((data.voice_settings or {}).get("speed", 1.0))
+        speed = data.voice_settings.speed if data.voice_settings else 1.0
         typed = cap.SpeechRequest(input=data.text, voice=voice, speed=speed, response_format=fmt, sample_rate=rate,
                                   stream=request.url.path.endswith("/stream"))
         return await speak(manager, model, typed)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from msgspec import Struct, field
@@ -25,7 +25,7 @@ OPENAI_PCM_RATE = 24000
 class TranscriptionForm(Struct, kw_only=True):
     """The multipart fields of ``/v1/audio/transcriptions`` and ``/v1/audio/translations`` (besides ``file``)."""
 
-    model: str
+    model: str | None = None
     language: str | None = None
     prompt: str | None = None
     temperature: float | None = None
@@ -129,12 +129,18 @@ class TTSBody(Struct, kw_only=True):
     stream: bool = False
 
 
+class ElevenLabsVoiceSettings(Struct, kw_only=True):
+    """Of ElevenLabs' voice settings only ``speed`` applies to piper; the others are accepted and ignored."""
+
+    speed: float = 1.0
+
+
 class ElevenLabsBody(Struct, kw_only=True):
     """ElevenLabs' ``POST /v1/text-to-speech/{voice_id}`` body; ``output_format`` is a query parameter."""
 
     text: str
     model_id: str | None = None
-    voice_settings: dict[str, Any] | None = None
+    voice_settings: ElevenLabsVoiceSettings | None = None
     language_code: str | None = None
 
 

@@ -23,7 +23,9 @@ def decode(path: str) -> np.ndarray:
     """The file's audio as 16 kHz mono float32; a 400 for anything that is not decodable audio."""
     try:
         return decode_audio(path, sampling_rate=SAMPLE_RATE)
-    except (av.FFmpegError, IndexError, ValueError, StopIteration) as exc:
+    except IndexError:  # PyAV found streams, none of them audio
+        raise InvalidRequest("The file has no audio stream", param="file") from None
+    except (av.FFmpegError, ValueError) as exc:
         raise InvalidRequest(f"The file is not audio that can be decoded ({getattr(exc, 'strerror', None) or exc})", param="file") from None
 
 

@@ -76,10 +76,14 @@ def test_openai_sdk_speech_and_transcription(audio_server: KernaiServer) -> None
     assert verbose.segments and verbose.segments[0].start < 0.5
 
 
-def test_srt_and_vtt(audio_server: KernaiServer, spoken: bytes) -> None:
-    srt = transcribe(audio_server, spoken, response_format="srt").text
+def test_srt_from_ogg_and_vtt_from_flac(audio_server: KernaiServer) -> None:
+    with audio_server.client(timeout=120) as client:
+        ogg, flac = (client.post("/v1/audio/speech", json={"model": VOICE, "input": SENTENCE, "response_format": fmt})
+                     .content for fmt in ("opus", "flac"))
+    srt = transcribe(audio_server, ogg, filename="speech.ogg", response_format="srt").text
     assert re.match(r"1\n00:00:00,\d{3} --> 00:00:0\d,\d{3}\n\S", srt), srt
-    vtt = transcribe(audio_server, spoken, response_format="vtt").text
+    assert normalised(srt.split("\n", 2)[2]) == normalised(SENTENCE)
+    vtt = transcribe(audio_server, flac, filename="speech.flac", response_format="vtt").text
     assert re.match(r"WEBVTT\n\n00:00:00\.\d{3} --> 00:00:0\d\.\d{3}\n\S", vtt), vtt
 
 
