@@ -248,8 +248,8 @@ class OpenAIController(Controller):
             created=now(),
             model=data.model,
             choices=[CompletionChoice(index=i, text=r.text, finish_reason=r.finish_reason,
-                                      logprobs=_completion_logprobs(r.logprobs))
-                     for i, r in enumerate(results)],
+                                      logprobs=_completion_logprobs(r.logprobs, len(q.prompt) if q.echo else 0))
+                     for i, (q, r) in enumerate(zip(requests, results))],
             usage=_sum_usage([r.usage for r in results]),
         )
 

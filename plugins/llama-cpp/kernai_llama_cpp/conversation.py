@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from kernai import capabilities as cap
-from kernai.errors import InvalidRequest
+from kernai.errors import InvalidRequest, NotSupported
 
 from kernai_llama_cpp.model import LlamaModel
 
@@ -57,6 +57,9 @@ def _plain(message: cap.ChatMessage, model: LlamaModel, names: dict[str, str]) -
     """One message as the template sees it: text content, tool calls and results as text."""
     if message.role not in ("system", "developer", "user", "assistant", "tool"):
         raise InvalidRequest(f"Unknown message role '{message.role}'", param="messages")
+    if isinstance(message.content, list) and (kinds := {p.type for p in message.content} - {"text"}):
+        raise NotSupported(f"Model '{model.name}' takes text only, not {', '.join(sorted(kinds))} content",
+                           param="messages")
     text = message.text()
     if message.role == "developer":
         return {"role": "system", "content": text}

@@ -16,8 +16,10 @@ fill-in-the-middle tokens. It loads in milliseconds; at temperature 0 its output
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -125,7 +127,9 @@ def write_tiny_llama(path: str | os.PathLike[str], *, seed: int = 0, chat_templa
 @functools.cache
 def shared_tiny_llama() -> Path:
     """One tiny llama GGUF per process (in a temporary folder), for tests that only link to it."""
-    return write_tiny_llama(Path(tempfile.mkdtemp(prefix="kernai-tiny-")) / "tiny.gguf")
+    folder = tempfile.mkdtemp(prefix="kernai-tiny-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return write_tiny_llama(Path(folder) / "tiny.gguf")
 
 
 def gemma_gguf(cache_dir: str | os.PathLike[str] | None = None) -> Path:

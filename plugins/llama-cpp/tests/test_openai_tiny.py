@@ -69,6 +69,9 @@ def test_chat_content_parts_and_all_roles(client: httpx.Client) -> None:
     parts = chat(client, max_tokens=6, temperature=0,
                  messages=[{"role": "user", "content": [{"type": "text", "text": "hel"}, {"type": "text", "text": "lo"}]}])
     assert parts["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
+    image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}]
+    refused = client.post("/v1/chat/completions", json={"model": "tiny", "messages": image})
+    assert error_of(refused, 400)["code"] == "not_supported"
     conversation = [
         {"role": "system", "content": "be brief"},
         {"role": "user", "content": "weather?"},
@@ -240,6 +243,8 @@ def test_completion_logprobs_and_suffix(client: httpx.Client) -> None:
     logprobs = result["choices"][0]["logprobs"]
     assert "".join(logprobs["tokens"]) == result["choices"][0]["text"]
     assert all(len(top) <= 2 for top in logprobs["top_logprobs"])
+    echoed = complete(client, max_tokens=4, temperature=0, logprobs=0, echo=True)["choices"][0]
+    assert echoed["logprobs"]["text_offset"][0] == len("once upon a time")  # offsets count the echoed prompt
     infill = complete(client, max_tokens=6, temperature=0, suffix=" the end")
     assert infill["choices"][0]["text"] != complete(client, max_tokens=6, temperature=0)["choices"][0]["text"]
     refused = client.post("/v1/completions", json={"model": "gemma", "prompt": "def f(", "suffix": "return x"})
