@@ -90,5 +90,5 @@ def tool_gbnf(tools: list[cap.Tool], *, optional: bool, answer_schema: dict[str,
         return schema_to_gbnf(call, "tools")
     if answer_schema is not None:
         return schema_to_gbnf({"anyOf": [call, answer_schema]}, "tools")
-    calls = re.sub(r"^root ::=", "kernai-tool-call ::=", schema_to_gbnf(call, "tools"), count=1, flags=re.M)
+    calls = re.sub(r"^root ::=", "kernai-tool-call ::=", schema_to_gbnf(call, "tools"), count=1, flags=re.MULTILINE)
     return (calls + f"\nroot ::= kernai-tool-call | {FREE_TEXT_RULE}\n{FREE_TEXT_RULE} ::= [^{{] [^\\x00]*\n")

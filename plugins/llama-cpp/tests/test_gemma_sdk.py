@@ -92,12 +92,11 @@ def test_client_disconnect_stops_generation(llama_server: KernaiServer, client: 
         return client.get("/backend/monitor", params={"model": "gemma"}).json()["status"]
 
     body = {"model": "gemma", "prompt": "Monday, Tuesday,", "max_tokens": 600, "stream": True}
-    with httpx.Client(base_url=llama_server.url, timeout=60) as streaming:
-        with streaming.stream("POST", "/v1/completions", json=body) as response:
-            assert response.status_code == 200
-            lines = response.iter_lines()
-            assert next(line for line in lines if line.startswith("data: "))
-            assert status()["active_generations"] == 1
+    with (httpx.Client(base_url=llama_server.url, timeout=60) as streaming,
+          streaming.stream("POST", "/v1/completions", json=body) as response):
+        assert response.status_code == 200
+        assert next(line for line in response.iter_lines() if line.startswith("data: "))
+        assert status()["active_generations"] == 1
     deadline = time.monotonic() + 10
     while status()["active_generations"] and time.monotonic() < deadline:
         time.sleep(0.05)
