@@ -11,7 +11,8 @@
   ``/v1/embeddings``, cosine computed by the client, which is what a user without a rerank endpoint does.
 
 Rounds are interleaved (in-process, kernai, peer, in-process, ...) so that load on the machine hits all
-alike; medians are reported, with kernai / in-process as the ratio.
+alike; medians are reported, with kernai / in-process as the ratio. The peer needs llama-cpp-python's
+server extras (``pip install -e 'plugins/llama-cpp[bench]'``) and is skipped without them.
 
     .venv/bin/python bench/vision_rerank.py [--rounds 20] [--threads 2]
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import importlib.util
 import io
 import statistics
 import subprocess
@@ -160,22 +162,28 @@ def bench_rerank(server: KernaiServer, models: Path, rounds: int, threads: int) 
         vectors = np.asarray(embedder.embed([QUERY, *DOCUMENTS], normalize=True))
         return list(vectors[1:] @ vectors[0])
 
-    peer, peer_base = start_peer(models / "minilm.gguf", threads)
-    peer_client = httpx.Client(base_url=peer_base, timeout=120)
+    systems = {"llama-cpp-python in-process": cosine_in_process, "kernai HTTP": kernai("minilm")}
+    peer = None
+    if importlib.util.find_spec("fastapi") and importlib.util.find_spec("sse_starlette"):
+        peer, peer_base = start_peer(models / "minilm.gguf", threads)
+        peer_client = httpx.Client(base_url=peer_base, timeout=120)
 
-    def cosine_peer() -> list[float]:
-        response = peer_client.post("/v1/embeddings", json={"input": [QUERY, *DOCUMENTS]})
-        response.raise_for_status()
-        vectors = np.asarray([d["embedding"] for d in response.json()["data"]])
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        return list(vectors[1:] @ vectors[0])
+        def cosine_peer() -> list[float]:
+            response = peer_client.post("/v1/embeddings", json={"input": [QUERY, *DOCUMENTS]})
+            response.raise_for_status()
+            vectors = np.asarray([d["embedding"] for d in response.json()["data"]])
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            return list(vectors[1:] @ vectors[0])
 
+        systems["llama_cpp.server /v1/embeddings + client cosine"] = cosine_peer
+    else:
+        print("peer skipped: llama-cpp-python's server extras are not installed")
     try:
-        minilm = interleave(rounds, {"llama-cpp-python in-process": cosine_in_process, "kernai HTTP": kernai("minilm"),
-                                     "llama_cpp.server /v1/embeddings + client cosine": cosine_peer})
+        minilm = interleave(rounds, systems)
     finally:
-        peer.terminate()
-        peer.wait()
+        if peer is not None:
+            peer.terminate()
+            peer.wait()
     scorer = Reranker(str(models / "tiny-cross-encoder.gguf"), mode=Mode.CROSS_ENCODER, threads=threads)
     cross = interleave(rounds, {"llama-cpp-python in-process": lambda: scorer.score(QUERY, DOCUMENTS),
                                 "kernai HTTP": kernai("tiny-cross-encoder")})
