@@ -45,6 +45,19 @@ def test_fall_detector_sees_a_fall_in_the_rotated_picture(server: KernaiServer, 
     assert all(d["width"] > d["height"] for d in falls)  # lying people: the rotated image is 1080 wide
 
 
+def test_exif_orientation_is_applied(server: KernaiServer, bus_jpg: bytes) -> None:
+    """A phone photo: pixels stored sideways, EXIF orientation 6 says turn 90 degrees clockwise to view."""
+    sideways = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(io.BytesIO(bus_jpg)).rotate(90, expand=True).save(sideways, format="JPEG", quality=95, exif=exif)
+    upright = detections(server, model="fall", image=data_uri(bus_jpg))
+    found = detections(server, model="fall", image=data_uri(sideways.getvalue()))
+    assert [d["class_name"] for d in found] == ["Normal"] * 4
+    for a, b in zip(sorted(upright, key=lambda d: d["x"]), sorted(found, key=lambda d: d["x"])):
+        assert all(abs(a[k] - b[k]) < 12 for k in ("x", "y", "width", "height"))  # JPEG re-encoding moves boxes a little
+
+
 def test_segmentation_gives_a_png_mask_inside_each_box(server: KernaiServer, bus_jpg: bytes) -> None:
     found = detections(server, model="random-seg", image=base64.b64encode(bus_jpg).decode(), max_detections=5)
     assert len(found) == 5
