@@ -142,6 +142,8 @@ def test_errors_use_openai_shape(client: openai.OpenAI, http: httpx.Client) -> N
         client.responses.create(model="no-such-model", input="x")
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="echo", input="x", previous_response_id="resp_missing")
+    no_tools = http.post("/v1/responses", json={"model": "echo", "input": "x", "tool_choice": "required"})
+    assert no_tools.status_code == 400 and no_tools.json()["error"]["param"] == "tool_choice"
     bad_item = http.post(
         "/v1/responses", json={"model": "echo", "input": [{"type": "computer_call", "id": "1"}]}
     )
