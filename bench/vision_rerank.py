@@ -34,6 +34,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import yaml
+
 from kernai.testing import KernaiServer, free_port
 
 CACHE = Path.home() / ".cache" / "kernai" / "wheels"
@@ -73,8 +74,9 @@ def report(title: str, medians: dict[str, float]) -> None:
 
 
 def image_640() -> bytes:
-    from kernai_ultralytics.testing import sample_image
     from PIL import Image
+
+    from kernai_ultralytics.testing import sample_image
 
     image = Image.open(sample_image("bus.jpg"))
     image.thumbnail((640, 640))
@@ -116,8 +118,9 @@ def start_peer(model: Path, threads: int) -> tuple[subprocess.Popen[bytes], str]
 
 
 def bench_detection(server: KernaiServer, models: Path, rounds: int, threads: int) -> dict[str, float]:
-    from kernai_ultralytics.detector import offline_environment
     from PIL import Image
+
+    from kernai_ultralytics.detector import offline_environment
 
     offline_environment()
     import torch
@@ -144,6 +147,7 @@ def bench_detection(server: KernaiServer, models: Path, rounds: int, threads: in
 
 def bench_rerank(server: KernaiServer, models: Path, rounds: int, threads: int) -> tuple[dict[str, float], dict[str, float]]:
     import llama_cpp
+
     from kernai_rerank.engine import Mode, Reranker
 
     client = server.client(timeout=120)

@@ -12,6 +12,7 @@ import binascii
 import re
 
 import httpx
+
 from kernai.errors import InvalidRequest
 
 _DATA_URI = re.compile(r"^data:(?P<type>[^;,]*)(?P<params>(;[^;,]*)*),(?P<data>.*)$", re.DOTALL)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from kernai.testing import KernaiServer
 from kernai_rerank.testing import minilm_folder, write_tiny_bert
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from kernai.testing import KernaiServer
 
 QUERY = "What is the speed of light?"

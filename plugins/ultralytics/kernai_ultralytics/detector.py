@@ -12,7 +12,6 @@ from typing import Any
 from kernai import capabilities as cap
 from kernai.config import ModelConfig
 from kernai.errors import InvalidRequest, NotSupported
-
 from kernai_ultralytics.images import decode_image
 
 BOX_TASKS = ("detect", "segment", "pose", "obb")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 
-from kernai.errors import InvalidRequest
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from kernai.errors import InvalidRequest
 
 Image.MAX_IMAGE_PIXELS = None  # the model config's max_pixels is the limit, checked before decoding
 

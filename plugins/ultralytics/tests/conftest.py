@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
+
 from kernai.testing import KernaiServer
 from kernai_ultralytics.detector import offline_environment
 from kernai_ultralytics.testing import fall_detector, sample_image, write_random_yolo
-from PIL import Image
 
 FETCH_TIMEOUT = 2.0
 FETCH_MAX_BYTES = 2_000_000

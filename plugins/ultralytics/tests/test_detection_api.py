@@ -7,8 +7,9 @@ import io
 
 import httpx
 import pytest
-from kernai.testing import KernaiServer
 from PIL import Image
+
+from kernai.testing import KernaiServer
 
 BUS_SIZE = (810, 1080)
 
