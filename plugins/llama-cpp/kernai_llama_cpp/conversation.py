@@ -137,11 +137,10 @@ def render(model: LlamaModel, request: cap.ChatRequest, tools: list[cap.Tool], r
 
 def parse_tool_call(text: str, tools: list[cap.Tool]) -> cap.ToolCall | None:
     """The call in the model's answer, or ``None`` when it answered in text instead."""
-    stripped = text.strip()
-    if not stripped.startswith("{"):
+    if not text.startswith("{"):  # the grammar starts a call right away
         return None
     try:
-        data = json.loads(stripped)
+        data = json.loads(text)
     except json.JSONDecodeError:
         return None
     names = {tool.function.name for tool in tools}

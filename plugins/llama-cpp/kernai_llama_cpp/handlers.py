@@ -59,26 +59,30 @@ def chat_stream(model: LlamaModel, request: cap.ChatRequest) -> Iterator[cap.Cha
 def _chat_chunks(model: LlamaModel, generation: Generation, tools: list[cap.Tool], request: cap.ChatRequest
                  ) -> Iterator[cap.ChatChunk]:
     logprobs = request.logprobs
-    buffered: list[str] | None = None  # a tool call is sent whole, once it is complete
-    buffered_logprobs: list[cap.TokenLogprob] = []
+    calling = None if tools else False  # decided by the first text: a tool call starts with "{"
+    held: list[str] = []  # a tool call is sent whole, once it is complete
+    held_logprobs: list[cap.TokenLogprob] = []
     with model.lock:
         for piece in generation.run():
-            if buffered is None and tools and piece.text.lstrip().startswith("{"):
-                buffered = []
-            if buffered is not None:
-                buffered.append(piece.text)
-                buffered_logprobs += piece.logprobs
-            elif piece.text or piece.logprobs:
-                yield cap.ChatChunk(content=piece.text, logprobs=piece.logprobs if logprobs else None)
+            if calling is None and piece.text:
+                calling = piece.text.startswith("{")
+            if calling is not False:
+                held.append(piece.text)
+                held_logprobs += piece.logprobs
+                continue
+            text, piece_logprobs = "".join(held) + piece.text, held_logprobs + piece.logprobs
+            held, held_logprobs = [], []
+            if text or piece_logprobs:
+                yield cap.ChatChunk(content=text, logprobs=piece_logprobs if logprobs else None)
     usage = cap.Usage(len(generation.prompt_tokens), generation.completion_tokens)
-    if buffered is not None:
-        text = "".join(buffered)
-        if (call := conversation.parse_tool_call(text, tools)) is not None:
-            delta = cap.ToolCallDelta(index=0, id=call.id, function=call.function)
-            yield cap.ChatChunk(tool_calls=[delta], logprobs=buffered_logprobs if logprobs else None)
-            yield cap.ChatChunk(finish_reason="tool_calls", usage=usage)
-            return
-        yield cap.ChatChunk(content=text, logprobs=buffered_logprobs if logprobs else None)
+    text = "".join(held)
+    if calling and (call := conversation.parse_tool_call(text, tools)) is not None:
+        delta = cap.ToolCallDelta(index=0, id=call.id, function=call.function)
+        yield cap.ChatChunk(tool_calls=[delta], logprobs=held_logprobs if logprobs else None)
+        yield cap.ChatChunk(finish_reason="tool_calls", usage=usage)
+        return
+    if text or held_logprobs:
+        yield cap.ChatChunk(content=text, logprobs=held_logprobs if logprobs else None)
     yield cap.ChatChunk(finish_reason=generation.finish_reason, usage=usage,
                         stop_sequence=_requested_stop(generation, request))
 

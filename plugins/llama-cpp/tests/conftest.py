@@ -6,6 +6,7 @@ Models (all served by the llama-cpp backend):
   exact, fast checks of every parameter path.
 - ``tiny-embed``: the same file with ``embeddings: true`` and ``pooling: last``.
 - ``tiny-base``: a tiny llama without a chat template and no chat_format: chat must be refused.
+- ``tiny-jinja``: the same file with a Jinja ``chat_template`` in its config.
 - ``gemma``: gemma-3-270m Q4_K_M with ``chat_format: gemma``, the real model.
 
 Other suites can copy this fixture, or import ``kernai_llama_cpp.testing`` for the model files.
@@ -26,6 +27,9 @@ MODELS = {
     "tiny-embed.yaml": "name: tiny-embed\nbackend: llama-cpp\nparameters:\n  model: tiny.gguf\n"
                        "context_size: 1024\nembeddings: true\npooling: last\n",
     "tiny-base.yaml": "name: tiny-base\nbackend: llama-cpp\nparameters:\n  model: tiny-base.gguf\ncontext_size: 1024\n",
+    "tiny-jinja.yaml": "name: tiny-jinja\nbackend: llama-cpp\nparameters:\n  model: tiny-base.gguf\n"
+                       "context_size: 1024\nchat_template: \"{% for m in messages %}[{{ m.role }}] {{ m.content }}\\n"
+                       "{% endfor %}[assistant]\"\n",
     "gemma.yaml": "name: gemma\nbackend: llama-cpp\nparameters:\n  model: gemma.gguf\n  temperature: 0\n"
                   "chat_format: gemma\ncontext_size: 1024\n",
 }

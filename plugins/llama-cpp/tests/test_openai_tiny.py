@@ -107,6 +107,14 @@ def test_seed_repeats_sampling_and_n_gives_choices(client: httpx.Client) -> None
     assert many["usage"]["completion_tokens"] == 24
 
 
+def test_top_k_top_p_min_p_narrow_sampling_to_the_greedy_token(client: httpx.Client) -> None:
+    greedy = chat(client, max_tokens=16, temperature=0)["choices"][0]["message"]["content"]
+    hot = {"max_tokens": 16, "temperature": 2.0, "seed": 1}
+    assert chat(client, **hot)["choices"][0]["message"]["content"] != greedy
+    for narrow in ({"top_k": 1}, {"top_p": 0.0001, "top_k": 0}, {"min_p": 1.0, "top_k": 0}):
+        assert chat(client, **hot, **narrow)["choices"][0]["message"]["content"] == greedy, narrow
+
+
 def test_penalties_change_the_text(client: httpx.Client) -> None:
     base = chat(client, max_tokens=40, temperature=0)["choices"][0]["message"]["content"]
     for penalty in ({"repeat_penalty": 1.8}, {"presence_penalty": 2.0}, {"frequency_penalty": 2.0}):
@@ -188,7 +196,16 @@ def test_tool_choice_auto_none_and_streamed_call(client: httpx.Client) -> None:
     if auto["finish_reason"] == "tool_calls":
         assert auto["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
     else:
-        assert not auto["message"]["content"].lstrip().startswith("{")
+        assert not auto["message"]["content"].startswith("{")
+    auto_events = sse(client.post("/v1/chat/completions", json={
+        "model": "tiny", "messages": HELLO, "max_tokens": 60, "temperature": 0, "tools": [WEATHER],
+        "tool_choice": "auto", "stream": True}))
+    deltas = [c["delta"] for e in auto_events[:-1] for c in e["choices"]]
+    if auto["finish_reason"] == "tool_calls":  # the stream says what the whole answer said
+        streamed = [d for delta in deltas for d in delta.get("tool_calls") or []]
+        assert [d["function"] for d in streamed] == [c["function"] for c in auto["message"]["tool_calls"]]
+    else:
+        assert "".join(d.get("content") or "" for d in deltas) == auto["message"]["content"]
     streamed = client.post("/v1/chat/completions", json={
         "model": "tiny", "messages": HELLO, "max_tokens": 60, "temperature": 0, "tools": [WEATHER],
         "tool_choice": "required", "stream": True})
@@ -318,6 +335,14 @@ def test_unknown_model_is_a_404(client: httpx.Client) -> None:
                        ("/v1/embeddings", {"input": "x"}), ("/v1/tokenize", {"content": "x"})):
         error = error_of(client.post(path, json={"model": "no-such-model", **body}), 404)
         assert error["code"] == "model_not_found" and "no-such-model" in error["message"]
+
+
+def test_chat_template_from_the_model_config(client: httpx.Client) -> None:
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}]
+    usage = chat(client, model="tiny-jinja", messages=messages, max_tokens=2)["usage"]
+    rendered = "[system] be brief\n[user] hello\n[assistant]"
+    tokens = client.post("/v1/tokenize", json={"model": "tiny-jinja", "content": rendered, "add_special": False})
+    assert usage["prompt_tokens"] == len(tokens.json()["tokens"])
 
 
 def test_model_without_chat_template_refuses_chat_but_completes(client: httpx.Client) -> None:
