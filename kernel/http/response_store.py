@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from litestar.datastructures import State
@@ -25,6 +26,8 @@ class StoredResponse(msgspec.Struct, kw_only=True):
 
     response: ResponseObject
     history: list[ChatMessage]
+    input_items: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    """This request's own input items, with ids, for ``GET /v1/responses/{id}/input_items``."""
 
 
 _encoder = msgspec.json.Encoder()

@@ -45,6 +45,9 @@ def test_create_and_retrieve(client: openai.OpenAI) -> None:
     assert message.type == "message" and message.role == "assistant" and message.status == "completed"
     again = client.responses.retrieve(response.id)
     assert again.model_dump() == response.model_dump()
+    [item] = client.responses.input_items.list(response.id)
+    assert item.type == "message" and item.role == "user" and item.id
+    assert [(part.type, part.text) for part in item.content] == [("input_text", "hello open responses")]
 
 
 def test_input_items_and_limits(client: openai.OpenAI) -> None:
@@ -58,6 +61,18 @@ def test_input_items_and_limits(client: openai.OpenAI) -> None:
     )
     assert response.output_text == "one two"
     assert response.status == "incomplete" and response.incomplete_details.reason == "max_output_tokens"
+
+
+def test_input_items_pages(client: openai.OpenAI) -> None:
+    response = client.responses.create(
+        model="echo", input=[{"role": "user", "content": f"turn {i}"} for i in range(5)]
+    )
+    newest_first = [item.content[0].text for item in client.responses.input_items.list(response.id)]
+    assert newest_first == [f"turn {i}" for i in reversed(range(5))]
+    page = client.responses.input_items.list(response.id, order="asc", limit=2)
+    assert [item.content[0].text for item in page.data] == ["turn 0", "turn 1"] and page.has_more
+    rest = client.responses.input_items.list(response.id, order="asc", after=page.data[-1].id)
+    assert [item.content[0].text for item in rest.data] == ["turn 2", "turn 3", "turn 4"]
 
 
 def test_store_false_is_not_kept(client: openai.OpenAI) -> None:
@@ -105,6 +120,8 @@ def test_function_call_round_trip(client: openai.OpenAI) -> None:
         input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny 21C"}],
     )
     assert second.output_text == "sunny 21C" and second.previous_response_id == first.id
+    [output] = client.responses.input_items.list(second.id)
+    assert output.type == "function_call_output" and output.output == "sunny 21C" and output.id
 
 
 def test_function_call_streams_arguments(client: openai.OpenAI) -> None:

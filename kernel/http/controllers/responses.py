@@ -1,5 +1,5 @@
 """Open Responses API: ``POST /v1/responses``, ``GET``/``DELETE /v1/responses/{id}``,
-``POST /v1/responses/{id}/cancel``.
+``GET /v1/responses/{id}/input_items``, ``POST /v1/responses/{id}/cancel``.
 
 A request becomes a :class:`~kernai.capabilities.ChatRequest`: ``instructions`` a system message,
 input items messages, ``function_call`` items assistant tool calls and ``function_call_output``
@@ -14,11 +14,12 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Response, delete, get, post
 from litestar.di import Provide
+from litestar.params import Parameter
 from litestar.response import Stream
 
 from kernai import capabilities as cap
@@ -110,6 +111,29 @@ def input_messages(items: str | list[dict[str, Any]]) -> list[cap.ChatMessage]:
     if not messages:
         raise InvalidRequest("input has no messages", param="input")
     return messages
+
+
+ITEM_ID_PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
+
+
+def listed_items(items: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A request's input items as ``input_items`` lists them: typed, with ids and parts for string content."""
+    listed = []
+    for raw in [{"role": "user", "content": items}] if isinstance(items, str) else items:
+        item = dict(raw)
+        kind = item.setdefault("type", "message")
+        if kind == "message" and isinstance(item.get("content"), str):
+            assistant = item.get("role") == "assistant"
+            part: dict[str, Any] = {
+                "type": "output_text" if assistant else "input_text",
+                "text": item["content"],
+            }
+            item["content"] = [{**part, "annotations": []} if assistant else part]
+        item.setdefault("id", _id(ITEM_ID_PREFIXES.get(kind, "item")))
+        if kind != "reasoning":
+            item.setdefault("status", "completed")
+        listed.append(item)
+    return listed
 
 
 def _tools(data: wire.CreateResponse) -> list[cap.Tool] | None:
@@ -480,7 +504,9 @@ class ResponsesController(Controller):
         history += input_messages(data.input)
         request = chat_request(data, history, model.config.parameters)
         stored = StoredResponse(
-            response=new_response(data, "queued" if data.background else "in_progress"), history=history
+            response=new_response(data, "queued" if data.background else "in_progress"),
+            history=history,
+            input_items=listed_items(data.input),
         )
         if data.background:
             store.save(stored)
@@ -505,6 +531,30 @@ class ResponsesController(Controller):
     @get("/{response_id:str}", summary="Retrieve a stored response")
     async def retrieve(self, response_id: str, store: ResponseStore) -> wire.ResponseObject:
         return _stored(store, response_id).response
+
+    @get("/{response_id:str}/input_items", summary="List the input items of a stored response")
+    async def input_items(
+        self,
+        response_id: str,
+        store: ResponseStore,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        order: Literal["asc", "desc"] = "desc",
+        after: str | None = None,
+    ) -> wire.InputItemList:
+        items = _stored(store, response_id).input_items
+        items = items[::-1] if order == "desc" else items
+        if after is not None:
+            position = next((i for i, item in enumerate(items) if item["id"] == after), None)
+            if position is None:
+                raise InvalidRequest(f"No input item with id '{after}'", param="after")
+            items = items[position + 1 :]
+        page = items[:limit]
+        return wire.InputItemList(
+            data=page,
+            first_id=page[0]["id"] if page else None,
+            last_id=page[-1]["id"] if page else None,
+            has_more=len(items) > limit,
+        )
 
     @delete("/{response_id:str}", summary="Delete a stored response", status_code=200)
     async def remove(self, response_id: str, store: ResponseStore) -> wire.DeletedResponse:

@@ -193,6 +193,14 @@ class ResponseObject(Struct, kw_only=True):
     usage: ResponseUsage | None = None
 
 
+class InputItemList(Struct, kw_only=True):
+    data: list[dict[str, Any]]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+    object: str = "list"
+
+
 class DeletedResponse(Struct, kw_only=True):
     id: str
     object: str = "response"
