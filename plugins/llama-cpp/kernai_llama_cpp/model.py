@@ -53,6 +53,9 @@ class LlamaModel:
         )
         self.name = config.name
         self.threads = threads
+        self.settings = {"threads_batch": options.get("threads_batch") or threads, "batch_size": batch,
+                         "gpu_layers": config.gpu_layers or 0, "mmap": bool(options["mmap"]),
+                         "flash_attn": bool(options["flash_attn"]), "pooling": self.pooling}
         self.context_size = self.llama.n_ctx()
         self.n_vocab = self.llama.n_vocab()
         self.lock = threading.Lock()
@@ -166,6 +169,7 @@ class LlamaModel:
         return {
             "context_size": self.context_size,
             "threads": self.threads,
+            **self.settings,
             "vocabulary": self.n_vocab,
             "chat_template": self.template_source,
             "embeddings": self.embeddings,

@@ -7,6 +7,7 @@ Models (all served by the llama-cpp backend):
 - ``tiny-embed``: the same file with ``embeddings: true`` and ``pooling: last``.
 - ``tiny-base``: a tiny llama without a chat template and no chat_format: chat must be refused.
 - ``tiny-jinja``: the same file with a Jinja ``chat_template`` in its config.
+- ``tiny-tuned``: every engine option set; ``tiny-bad-option``: an option value the backend refuses.
 - ``gemma``: gemma-3-270m Q4_K_M with ``chat_format: gemma``, the real model.
 
 Other suites can copy this fixture, or import ``kernai_llama_cpp.testing`` for the model files.
@@ -30,6 +31,11 @@ MODELS = {
     "tiny-jinja.yaml": "name: tiny-jinja\nbackend: llama-cpp\nparameters:\n  model: tiny-base.gguf\n"
                        "context_size: 1024\nchat_template: \"{% for m in messages %}[{{ m.role }}] {{ m.content }}\\n"
                        "{% endfor %}[assistant]\"\n",
+    "tiny-tuned.yaml": "name: tiny-tuned\nbackend: llama-cpp\nparameters:\n  model: tiny.gguf\ncontext_size: 256\n"
+                       "threads: 2\nthreads_batch: 1\ngpu_layers: 0\nbatch_size: 64\nmmap: false\nmlock: false\n"
+                       "flash_attn: true\nchat_format: chatml\n",
+    "tiny-bad-option.yaml": "name: tiny-bad-option\nbackend: llama-cpp\nparameters:\n  model: tiny.gguf\n"
+                            "pooling: max\n",
     "gemma.yaml": "name: gemma\nbackend: llama-cpp\nparameters:\n  model: gemma.gguf\n  temperature: 0\n"
                   "chat_format: gemma\ncontext_size: 1024\n",
 }

@@ -234,6 +234,10 @@ def test_stream_matches_non_stream_and_reports_usage(client: httpx.Client) -> No
     assert text == whole["choices"][0]["message"]["content"]
     assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]] == ["length"]
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == whole["usage"]
+    with_logprobs = sse(client.post("/v1/chat/completions", json={
+        "model": "tiny", "messages": HELLO, "max_tokens": 16, "temperature": 0, "stream": True, "logprobs": True}))
+    streamed = [lp for e in with_logprobs[:-1] for c in e["choices"] for lp in (c.get("logprobs") or {}).get("content", [])]
+    assert len(streamed) == 16 and "".join(lp["token"] for lp in streamed) == text
 
 
 # --- completions, edits ----------------------------------------------------------------------------
@@ -343,6 +347,22 @@ def test_chat_template_from_the_model_config(client: httpx.Client) -> None:
     rendered = "[system] be brief\n[user] hello\n[assistant]"
     tokens = client.post("/v1/tokenize", json={"model": "tiny-jinja", "content": rendered, "add_special": False})
     assert usage["prompt_tokens"] == len(tokens.json()["tokens"])
+
+
+def test_engine_options_from_the_model_config(client: httpx.Client) -> None:
+    result = chat(client, model="tiny-tuned", max_tokens=4, temperature=0)
+    assert result["usage"]["completion_tokens"] == 4
+    status = client.get("/backend/monitor", params={"model": "tiny-tuned"}).json()["status"]
+    assert status["context_size"] == 256 and status["threads"] == 2 and status["threads_batch"] == 1
+    assert status["batch_size"] == 64 and status["mmap"] is False and status["flash_attn"] is True
+    assert status["chat_template"] == "chat_format chatml"
+    # chatml (llama-cpp-python's, with its empty system turn), not the GGUF's template
+    prompt = "<|im_start|>system\n<|im_end|>\n<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n"
+    tokens = client.post("/v1/tokenize", json={"model": "tiny-tuned", "content": prompt}).json()["tokens"]
+    assert result["usage"]["prompt_tokens"] == len(tokens)
+    cards = {card["id"]: card for card in client.get("/v1/models").json()["data"]}
+    assert cards["tiny-bad-option"]["status"]["state"] == "error"
+    assert "pooling" in cards["tiny-bad-option"]["status"]["error"]
 
 
 def test_model_without_chat_template_refuses_chat_but_completes(client: httpx.Client) -> None:
