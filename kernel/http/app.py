@@ -11,6 +11,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from kernai import __version__
 from kernai.http.controllers.anthropic import AnthropicController
+from kernai.http.controllers.audio import AudioController
 from kernai.http.controllers.auth import AuthController, AuthSettingsController
 from kernai.http.controllers.detection import DetectionController
 from kernai.http.controllers.gallery import GalleryController
@@ -24,6 +25,7 @@ from kernai.http.controllers.openai import OpenAIController
 from kernai.http.controllers.rerank import RerankController
 from kernai.http.controllers.responses import ResponsesController
 from kernai.http.controllers.system import SystemController
+from kernai.http.controllers.vad import VADController
 from kernai.http.deps import provide_manager, provide_registry, provide_settings
 from kernai.http.errors import EXCEPTION_HANDLERS
 from kernai.http.operations import operations
@@ -31,10 +33,15 @@ from kernai.manager import ModelManager
 from kernai.plugins import PluginRegistry, registry as default_registry
 from kernai.settings import Settings
 
-CONTROLLERS = [SystemController, ModelsController, OpenAIController, RerankController, DetectionController, AnthropicController,
-               ResponsesController, LocalLabController,
-               InstancesController, AuthController, AuthSettingsController, LifecycleController, ObservabilityController, LocalLabModelsController,
-               GalleryController]
+CONTROLLERS = [
+    # health, models, system
+    SystemController, ModelsController, LifecycleController, ObservabilityController,
+    # inference surfaces
+    OpenAIController, AudioController, VADController, RerankController, DetectionController,
+    AnthropicController, ResponsesController, LocalLabController, LocalLabModelsController,
+    # management
+    InstancesController, AuthController, AuthSettingsController, GalleryController,
+]
 
 
 def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Litestar:
