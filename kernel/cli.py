@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import click
@@ -47,6 +48,7 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, data_dir:
         raise click.ClickException(str(exc)) from None
     settings.models_path.mkdir(parents=True, exist_ok=True)
     settings.data_path.mkdir(parents=True, exist_ok=True)
+    _ensure_port_free(settings.host, settings.port)
     os.environ.update(settings.to_env())
     console.print(f"kernai {__version__} on http://{settings.host}:{settings.port}  models: {settings.models_path}")
     Granian(
@@ -57,6 +59,19 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, data_dir:
         workers=1,
         log_level=LogLevels(settings.log_level),
     ).serve()
+
+
+def _ensure_port_free(host: str, port: int) -> None:
+    """Refuse a port another server listens on: granian binds with SO_REUSEPORT, so a second
+    server would otherwise start quietly and share the connections."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}"
+                                       " (is another server running there?)") from None
 
 
 @main.command()

@@ -13,6 +13,7 @@ import httpx
 import psutil
 
 import kernai
+from kernai.testing import KernaiServer
 from kernai.testing.server import free_port
 
 
@@ -78,3 +79,9 @@ def test_serve_refuses_a_bad_config_file_clearly(tmp_path: Path) -> None:
     result = kernai_cli("serve", "--config", str(config))
     assert result.returncode != 0
     assert "port" in (result.stderr + result.stdout)
+
+
+def test_serve_refuses_a_port_another_server_listens_on(server: KernaiServer) -> None:
+    result = kernai_cli("serve", "--port", str(server.port), "--models-dir", str(server.models_dir))
+    assert result.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{server.port}" in result.stderr
