@@ -129,6 +129,9 @@ class Generation:
         finally:
             tokens.close()
             self.model.active_generations -= 1
+            for processor in processors or []:
+                if isinstance(processor, LazyGrammar):
+                    processor.close()
 
     def _logprob(self, token: int, piece: bytes, logits: np.ndarray) -> cap.TokenLogprob:
         logprobs = logits - _logsumexp(logits)
