@@ -53,6 +53,8 @@ class Job(Struct, kw_only=True):
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     pid: int = field(default_factory=os.getpid)
+    pid_started: float = field(default_factory=lambda: _process_started(os.getpid()))
+    """When the process running the job started: with ``pid``, tells it from a later process given the same PID."""
 
     @property
     def finished(self) -> bool:
@@ -69,6 +71,19 @@ def new_job(
     return Job(
         uuid=str(uuidlib.uuid4()), kind=kind, op=op, element=element, source=source, cancellable=cancellable
     )
+
+
+def _process_started(pid: int) -> float:
+    return psutil.Process(pid).create_time()
+
+
+def _running(pid: int, started: float) -> bool:
+    """Whether the process that started at ``started`` as ``pid`` still runs (a zombie does not)."""
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and process.create_time() == started
+    except psutil.NoSuchProcess:
+        return False
 
 
 class JobStore:
@@ -109,7 +124,7 @@ class JobStore:
         """Close the records of unfinished jobs whose process is gone (a server that stopped mid-job)."""
         count = 0
         for job in self.list():
-            if not job.finished and job.pid != os.getpid() and not psutil.pid_exists(job.pid):
+            if not job.finished and job.pid != os.getpid() and not _running(job.pid, job.pid_started):
                 job.state, job.cancellable = JobState.INTERRUPTED, False
                 job.error = job.message = (
                     "interrupted: the process running the job stopped before it finished"

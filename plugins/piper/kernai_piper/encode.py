@@ -94,7 +94,7 @@ class Encoder:
         if self._resampler is None:
             return b"" if samples is None else np.ascontiguousarray(samples, dtype="<i2").tobytes()
         frames = self._resampler.resample(None if samples is None else self._frame(samples))
-        return b"".join(bytes(frame.to_ndarray().astype("<i2").tobytes()) for frame in frames)
+        return b"".join(frame.to_ndarray().astype("<i2", copy=False).tobytes() for frame in frames)
 
     def _emit(self, data: bytes) -> bytes:
         if not self.streaming:

@@ -37,6 +37,8 @@ class PiperEngine:
             raise InvalidRequest(f"speaker '{self.default_speaker}' is not in this voice (has: "
                                  f"{', '.join(self.speakers) or 'one unnamed speaker'})", param="speaker")
         self.sample_rate = int(self.voice.config.sample_rate)
+        self.noise_scale: float | None = options.get("noise_scale")
+        self.noise_w: float | None = options.get("noise_w")
         self.requests = 0
         self.lock = threading.Lock()
 
@@ -71,7 +73,8 @@ class PiperEngine:
         if not 0.25 <= request.speed <= 4.0:
             raise InvalidRequest("'speed' must be between 0.25 and 4.0", param="speed")
         base = self.voice.config.length_scale
-        return text, SynthesisConfig(speaker_id=self._speaker_id(request.voice), length_scale=base / request.speed)
+        return text, SynthesisConfig(speaker_id=self._speaker_id(request.voice), length_scale=base / request.speed,
+                                     noise_scale=self.noise_scale, noise_w_scale=self.noise_w)
 
     def _encoded(self, request: cap.SpeechRequest, streaming: bool) -> tuple[Encoder, Iterator[bytes]]:
         text, synthesis = self._check(request)

@@ -33,3 +33,14 @@ def piper_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiSer
     add_joe_voice(models, max_input_chars=MAX_INPUT_CHARS)
     with KernaiServer(models, root / "data") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def exact_voice_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
+    """The same voice with piper's noise off (``noise_scale: 0``, ``noise_w: 0``): repeatable samples."""
+    root = tmp_path_factory.mktemp("piper-exact")
+    models = root / "models"
+    models.mkdir()
+    add_joe_voice(models, noise_scale=0.0, noise_w=0.0)
+    with KernaiServer(models, root / "data") as server:
+        yield server
