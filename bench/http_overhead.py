@@ -146,9 +146,9 @@ def main() -> None:
         floor = bare_rows[key]
         print(f"{key[0]:<20}{key[1]:>6}{row['rps']:>14.0f}{floor['rps']:>12.0f}{row['rps'] / floor['rps']:>7.2f}"
               f"{row['p50']:>11.2f}/{row['p99']:<8.2f}{floor['p50']:>10.2f}/{floor['p99']:<7.2f}")
-    print(f"\nworker round trip (tokenize, reference backend): p50 {ipc['ipc_p50']:.0f} µs, p99 {ipc['ipc_p99']:.0f} µs;"
-          f" in-process hook call p50 {ipc['raw_p50']:.1f} µs -> IPC overhead p50 "
-          f"{ipc['ipc_p50'] - ipc['raw_p50']:.0f} µs (target < 200 µs)")
+    print(f"\nworker round trip (tokenize, reference backend): p50 {ipc['ipc_p50']:.0f} µs (target < 200 µs), "
+          f"p99 {ipc['ipc_p99']:.0f} µs; in-process hook call p50 {ipc['raw_p50']:.1f} µs -> IPC overhead p50 "
+          f"{ipc['ipc_p50'] - ipc['raw_p50']:.0f} µs")
 
 
 if __name__ == "__main__":

@@ -450,9 +450,4 @@ def capability_of(request: Request) -> Capability:
     return CAPABILITY_OF[type(request)]
 
 
-def is_streaming(request: Request) -> bool:
-    """Whether the request asks for chunks instead of one result."""
-    return bool(getattr(request, "stream", False))
-
-
 __all__ = [name for name in dir() if not name.startswith("_") and name not in {"annotations", "msgspec"}]

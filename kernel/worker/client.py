@@ -32,13 +32,21 @@ from kernai.worker.protocol import (
 )
 
 
+def _signal_name(number: int) -> str:
+    """``SIGKILL`` for 9; the bare number for a signal Python has no name for (a real-time one)."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
 class WorkerCrashed(ModelUnavailable):
     """The worker process exited while requests were in flight."""
 
     def __init__(self, model: str, returncode: int | None) -> None:
         how = f"exit code {returncode}" if returncode is not None and returncode >= 0 else "a signal"
         if returncode is not None and returncode < 0:
-            how = f"signal {signal.Signals(-returncode).name}"
+            how = f"signal {_signal_name(-returncode)}"
         super().__init__(f"The worker of model '{model}' stopped ({how}); retry to restart it", code="worker_crashed")
         self.returncode = returncode
 

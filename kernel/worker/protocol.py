@@ -18,6 +18,7 @@ from kernai.config import ModelConfig
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 1 << 30
+"""The largest frame body either side sends (the 4-byte header could say 4 GiB)."""
 
 
 class Load(Struct, tag="load"):
@@ -83,6 +84,8 @@ from_worker_decoder = msgspec.msgpack.Decoder(FromWorker)
 
 
 def frame(message: Struct) -> bytes:
-    """Encode one message with its length header."""
+    """Encode one message with its length header; one over :data:`MAX_FRAME` is a ``ValueError``."""
     body = encoder.encode(message)
+    if len(body) > MAX_FRAME:
+        raise ValueError(f"a {type(message).__name__} frame of {len(body)} bytes is over the {MAX_FRAME}-byte limit")
     return HEADER.pack(len(body)) + body

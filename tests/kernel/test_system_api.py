@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 import kernai
+from kernai.testing import KernaiServer
 
 
 def test_health_ready_and_version(client: httpx.Client) -> None:
@@ -24,6 +25,16 @@ def test_models_list_reports_each_broken_config_with_file_and_field(client: http
     assert typo["state"] == "error" and "typo.yaml" in typo["error"] and "context_sise" in typo["error"]
     ghost = models["ghost"]["status"]
     assert ghost["state"] == "error" and "ghost.yaml" in ghost["error"] and "no-such-backend" in ghost["error"]
+    missing = models["no-weights"]["status"]
+    assert missing["state"] == "error" and "no-weights.yaml" in missing["error"]
+    assert "parameters.model" in missing["error"] and "not found" in missing["error"]
+
+
+def test_broken_configs_are_logged_at_startup_with_file_and_field(server: KernaiServer) -> None:
+    log = server.log()
+    for file, field in (("typo.yaml", "context_sise"), ("ghost.yaml", "no-such-backend"),
+                        ("no-weights.yaml", "parameters.model")):
+        assert any(file in line and field in line for line in log.splitlines()), (file, log)
 
 
 def test_a_broken_config_does_not_stop_the_others(client: httpx.Client) -> None:

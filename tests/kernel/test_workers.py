@@ -50,6 +50,26 @@ def test_sigkill_mid_request_gives_503_and_the_next_request_restarts(client: htt
     assert worker_pid(client, "slow") != pid
 
 
+def test_without_auto_restart_a_crashed_model_stays_failed_until_started(client: httpx.Client) -> None:
+    assert chat(client, "no-restart", "warm up").status_code == 200
+    pid = worker_pid(client, "no-restart")
+    result: dict[str, httpx.Response] = {}
+    thread = threading.Thread(target=lambda: result.update(r=chat(client, "no-restart", LONG)))
+    thread.start()
+    wait_for(lambda: client.get("/backend/monitor", params={"model": "no-restart"}).json()["state"] == "busy")
+    os.kill(pid, signal.SIGKILL)
+    thread.join(30)
+    assert result["r"].status_code == 503
+    assert result["r"].json()["error"]["code"] == "worker_crashed"
+    refused = chat(client, "no-restart", "refused")
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "model_failed"
+    assert client.post("/api/v1/instances/no-restart/start").status_code == 200
+    again = chat(client, "no-restart", "started again")
+    assert again.status_code == 200
+    assert again.json()["choices"][0]["message"]["content"] == "started again"
+    assert worker_pid(client, "no-restart") != pid
+
+
 def test_sigkill_mid_stream_ends_the_stream_with_an_error_event(client: httpx.Client) -> None:
     chat(client, "slow", "warm")
     pid = worker_pid(client, "slow")
@@ -93,6 +113,12 @@ def test_monitor_reports_memory_and_shutdown_stops_the_worker(client: httpx.Clie
     wait_for(lambda: not psutil.pid_exists(facts["pid"]) or psutil.Process(facts["pid"]).status() == "zombie")
     assert client.get("/backend/monitor", params={"model": "echo"}).json()["state"] == "uninitialized"
     assert chat(client, "echo", "back").status_code == 200
+
+    again = client.get("/v1/backend/monitor", params={"model": "echo"}).json()
+    assert again["state"] == "ready" and again["pid"] != facts["pid"]
+    assert client.post("/v1/backend/shutdown", json={"model": "echo"}).status_code == 200
+    wait_for(lambda: not psutil.pid_exists(again["pid"]) or psutil.Process(again["pid"]).status() == "zombie")
+    assert client.get("/v1/backend/monitor", params={"model": "echo"}).json()["state"] == "uninitialized"
 
 
 def test_a_backend_that_fails_to_load_is_a_503_and_an_error_state(client: httpx.Client) -> None:
