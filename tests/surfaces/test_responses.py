@@ -140,18 +140,32 @@ def test_function_call_streams_arguments(client: openai.OpenAI) -> None:
     assert final.output[0].type == "function_call" and final.output[0].status == "completed"
 
 
-def test_background_completes_and_cancels(client: openai.OpenAI) -> None:
+def test_background_completes_and_cancels(client: openai.OpenAI, http: httpx.Client) -> None:
+    def words_generated() -> int:
+        status = http.get("/backend/monitor", params={"model": "slow-echo"}).json()["status"]
+        return status["tokens_generated"]
+
     quick = client.responses.create(model="echo", input="in the background", background=True)
     assert quick.status in {"queued", "in_progress"} and quick.background is True
     assert wait_for_status(client, quick.id, {"completed"}) == "completed"
     assert client.responses.retrieve(quick.id).output_text == "in the background"
+    client.responses.create(model="slow-echo", input="warm")
+    before = words_generated()
     slow = client.responses.create(
         model="slow-echo", input=" ".join(f"w{i}" for i in range(100)), max_output_tokens=100, background=True
     )
-    wait_for_status(client, slow.id, {"in_progress"})
+    deadline = time.monotonic() + 20
+    while words_generated() < before + 2:
+        assert time.monotonic() < deadline, "the background response did not start"
+        time.sleep(0.05)
     cancelled = client.responses.cancel(slow.id)
     assert cancelled.status == "cancelled"
     assert client.responses.retrieve(slow.id).status == "cancelled"
+    assert cancelled.output[0].content[0].text.startswith("w0 w1")  # what it had generated is kept
+    time.sleep(0.3)
+    stopped = words_generated()
+    time.sleep(0.6)
+    assert words_generated() == stopped < before + 100, "the worker went on generating after the cancel"
 
 
 def test_errors_use_openai_shape(client: openai.OpenAI, http: httpx.Client) -> None:

@@ -244,24 +244,37 @@ def error_event(error: KernaiError) -> bytes:
     )
 
 
-async def message_events(chunks: AsyncIterator[cap.ChatChunk], model: str) -> AsyncIterator[bytes]:
-    """Anthropic's stream: message_start, ping, content blocks, message_delta, message_stop."""
+def _start_events(model: str, usage: cap.Usage | None) -> list[bytes]:
+    counts = usage or cap.Usage()
     start = wire.Message(
         id=message_id(),
         model=model,
         content=[],
         stop_reason=None,
         stop_sequence=None,
-        usage=wire.Usage(input_tokens=0, output_tokens=0),
+        usage=wire.Usage(input_tokens=counts.prompt_tokens, output_tokens=counts.completion_tokens),
     )
-    yield sse_event(wire.MessageStart(message=start), "message_start")
-    yield sse_event(wire.Ping(), "ping")
+    return [sse_event(wire.MessageStart(message=start), "message_start"), sse_event(wire.Ping(), "ping")]
+
+
+async def message_events(chunks: AsyncIterator[cap.ChatChunk], model: str) -> AsyncIterator[bytes]:
+    """Anthropic's stream: message_start, ping, content blocks, message_delta, message_stop.
+
+    ``message_start`` counts the input tokens when the first chunk carries the usage so far (the
+    llama-cpp backend's does; the chunks come prefetched, so waiting for it delays nothing);
+    ``message_delta`` has the final counts.
+    """
+    started = False
     blocks = _BlockWriter()
     finish_reason: str | None = None
     stop_sequence: str | None = None
     usage = cap.Usage()
     async with aclosing(chunks):  # type: ignore[type-var]
         async for chunk in chunks:
+            if not started:
+                started = True
+                for event in _start_events(model, chunk.usage):
+                    yield event
             if chunk.content:
                 for event in blocks.text(chunk.content):
                     yield event
@@ -271,6 +284,9 @@ async def message_events(chunks: AsyncIterator[cap.ChatChunk], model: str) -> As
             finish_reason = chunk.finish_reason or finish_reason
             stop_sequence = chunk.stop_sequence or stop_sequence
             usage = chunk.usage or usage
+    if not started:
+        for event in _start_events(model, None):
+            yield event
     for event in blocks.finish():
         yield event
     delta = wire.MessageDeltaBody(

@@ -28,7 +28,7 @@ from kernai.capabilities import (
     TokenLogprob,
     Usage,
 )
-from kernai.errors import InvalidRequest
+from kernai.errors import InvalidRequest, NotSupported
 from kernai.http.inference import (
     new_id,
     now,
@@ -72,6 +72,9 @@ from kernai.http.schemas.openai import (
 from kernai.manager import ModelManager
 
 _DONE = b"data: [DONE]\n\n"
+EDIT_MAX_TOKENS = 256
+"""``/v1/edits`` output limit when neither the request nor the model config sets ``max_tokens``
+(OpenAI's edits had none, LocalAI's takes one); a chat without a limit runs to the end of the context."""
 
 
 def _usage(usage: Usage) -> UsageWire:
@@ -205,16 +208,17 @@ class OpenAIController(Controller):
             for index in range(data.n):
                 chunks = first if index == 0 else await prefetch(manager.stream(data.model, _with_seed(request, index)))
                 yield event(index, Delta(role="assistant", content=""))
+                usage = Usage()  # a chunk's usage is the count so far: the last one is final
                 async for chunk in chunks:
                     assert isinstance(chunk, ChatChunk)
-                    if chunk.usage is not None:
-                        usages.append(chunk.usage)
+                    usage = chunk.usage or usage
                     if chunk.content or chunk.tool_calls or chunk.logprobs:
                         tool_calls = [ToolCallDeltaWire.of(d) for d in chunk.tool_calls] if chunk.tool_calls else None
                         yield event(index, Delta(content=chunk.content, tool_calls=tool_calls),
                                     logprobs=_chat_logprobs(chunk.logprobs))
                     if chunk.finish_reason is not None:
                         yield event(index, Delta(), finish=chunk.finish_reason)
+                usages.append(usage)
             if include_usage:
                 yield sse_event(ChatCompletionChunk(id=ident, created=created, model=data.model, choices=[],
                                                     usage=_sum_usage(usages)))
@@ -228,6 +232,11 @@ class OpenAIController(Controller):
         prompts = [data.prompt] if isinstance(data.prompt, str) else data.prompt
         if not prompts:
             raise InvalidRequest("prompt must not be an empty list", param="prompt")
+        if data.best_of is not None and data.best_of < data.n:
+            raise InvalidRequest("best_of must be at least n", param="best_of")
+        if data.best_of is not None and data.best_of > data.n:
+            raise NotSupported("best_of greater than n (ranking extra candidates server-side) is not "
+                               "supported; ask for n choices instead", param="best_of")
         base = CompletionRequest(
             prompt="",
             sampling=_sampling(manager, data.model, data, data.max_tokens),
@@ -267,12 +276,16 @@ class OpenAIController(Controller):
             usages: list[Usage] = []
             for index, request in enumerate(requests):
                 chunks = first if index == 0 else await prefetch(manager.stream(data.model, request))
+                usage = Usage()
+                offset = len(request.prompt) if request.echo else 0  # text_offset runs on across chunks
                 async for chunk in chunks:
                     assert isinstance(chunk, CompletionChunk)
-                    if chunk.usage is not None:
-                        usages.append(chunk.usage)
+                    usage = chunk.usage or usage
                     if chunk.text or chunk.finish_reason is not None or chunk.logprobs:
-                        yield event(index, chunk.text, chunk.finish_reason, _completion_logprobs(chunk.logprobs))
+                        logprobs = _completion_logprobs(chunk.logprobs, offset)
+                        yield event(index, chunk.text, chunk.finish_reason, logprobs)
+                    offset += sum(len(lp.token) for lp in chunk.logprobs or [])
+                usages.append(usage)
             if include_usage:
                 yield sse_event(Completion(id=ident, created=created, model=data.model, choices=[],
                                            usage=_sum_usage(usages)))
@@ -284,9 +297,11 @@ class OpenAIController(Controller):
     async def edits(self, data: EditRequest, manager: ModelManager) -> Edit:
         """The legacy edits endpoint, served as a chat: the instruction as system message, input as user."""
         defaults = manager.get(data.model).config.parameters
+        max_tokens = data.max_tokens or defaults.max_tokens or EDIT_MAX_TOKENS
         request = ChatRequest(
             messages=[ChatMessage(role="system", content=data.instruction), ChatMessage(role="user", content=data.input)],
-            sampling=sampling_with_defaults(defaults, temperature=data.temperature, top_p=data.top_p),
+            sampling=sampling_with_defaults(defaults, max_tokens=max_tokens, temperature=data.temperature,
+                                            top_p=data.top_p),
         )
         results: list[ChatResult] = await _predict_n(manager, data.model, request, data.n)
         return Edit(created=now(), choices=[EditChoice(index=i, text=r.content or "") for i, r in enumerate(results)],

@@ -450,22 +450,15 @@ async def response_events(
 async def _run_background(
     manager: ModelManager, store: ResponseStore, stored: StoredResponse, request: cap.ChatRequest
 ) -> None:
-    response = stored.response
-    response.status = "in_progress"
+    """Run a background response as a stream, so that cancelling the task stops it in the worker."""
+    stored.response.status = "in_progress"
     store.save(stored)
+    chunks = manager.stream(stored.response.model, msgspec.structs.replace(request, stream=True))
     try:
-        result = await manager.predict(response.model, request)
-        assert isinstance(result, cap.ChatResult)
-        apply_result(response, result)
-        stored.history.append(_assistant_turn(response.output))
-    except asyncio.CancelledError:
-        response.status = "cancelled"
-    except KernaiError as exc:
-        response.status = "failed"
-        response.error = wire.ResponseError(code=exc.code or exc.error_type, message=exc.message)
+        async for _ in response_events(chunks, stored, store):
+            pass
     finally:
-        store.save(stored)
-        store.tasks.pop(response.id, None)
+        store.tasks.pop(stored.response.id, None)
 
 
 def _stored(store: ResponseStore, response_id: str) -> StoredResponse:

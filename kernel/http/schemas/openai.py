@@ -68,6 +68,7 @@ class ChatCompletionRequest(SamplingFields, kw_only=True):
     tools: list[Tool] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
+    """Honoured either way by kernai's backends, which make at most one tool call per turn."""
 
 
 class CompletionRequestWire(SamplingFields, kw_only=True):
@@ -76,7 +77,8 @@ class CompletionRequestWire(SamplingFields, kw_only=True):
     suffix: str | None = None
     echo: bool = False
     logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
-    best_of: int | None = None
+    best_of: PositiveInt | None = None
+    """Served when it equals ``n`` (the same as leaving it out); other values are a 400."""
     response_format: WireResponseFormat | None = None
 
 
@@ -85,6 +87,7 @@ class EditRequest(_Wire, kw_only=True):
     instruction: str
     input: str = ""
     n: ChoiceCount = 1
+    max_tokens: PositiveInt | None = None
     temperature: Temperature | None = None
     top_p: Probability | None = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 
 import numpy as np
 
@@ -53,7 +54,17 @@ def chat(model: LlamaModel, request: cap.ChatRequest) -> cap.ChatResult:
 
 def chat_stream(model: LlamaModel, request: cap.ChatRequest) -> Iterator[cap.ChatChunk]:
     generation, tools = chat_generation(model, request)
-    return _chat_chunks(model, generation, tools, request)
+    return _usage_first(_chat_chunks(model, generation, tools, request), generation)
+
+
+def _usage_first(chunks: Iterator[cap.ChatChunk], generation: Generation) -> Iterator[cap.ChatChunk]:
+    """The chunks, the first one carrying the usage so far: the prompt's size is known from the start
+    (Anthropic's ``message_start`` reports it); the last chunk's usage is the final count."""
+    with closing(chunks):
+        for index, chunk in enumerate(chunks):
+            if index == 0 and chunk.usage is None:
+                chunk.usage = cap.Usage(len(generation.prompt_tokens), generation.completion_tokens)
+            yield chunk
 
 
 def _chat_chunks(model: LlamaModel, generation: Generation, tools: list[cap.Tool], request: cap.ChatRequest

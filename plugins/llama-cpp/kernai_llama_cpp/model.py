@@ -52,10 +52,6 @@ class LlamaModel:
             verbose=False,
         )
         self.name = config.name
-        self.threads = threads
-        self.settings = {"threads_batch": options.get("threads_batch") or threads, "batch_size": batch,
-                         "gpu_layers": config.gpu_layers or 0, "mmap": bool(options["mmap"]),
-                         "flash_attn": bool(options["flash_attn"]), "pooling": self.pooling}
         self.context_size = self.llama.n_ctx()
         self.n_vocab = self.llama.n_vocab()
         self.lock = threading.Lock()
@@ -165,11 +161,26 @@ class LlamaModel:
         tokens = (model.token_prefix(), model.token_suffix(), model.token_middle())
         return None if -1 in tokens else tokens
 
+    def engine_settings(self) -> dict[str, Any]:
+        """The settings as llama.cpp runs them (read from its context and parameters, not the config)."""
+        context, load_mode = self.llama.ctx, self.llama.model_params.load_mode
+        flash_attn = self.llama.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+        return {
+            "context_size": llama_cpp.llama_n_ctx(context),
+            "threads": llama_cpp.llama_n_threads(context),
+            "threads_batch": llama_cpp.llama_n_threads_batch(context),
+            "batch_size": llama_cpp.llama_n_batch(context),
+            "ubatch_size": llama_cpp.llama_n_ubatch(context),
+            "gpu_layers": self.llama.model_params.n_gpu_layers,
+            "mmap": load_mode in (llama_cpp.LLAMA_LOAD_MODE_MMAP, llama_cpp.LLAMA_LOAD_MODE_MMAP_MLOCK),
+            "mlock": load_mode in (llama_cpp.LLAMA_LOAD_MODE_MLOCK, llama_cpp.LLAMA_LOAD_MODE_MMAP_MLOCK),
+            "flash_attn": flash_attn,
+            "pooling": self.pooling,
+        }
+
     def status(self) -> dict[str, Any]:
         return {
-            "context_size": self.context_size,
-            "threads": self.threads,
-            **self.settings,
+            **self.engine_settings(),
             "vocabulary": self.n_vocab,
             "chat_template": self.template_source,
             "embeddings": self.embeddings,

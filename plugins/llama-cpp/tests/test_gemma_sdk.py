@@ -104,3 +104,28 @@ def test_client_disconnect_stops_generation(llama_server: KernaiServer, client: 
     assert stopped["active_generations"] == 0
     time.sleep(0.5)
     assert status()["tokens_generated"] == stopped["tokens_generated"]  # nothing runs on in the background
+
+
+def test_edits_and_detokenize(client: httpx.Client) -> None:
+    def tokenize(text: str) -> list[int]:
+        return client.post("/v1/tokenize", json={"model": "gemma", "content": text}).json()["tokens"]
+
+    response = client.post("/v1/edits", json={"model": "gemma", "instruction": "Fix the spelling mistakes.",
+                                              "input": "The Eifel Tower is in Pariss.", "max_tokens": 16})
+    assert response.status_code == 200, response.text
+    edit = response.json()
+    text = edit["choices"][0]["text"]
+    assert "Tower" in text and "Paris" in text  # the base model mostly repeats the input it was given
+    # the gemma format folds the instruction (the system turn) into the user turn
+    prompt = ("<start_of_turn>user\nFix the spelling mistakes.\n\nThe Eifel Tower is in Pariss.<end_of_turn>\n"
+              "<start_of_turn>model\n")
+    assert edit["usage"]["prompt_tokens"] == len(tokenize(prompt))
+    assert 0 < edit["usage"]["completion_tokens"] <= 16
+    sentence = "The Eiffel Tower is in Paris, été 2024."
+    tokens = tokenize(sentence)
+    assert tokens[0] == 2 and len(tokens) < len(sentence) // 2  # <bos>, then whole words
+    detokenized = client.post("/v1/detokenize", json={"model": "gemma", "tokens": tokens})
+    assert detokenized.status_code == 200 and detokenized.json() == {"content": sentence}
+    pieces = [client.post("/v1/detokenize", json={"model": "gemma", "tokens": [t]}).json()["content"]
+              for t in tokens[1:]]
+    assert "".join(pieces) == sentence

@@ -10,10 +10,14 @@ from __future__ import annotations
 import base64
 import json
 import struct
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from kernai_llama_cpp.options import default_threads
+from kernai_llama_cpp.testing import shared_tiny_llama
 
 HELLO = [{"role": "user", "content": "hello"}]
 
@@ -80,7 +84,14 @@ def test_chat_content_parts_and_all_roles(client: httpx.Client) -> None:
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
         {"role": "user", "content": "thanks"},
     ]
-    assert chat(client, max_tokens=4, messages=conversation)["choices"][0]["message"]["content"] is not None
+    usage = chat(client, max_tokens=4, messages=conversation)["usage"]
+    # every role reaches the template: the call as its JSON text, the result as a tool turn
+    rendered = ('<s><|system|>be brief\n<|user|>weather?\n<|assistant|>{"name": "get_weather", "arguments": {}}\n'
+                "<|tool|>sunny\n<|user|>thanks\n<|assistant|>")
+    as_user = rendered.replace("<|tool|>sunny", "<|user|>Result of get_weather: sunny")
+    counts = [len(client.post("/v1/tokenize", json={"model": "tiny", "content": text, "add_special": False}
+                              ).json()["tokens"]) for text in (rendered, as_user)]
+    assert usage["prompt_tokens"] == counts[0] != counts[1]
 
 
 def test_stop_cuts_the_greedy_text(client: httpx.Client) -> None:
@@ -144,9 +155,12 @@ def test_logprobs(client: httpx.Client) -> None:
 
 
 def test_json_object_and_json_schema(client: httpx.Client) -> None:
-    loose = chat(client, max_tokens=40, temperature=0, response_format={"type": "json_object"})
-    if loose["choices"][0]["finish_reason"] == "stop":
-        assert isinstance(json.loads(loose["choices"][0]["message"]["content"]), dict)
+    plain = chat(client, max_tokens=40, temperature=0)["choices"][0]["message"]["content"]
+    assert not plain.lstrip().startswith("{")  # unconstrained, the model does not write JSON
+    loose = chat(client, max_tokens=40, temperature=0, response_format={"type": "json_object"})["choices"][0]
+    assert loose["finish_reason"] == "stop" and isinstance(json.loads(loose["message"]["content"]), dict)
+    cut = chat(client, max_tokens=20, temperature=1.0, seed=1, response_format={"type": "json_object"})["choices"][0]
+    assert cut["finish_reason"] == "length" and cut["message"]["content"].startswith('{"')  # cut inside a key
     schema = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}, "count": {"type": "integer"}},
               "required": ["answer", "count"], "additionalProperties": False}
     for response_format in ({"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}},
@@ -266,16 +280,49 @@ def test_completion_logprobs_and_suffix(client: httpx.Client) -> None:
     assert all(len(top) <= 2 for top in logprobs["top_logprobs"])
     echoed = complete(client, max_tokens=4, temperature=0, logprobs=0, echo=True)["choices"][0]
     assert echoed["logprobs"]["text_offset"][0] == len("once upon a time")  # offsets count the echoed prompt
+    for echo in (False, True):  # streamed offsets run on across chunks, as in the whole answer
+        whole = complete(client, max_tokens=6, temperature=0, logprobs=1, echo=echo)["choices"][0]["logprobs"]
+        events = sse(client.post("/v1/completions", json={
+            "model": "tiny", "prompt": "once upon a time", "max_tokens": 6, "temperature": 0, "logprobs": 1,
+            "echo": echo, "stream": True}))
+        streamed = [e["choices"][0]["logprobs"] for e in events[:-1] if e["choices"][0]["logprobs"]]
+        assert len(streamed) > 1
+        assert [offset for lp in streamed for offset in lp["text_offset"]] == whole["text_offset"]
     infill = complete(client, max_tokens=6, temperature=0, suffix=" the end")
     assert infill["choices"][0]["text"] != complete(client, max_tokens=6, temperature=0)["choices"][0]["text"]
     refused = client.post("/v1/completions", json={"model": "gemma", "prompt": "def f(", "suffix": "return x"})
     assert error_of(refused, 400)["param"] == "suffix"
 
 
+def test_best_of_other_than_n_is_refused(client: httpx.Client) -> None:
+    assert complete(client, max_tokens=2, n=2, best_of=2)["usage"]["completion_tokens"] == 4
+    more = client.post("/v1/completions", json={"model": "tiny", "prompt": "x", "best_of": 3, "n": 2})
+    error = error_of(more, 400)
+    assert error["param"] == "best_of" and error["code"] == "not_supported"
+    fewer = client.post("/v1/completions", json={"model": "tiny", "prompt": "x", "best_of": 1, "n": 2})
+    assert error_of(fewer, 400)["param"] == "best_of"
+
+
 def test_edits(client: httpx.Client) -> None:
-    response = client.post("/v1/edits", json={"model": "tiny", "instruction": "fix", "input": "helo", "temperature": 0})
-    assert response.status_code == 200, response.text
-    assert response.json()["object"] == "edit" and response.json()["choices"][0]["text"] is not None
+    def edit(**body: Any) -> dict[str, Any]:
+        response = client.post("/v1/edits", json={"model": "tiny", "instruction": "fix", "input": "helo",
+                                                  "temperature": 0, **body})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    result = edit(max_tokens=8)
+    assert result["object"] == "edit"
+    # an edit is a chat turn: the instruction as system message, the input as user message
+    messages = [{"role": "system", "content": "fix"}, {"role": "user", "content": "helo"}]
+    same = chat(client, messages=messages, max_tokens=8, temperature=0)
+    assert result["choices"][0]["text"] == same["choices"][0]["message"]["content"]
+    assert result["usage"] == same["usage"] and result["usage"]["completion_tokens"] == 8
+    rendered = client.post("/v1/tokenize", json={"model": "tiny", "content": "<s><|system|>fix\n<|user|>helo\n"
+                                                 "<|assistant|>", "add_special": False}).json()["tokens"]
+    assert result["usage"]["prompt_tokens"] == len(rendered)
+    assert edit()["usage"]["completion_tokens"] == 256  # the default limit, not the rest of the context
+    assert error_of(client.post("/v1/edits", json={"model": "tiny", "instruction": "fix", "max_tokens": 0}),
+                    400)["param"] == "max_tokens"
 
 
 # --- embeddings, tokens ----------------------------------------------------------------------------
@@ -350,11 +397,24 @@ def test_chat_template_from_the_model_config(client: httpx.Client) -> None:
 
 
 def test_engine_options_from_the_model_config(client: httpx.Client) -> None:
+    def monitor(model: str) -> dict[str, Any]:
+        return client.get("/backend/monitor", params={"model": model}).json()
+
+    def maps_the_gguf(pid: int) -> bool:
+        return str(shared_tiny_llama().resolve()) in Path(f"/proc/{pid}/maps").read_text()
+
     result = chat(client, model="tiny-tuned", max_tokens=4, temperature=0)
     assert result["usage"]["completion_tokens"] == 4
-    status = client.get("/backend/monitor", params={"model": "tiny-tuned"}).json()["status"]
+    chat(client, max_tokens=1)
+    tuned, plain = monitor("tiny-tuned"), monitor("tiny")
+    status = tuned["status"]  # read from llama.cpp's context and parameters, not echoed from the config
     assert status["context_size"] == 256 and status["threads"] == 2 and status["threads_batch"] == 1
-    assert status["batch_size"] == 64 and status["mmap"] is False and status["flash_attn"] is True
+    assert status["batch_size"] == 64 and status["ubatch_size"] == 64 and status["gpu_layers"] == 0
+    assert status["mmap"] is False and status["mlock"] is False and status["flash_attn"] is True
+    assert plain["status"]["threads"] == plain["status"]["threads_batch"] == default_threads()
+    assert plain["status"]["batch_size"] == 512 and plain["status"]["mmap"] is True
+    assert plain["status"]["flash_attn"] is False
+    assert maps_the_gguf(plain["pid"]) and not maps_the_gguf(tuned["pid"])  # mmap as the process does it
     assert status["chat_template"] == "chat_format chatml"
     # chatml (llama-cpp-python's, with its empty system turn), not the GGUF's template
     prompt = "<|im_start|>system\n<|im_end|>\n<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n"
