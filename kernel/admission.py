@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from kernai.errors import ModelUnavailable
@@ -13,10 +13,12 @@ from kernai.errors import ModelUnavailable
 class Admission:
     """First come, first served (``asyncio.Semaphore`` wakes its waiters in order)."""
 
-    def __init__(self, name: str, parallel: int, queue_size: int) -> None:
+    def __init__(self, name: str, parallel: int, queue_size: int, on_full: Callable[[], None]) -> None:
         self.name = name
         self.parallel = parallel
         self.queue_size = queue_size
+        self.on_full = on_full
+        """Called for each request refused because the queue is full (counted in the metrics)."""
         self._slots = asyncio.Semaphore(parallel)
         self.running = 0
         self.waiting = 0
@@ -37,6 +39,7 @@ class Admission:
     async def slot(self) -> AsyncIterator[None]:
         """Hold one of the model's slots for the duration of a request; 503 when the queue is full."""
         if self._slots.locked() and self.waiting >= self.queue_size:
+            self.on_full()
             raise ModelUnavailable(
                 f"Model '{self.name}' is busy: {self.running} running and {self.waiting} queued requests",
                 retry_after=self.retry_after(),

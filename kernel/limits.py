@@ -20,14 +20,26 @@ class RateLimiter:
     def acquire(self, client: str) -> float:
         """Take a token for ``client``; return 0 when allowed, else the seconds until one is free."""
         now = time.monotonic()
-        tokens, stamp = self._buckets.pop(client, (float(self.burst), now))
-        tokens = min(self.burst, tokens + (now - stamp) * self.rate)
-        wait = 0.0
-        if tokens >= 1:
+        tokens = self._tokens(self._buckets.pop(client, None), now)
+        wait = self._wait(tokens)
+        if not wait:
             tokens -= 1
-        else:
-            wait = (1 - tokens) / self.rate if self.rate > 0 else math.inf
         self._buckets[client] = (tokens, now)
         while len(self._buckets) > MAX_CLIENTS:
             self._buckets.popitem(last=False)
         return wait
+
+    def wait(self, client: str) -> float:
+        """The seconds until ``client`` has a token (0 when it has one now), taking none."""
+        return self._wait(self._tokens(self._buckets.get(client), time.monotonic()))
+
+    def _tokens(self, bucket: tuple[float, float] | None, now: float) -> float:
+        if bucket is None:
+            return float(self.burst)
+        tokens, stamp = bucket
+        return min(self.burst, tokens + (now - stamp) * self.rate)
+
+    def _wait(self, tokens: float) -> float:
+        if tokens >= 1:
+            return 0.0
+        return (1 - tokens) / self.rate if self.rate > 0 else math.inf

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any
@@ -68,12 +68,16 @@ class ModelState(StrEnum):
 class ManagedModel:
     """One configured model and, while it runs, its worker process."""
 
-    def __init__(self, config: ModelConfig, backend: RegisteredBackend, queue_size: int) -> None:
+    def __init__(
+        self, config: ModelConfig, backend: RegisteredBackend, queue_size: int, on_full: Callable[[], None]
+    ) -> None:
         self.config = config
         self.backend = backend
         parallel = config.parallel if backend.backend.parallel else 1
-        self.admission = Admission(config.name, parallel, queue_size)
+        self.admission = Admission(config.name, parallel, queue_size, on_full)
         self.worker: WorkerClient | None = None
+        self.process: psutil.Process | None = None
+        """The worker's process, kept so that ``cpu_percent`` measures since the previous reading."""
         self.start_lock = asyncio.Lock()
         self.starting = False
         self.stopping = False
@@ -82,7 +86,6 @@ class ManagedModel:
         """Gave up restarting: requests get 503 until the model is started again."""
         self.restarts = 0
         self.last_used = 0.0
-        self.started_at: float | None = None
         self.load_seconds: float | None = None
         self.last_error: str | None = None
         self.logs: deque[str] = deque(maxlen=LOG_LINES)
@@ -157,6 +160,8 @@ class ModelManager:
         self._capacity_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watchdog: asyncio.Task[None] | None = None
+        self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
+        """Run first by :meth:`shutdown`: services that stop before the workers (the gallery's jobs)."""
 
     # --- configs ----------------------------------------------------------------------------------
 
@@ -191,7 +196,10 @@ class ModelManager:
                 models[name] = current
             else:
                 models[name] = ManagedModel(
-                    config, self.registry.backends[config.backend], self.settings.queue_size
+                    config,
+                    self.registry.backends[config.backend],
+                    self.settings.queue_size,
+                    self.metrics.rejected.labels("queue_full").inc,
                 )
         dropped = [model for name, model in self.models.items() if models.get(name) is not model]
         self.models = models
@@ -263,7 +271,7 @@ class ModelManager:
                 model.starting = False
                 self._changed()
             model.worker = worker
-            model.started_at = time.time()
+            model.process = _cpu_watched(worker.pid)
             model.last_used = time.monotonic()
             model.last_error = None
             model.failed = False
@@ -287,15 +295,16 @@ class ModelManager:
                         f"Maximum number of running models ({cap}) reached; stop one first",
                         code="max_running_models",
                     )
-                candidates = sorted(
-                    (m for m in others if m.running and not m.config.pinned), key=lambda m: m.last_used
-                )
-                if not candidates:
+                if all(m.config.pinned for m in others):
                     raise ModelUnavailable(
                         f"All {cap} running models are pinned; '{model.name}' cannot start "
                         f"until one is unpinned or stopped",
                         code="capacity_pinned",
                     )
+                # A model still loading or restarting cannot be stopped yet: wait for it like for a busy one.
+                candidates = sorted(
+                    (m for m in others if m.running and not m.config.pinned), key=lambda m: m.last_used
+                )
                 idle = [m for m in candidates if m.admission.idle]
                 if idle:
                     await self._stop(
@@ -305,7 +314,7 @@ class ModelManager:
                     )
                     continue
                 if loop.time() >= deadline:
-                    if self.settings.force_eviction:
+                    if self.settings.force_eviction and candidates:
                         await self._stop(
                             candidates[0],
                             f"force-evicted while busy to make room for '{model.name}'",
@@ -406,7 +415,10 @@ class ModelManager:
                     and not model.config.pinned
                     and now - model.last_used >= timeout
                 ):
-                    await self._stop(model, f"idle for {timeout:g} s", reason="idle")
+                    try:
+                        await self._stop(model, f"idle for {timeout:g} s", reason="idle")
+                    except Exception:  # one model failing to stop must not end the watchdog
+                        log.exception("model %s: idle unload failed", model.name)
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
@@ -528,6 +540,11 @@ class ModelManager:
         return await self._stop(self.get(name), "unloaded")
 
     async def shutdown(self) -> None:
+        for hook in self.shutdown_hooks:
+            try:
+                await hook()
+            except Exception:  # the workers must stop all the same
+                log.exception("shutdown hook %r failed", hook)
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -560,14 +577,13 @@ class ModelManager:
         }
         if model.status == "failed":
             facts["log_tail"] = model.log_tail()
-        worker = model.worker
-        if worker is not None and worker.alive and worker.pid is not None:
+        worker, process = model.worker, model.process
+        if worker is not None and worker.alive and process is not None and process.pid == worker.pid:
             try:
-                process = psutil.Process(worker.pid)
                 with process.oneshot():
                     memory = process.memory_info()
                     facts.update(
-                        pid=worker.pid,
+                        pid=process.pid,
                         uptime_seconds=round(time.time() - process.create_time(), 3),
                         cpu_percent=process.cpu_percent(interval=None),
                         memory_info={"rss": memory.rss, "vms": memory.vms},
@@ -576,6 +592,18 @@ class ModelManager:
             except (psutil.NoSuchProcess, ModelUnavailable, TimeoutError):
                 pass
         return facts
+
+
+def _cpu_watched(pid: int | None) -> psutil.Process | None:
+    """The process ``pid`` with its CPU counter started (psutil's first ``cpu_percent`` reading is 0)."""
+    if pid is None:
+        return None
+    try:
+        process = psutil.Process(pid)
+        process.cpu_percent(interval=None)
+        return process
+    except psutil.NoSuchProcess:
+        return None
 
 
 def _same_worker(old: ModelConfig, new: ModelConfig) -> bool:

@@ -6,6 +6,10 @@ inference (everything else). A management route takes a management key when
 ``require_management_auth`` is on; an inference route takes either kind when ``require_inference_auth``
 is on. Keys come as ``Authorization: Bearer KEY`` or ``x-api-key: KEY`` (WebSockets may also pass
 ``?api_key=KEY``, as browsers cannot set headers there).
+
+Rate limits take a token from the bucket of the request's valid key, else of its client address. A
+request refused with 401 also takes one from its address's failed-authentication bucket; while that
+is empty, the address gets 429 before its key is checked, so keys cannot be guessed at full speed.
 """
 
 from __future__ import annotations
@@ -129,19 +133,38 @@ class Gate:
             raise Forbidden("This route needs a management key")
         return principal, key
 
-    def rate_limit(self, scope: Scope, key: str | None) -> None:
-        """Count the request against its key's bucket (a key that was checked) or its address's."""
+    def _limited_host(self, scope: Scope) -> tuple[bool, str | None]:
+        """Whether requests from the scope's client are rate limited, and its address."""
         settings = self.services.settings
         host = (scope.get("client") or (None, None))[0]
-        if not settings.rate_limit or (_is_loopback(host) and not settings.rate_limit_localhost):
-            return
-        wait = self.services.limiter.acquire(f"key:{digest(key)}" if key else f"ip:{host}")
+        return settings.rate_limit and (settings.rate_limit_localhost or not _is_loopback(host)), host
+
+    def rate_limit(self, scope: Scope, key: str | None) -> None:
+        """Count the request against its key's bucket (a key that was checked) or its address's."""
+        limited, host = self._limited_host(scope)
+        if limited:
+            wait = self.services.limiter.acquire(f"key:{digest(key)}" if key else f"ip:{host}")
+            self._refuse(wait, "rate_limit", f"{self.services.settings.rate_limit_per_minute} requests")
+
+    def authenticate_limited(self, scope: Scope, kind: str) -> tuple[Principal | None, str | None]:
+        """:meth:`authenticate`, refused with 429 while the address's failed-authentication bucket is
+        empty; a 401 takes a token from it."""
+        limited, host = self._limited_host(scope)
+        if not limited or not self.services.keys.required[KeyKind(kind)]:
+            return self.authenticate(scope, kind)
+        bucket = f"failed:{host}"
+        limit = f"{self.services.settings.rate_limit_per_minute} failed authentications"
+        self._refuse(self.services.limiter.wait(bucket), "failed_auth", limit)
+        try:
+            return self.authenticate(scope, kind)
+        except Unauthorized:
+            self.services.limiter.acquire(bucket)
+            raise
+
+    def _refuse(self, wait: float, reason: str, limit: str) -> None:
         if wait > 0:
-            self.services.metrics.rejected.labels("rate_limit").inc()
-            raise RateLimited(
-                f"Rate limit of {settings.rate_limit_per_minute} requests a minute exceeded",
-                retry_after=max(1, math.ceil(wait)),
-            )
+            self.services.metrics.rejected.labels(reason).inc()
+            raise RateLimited(f"Rate limit of {limit} a minute exceeded", retry_after=max(1, math.ceil(wait)))
 
     def body_limit(self, path: str) -> int:
         limits = self.services.settings.body_size_limits
@@ -159,7 +182,7 @@ class Gate:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            principal, _ = self.authenticate(scope, route_class(scope["path"]))
+            principal, _ = self.authenticate_limited(scope, route_class(scope["path"]))
         except KernaiError:
             await send({"type": "websocket.close", "code": 1008, "reason": "unauthorized"})
             return
@@ -216,7 +239,7 @@ class Gate:
         try:
             try:
                 if kind != "public":
-                    context.principal, key = self.authenticate(scope, kind)
+                    context.principal, key = self.authenticate_limited(scope, kind)
                     self.rate_limit(scope, key if context.principal is not None else None)
                 length = dict(scope.get("headers") or []).get(b"content-length")
                 if length is not None and length.isdigit() and int(length) > limit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -26,6 +27,12 @@ def in_background(target, *args):  # type: ignore[no-untyped-def]
     thread = threading.Thread(target=lambda: result.update(response=target(*args)))
     thread.start()
     return thread, result
+
+
+def rejected_queue_full(client: httpx.Client) -> float:
+    metric = r'^kernai_rejected_requests_total\{reason="queue_full"\} (\S+)$'
+    found = re.search(metric, client.get("/metrics").text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
 
 
 def test_a_second_model_evicts_the_idle_first_and_its_process_ends(capped: KernaiServer) -> None:
@@ -59,15 +66,36 @@ def test_with_the_running_model_busy_a_request_waits_then_gets_503(capped: Kerna
         assert busy["response"].json()["choices"][0]["message"]["content"] == FORTY_WORDS
 
 
+def test_a_model_requested_while_another_loads_waits_for_it(tmp_path: Path) -> None:
+    """Both at once under a cap of one: the second waits for the first to load and answer, then evicts it."""
+    settings = {"max_running_models": 1, "busy_timeout": 30}
+    with make_server(tmp_path, {"a": {}, "b": {}}, settings) as server, server.client() as client:
+        barrier = threading.Barrier(2)
+
+        def at_once(model: str) -> httpx.Response:
+            barrier.wait()
+            return chat(client, model)
+
+        requests = [in_background(at_once, model) for model in ("a", "b")]
+        for thread, _ in requests:
+            thread.join(60)
+        replies = [result["response"] for _, result in requests]
+        assert [r.status_code for r in replies] == [200, 200], [r.text for r in replies]
+        assert [r.json()["choices"][0]["message"]["content"] for r in replies] == ["hello there"] * 2
+        assert sorted(instance(client, m)["status"] for m in ("a", "b")) == ["running", "stopped"]
+
+
 def test_a_full_queue_answers_503_with_retry_after(capped: KernaiServer) -> None:
     with capped.client() as client:
         assert chat(client, "beta").status_code == 200
         threads = [in_background(chat, client, "beta", TEN_WORDS) for _ in range(3)]  # 1 runs, 2 wait
         wait_for(lambda: instance(client, "beta")["queued_requests"] == 2, what="two queued requests")
+        before = rejected_queue_full(client)
         refused = chat(client, "beta")
         assert refused.status_code == 503
         assert refused.json()["error"]["code"] == "queue_full"
         assert int(refused.headers["retry-after"]) >= 1
+        assert rejected_queue_full(client) == before + 1
         for thread, result in threads:
             thread.join(30)
             assert result["response"].status_code == 200  # served in turn

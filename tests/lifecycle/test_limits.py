@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -84,3 +86,25 @@ def test_cors_preflight_and_extra_response_headers(http: httpx.Client) -> None:
         headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
     )
     assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+def test_failed_authentications_are_limited_per_address(tmp_path: Path) -> None:
+    """Guessing keys: each 401 takes a token from the address's bucket; once it is empty no key is checked."""
+    settings = {
+        "require_inference_auth": True,
+        "inference_keys": ["the-right-key"],
+        "rate_limit_localhost": True,
+        "rate_limit_burst": 3,
+    }
+    with make_server(tmp_path, {}, settings) as server, server.client() as http:
+        guesses = [http.get("/v1/models", headers={"x-api-key": f"guess-{i}"}) for i in range(5)]
+        assert [reply.status_code for reply in guesses] == [401, 401, 401, 429, 429]
+        assert guesses[-1].json()["error"]["type"] == "rate_limit_error"
+        assert int(guesses[-1].headers["retry-after"]) == 1
+        assert http.get("/v1/models").status_code == 429  # no key, same address
+        assert http.get("/v1/models", headers={"x-api-key": "the-right-key"}).status_code == 429
+        assert 'kernai_rejected_requests_total{reason="failed_auth"} 4.0' in http.get("/metrics").text
+        time.sleep(1.1)  # a token back after a second at 60 a minute
+        assert http.get("/v1/models", headers={"x-api-key": "the-right-key"}).status_code == 200
+        assert http.get("/v1/models", headers={"x-api-key": "guess-5"}).status_code == 401
+        assert http.get("/v1/models", headers={"x-api-key": "guess-6"}).status_code == 429

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 
 import httpx
 from kernai.testing import KernaiServer
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
-from .conftest import chat
+from .conftest import chat, wait_for
 
 
 def samples(client: httpx.Client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -103,3 +105,20 @@ def test_the_websocket_receives_a_log_line_written_after_it_connected(
         while not any("starting worker for 'echo'" in line for line in received):
             assert len(received) < 50, received
             received.append(str(socket.recv(timeout=10)))
+
+
+def test_the_monitor_shows_the_cpu_a_busy_worker_uses(client: httpx.Client) -> None:
+    assert chat(client, "echo").status_code == 200
+    monitor = lambda: client.get("/backend/monitor", params={"model": "echo"}).json()  # noqa: E731
+    texts = ["abcdefgh" * 125_000] * 8  # 8 MB for the reference backend to count byte by byte, in Python
+    replies: list[httpx.Response] = []
+    busy = threading.Thread(
+        target=lambda: replies.append(client.post("/v1/embeddings", json={"model": "echo", "input": texts}))
+    )
+    busy.start()
+    wait_for(lambda: monitor()["active_requests"] == 1, what="a busy worker")
+    time.sleep(0.3)
+    facts = monitor()  # the CPU used since the previous reading (a new psutil.Process would say 0.0)
+    busy.join(60)
+    assert replies[0].status_code == 200 and len(replies[0].json()["data"]) == 8
+    assert facts["cpu_percent"] > 0, facts
