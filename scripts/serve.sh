@@ -6,7 +6,7 @@ bash scripts/install.sh
 
 # The default models, through the gallery (gallery/index.yaml); models already installed are skipped.
 # `kernai models install` takes the directory flags that `kernai serve` is given, so both use the same models dir.
-DEFAULT_MODELS=(gemma-3-270m whisper-tiny.en voice-en-us-joe-medium silero-vad)
+DEFAULT_MODELS=(gemma-3-270m whisper-tiny.en whisper-base voice-en-us-joe-medium silero-vad)
 dir_args=()
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do

@@ -73,6 +73,12 @@ def new_job(
     )
 
 
+def interrupt(job: Job, why: str) -> None:
+    """Close ``job`` as interrupted: stopped by something other than its user, to be applied again."""
+    job.state, job.cancellable = JobState.INTERRUPTED, False
+    job.error = job.message = f"interrupted: {why}"
+
+
 def _process_started(pid: int) -> float:
     return psutil.Process(pid).create_time()
 
@@ -125,10 +131,7 @@ class JobStore:
         count = 0
         for job in self.list():
             if not job.finished and job.pid != os.getpid() and not _running(job.pid, job.pid_started):
-                job.state, job.cancellable = JobState.INTERRUPTED, False
-                job.error = job.message = (
-                    "interrupted: the process running the job stopped before it finished"
-                )
+                interrupt(job, "the process running the job stopped before it finished")
                 self.save(job)
                 count += 1
         return count

@@ -7,6 +7,7 @@ recorded in ``<models dir>/.gallery/<name>.json``; a remove deletes exactly that
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import shutil
 import time
@@ -28,7 +29,7 @@ from kernai.config import (
 from kernai.errors import InvalidRequest
 from kernai.gallery.jobs import Reporter
 from kernai.gallery.schema import ModelEntry
-from kernai.gallery.sources import FetchContext, fetch
+from kernai.gallery.sources import FetchContext, fetch, partial_path
 from msgspec import Struct
 
 RECORDS_DIR = ".gallery"
@@ -132,7 +133,12 @@ async def install_model(
     context: FetchContext,
     reporter: Reporter,
 ) -> InstallRecord:
-    """Fetch the entry's files and write its config; on any failure remove what this install created."""
+    """Fetch the entry's files and write its config.
+
+    On a failure, or a cancel by the user (``reporter.job.cancelled``), what this install created is
+    removed, partial downloads included; on any other cancellation (the server stopping) the fetched
+    files and the partial ones stay, so that the next install resumes.
+    """
     check_name(name)
     config = build_config(entry, name, overrides)
     check_backend(config, backends)
@@ -164,6 +170,11 @@ async def install_model(
         write_atomically(record_path(models_dir, name), msgspec.json.encode(record))
         write_atomically(config_path, dump_model_config(config))
         return record
+    except asyncio.CancelledError:
+        if reporter.job.cancelled:
+            for path in [*created, *map(partial_path, targets)]:
+                _remove(path)
+        raise
     except BaseException:
         for path in created:
             _remove(path)

@@ -3,6 +3,10 @@
 A :class:`Host` tells the service what is installed and is told when that changes: the server's
 host reloads the model manager and the plugin registry, so new models and backends are usable at
 once; the CLI's host works on the directories alone.
+
+A job cancelled by its user ends ``cancelled`` and leaves nothing behind; one cancelled otherwise
+(:meth:`GalleryService.shutdown`, or the CLI's Ctrl-C) ends ``interrupted`` and keeps its partial
+downloads, so that applying it again resumes them.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from kernai.errors import InvalidRequest, KernaiError
 from kernai.gallery import backends as pip_backends
 from kernai.gallery import catalog
 from kernai.gallery import models as model_files
-from kernai.gallery.jobs import Job, JobState, JobStore, Reporter, new_job
+from kernai.gallery.jobs import Job, JobState, JobStore, Reporter, interrupt, new_job
 from kernai.gallery.schema import BackendEntry, ModelEntry
 from kernai.gallery.sources import FetchContext, FetchError
 from kernai.plugins import PluginInfo
@@ -276,6 +280,14 @@ class GalleryService:
 
     # --- running jobs -----------------------------------------------------------------------------
 
+    async def shutdown(self) -> None:
+        """The server is stopping: cancellable jobs (downloads) end ``interrupted``. Others (pip runs,
+        deletes) are not stopped half way; the next start closes their records if they never finished."""
+        tasks = [self.tasks[u] for u, job in self.running.items() if job.cancellable and u in self.tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def cancel(self, uuid: str) -> Job:
         job = self.job(uuid)
         task = self.tasks.get(uuid)
@@ -318,7 +330,7 @@ class GalleryService:
             await work(reporter)
             job.state, job.progress = JobState.DONE, 100.0
         except asyncio.CancelledError:
-            job.state, job.cancelled, job.message = JobState.CANCELLED, True, "cancelled"
+            self._cancelled(job)
         except (KernaiError, FetchError, pip_backends.PipFailed, OSError, ValueError, LookupError) as exc:
             job.state = JobState.FAILED
             job.error = job.message = getattr(exc, "message", None) or str(exc)
@@ -330,13 +342,20 @@ class GalleryService:
     def _settle(self, job: Job, listener: Listener | None) -> None:
         """Record how the job ended (also for a job cancelled before it started)."""
         if not job.finished:
-            job.state, job.cancelled, job.message = JobState.CANCELLED, True, "cancelled"
+            self._cancelled(job)
         job.cancellable = False
         self.store.save(job)
         self.running.pop(job.uuid, None)
         self.tasks.pop(job.uuid, None)
         if listener is not None:
             listener(job)
+
+    @staticmethod
+    def _cancelled(job: Job) -> None:
+        if job.cancelled:  # set by cancel(): the user's
+            job.state, job.message = JobState.CANCELLED, "cancelled"
+        else:
+            interrupt(job, "stopped (server shutdown or Ctrl-C) before it finished; apply it again to resume")
 
     def _scratch(self, job: Job) -> _Scratch:
         return _Scratch(self.settings.data_path / "gallery-tmp" / job.uuid)

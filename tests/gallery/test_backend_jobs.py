@@ -2,87 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import yaml
 
-from tests.gallery.conftest import Gallery, wait_job
-
-PLUGIN = '''"""A test backend: answers with the last user message reversed (STYLE "upper": in capitals)."""
-from kernai import Backend, hookimpl
-from kernai import capabilities as cap
-
-STYLE = "{style}"
-
-
-@hookimpl
-def register_backends(register):
-    register(Backend(name="gallery-echo", capabilities=[cap.Capability.CHAT], requires_model_file=False))
-
-
-@hookimpl
-def load(backend, config):
-    return STYLE
-
-
-@hookimpl
-def predict(backend, model, request):
-    text = request.messages[-1].text()[::-1]
-    return cap.ChatResult(content=text.upper() if model == "upper" else text, usage=cap.Usage(1, 1),
-                          finish_reason="stop")
-
-
-@hookimpl
-def status(backend, model):
-    return {{}}
-
-
-@hookimpl
-def shutdown(backend, model):
-    return True
-'''
-
-PYPROJECT = """[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "kernai-gallery-echo"
-version = "{version}"
-dependencies = ["kernai"]
-
-[project.entry-points.kernai]
-gallery-echo = "kernai_gallery_echo"
-
-[tool.setuptools]
-packages = ["kernai_gallery_echo"]
-"""
-
-
-def write_plugin(folder: Path, version: str, style: str) -> None:
-    (folder / "kernai_gallery_echo").mkdir(parents=True, exist_ok=True)
-    (folder / "pyproject.toml").write_text(PYPROJECT.format(version=version))
-    (folder / "kernai_gallery_echo" / "__init__.py").write_text(PLUGIN.format(style=style))
-
-
-def publish(gallery: Gallery, version: str) -> None:
-    gallery.backends_index.write_text(
-        yaml.safe_dump(
-            [
-                {
-                    "name": "gallery-echo",
-                    "description": "test backend",
-                    "capabilities": ["chat"],
-                    "distribution": "kernai-gallery-echo",
-                    "pip": "./gallery-echo",
-                    "version": version,
-                    "variants": {"cpu": {"pip_args": ["--no-build-isolation"]}},
-                }
-            ]
-        )
-    )
-
+from tests.gallery.conftest import Gallery, publish_backend, wait_job, write_plugin
 
 def chat(client: httpx.Client, text: str) -> httpx.Response:
     return client.post(
@@ -94,7 +17,7 @@ def test_install_use_upgrade_and_remove_a_backend_without_restart(
     gallery: Gallery, client: httpx.Client
 ) -> None:
     write_plugin(gallery.root / "gallery-echo", "0.1.0", "plain")
-    publish(gallery, "0.1.0")
+    publish_backend(gallery.backends_index, "0.1.0")
     assert "gallery-echo" not in {b["name"] for b in client.get("/backends").json()}
     assert [b["installed"] for b in client.get("/backends/available").json()] == [False]
 
@@ -118,7 +41,7 @@ def test_install_use_upgrade_and_remove_a_backend_without_restart(
 
     assert client.get("/backends/upgrades").json() == {}
     write_plugin(gallery.root / "gallery-echo", "0.2.0", "upper")
-    publish(gallery, "0.2.0")
+    publish_backend(gallery.backends_index, "0.2.0")
     upgrades = client.post("/backends/upgrades/check").json()
     assert upgrades == {
         "gallery-echo": {
@@ -148,7 +71,7 @@ def test_install_use_upgrade_and_remove_a_backend_without_restart(
 
 
 def test_backend_client_errors(gallery: Gallery, client: httpx.Client) -> None:
-    publish(gallery, "0.1.0")
+    publish_backend(gallery.backends_index, "0.1.0")
     cases = [
         ("/backends/apply", {"id": "test@nothing"}, 404),
         ("/backends/apply", {"id": "gallery-echo", "variant": "metal"}, 400),

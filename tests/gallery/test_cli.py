@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from tests.gallery.conftest import Gallery, blob, entry, sha256
+from kernai.testing import KernaiServer
+
+from tests.gallery.conftest import (
+    Gallery,
+    blob,
+    entry,
+    layered_venv,
+    publish_backend,
+    sha256,
+    write_plugin,
+)
 
 
-def kernai(gallery: Gallery, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **gallery.env(), "COLUMNS": "200"}
+def kernai(
+    gallery: Gallery, root: Path, *args: str, python: str = sys.executable, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -m kernai ARGS`` with the test galleries (and ``extra_env``), on the dirs under ``root``."""
+    env = {**os.environ, **gallery.env(), "COLUMNS": "200", **extra_env}
     dirs = ["--models-dir", str(root / "models"), "--data-dir", str(root / "data")]
     command = [
-        sys.executable,
+        python,
         "-m",
         "kernai",
         *args[:2],
@@ -80,6 +95,34 @@ def test_models_install_list_remove(gallery: Gallery, tmp_path: Path) -> None:
     assert kernai(gallery, tmp_path, "models", "remove", "cli-model").returncode == 1
 
 
+def test_ctrl_c_interrupts_an_install_and_the_next_one_resumes(gallery: Gallery, tmp_path: Path) -> None:
+    data = blob(3_000_000, seed=21)
+    url = gallery.files.add("cli-slow.bin", data, delay=0.05)
+    gallery.add(entry("cli-slow", [{"filename": "cli-slow.bin", "sha256": sha256(data), "uri": url}]))
+    dirs = ["--models-dir", str(tmp_path / "models"), "--data-dir", str(tmp_path / "data")]
+    command = [sys.executable, "-m", "kernai", "models", "install", "test@cli-slow", *dirs]
+    partial = tmp_path / "models" / "cli-slow.bin.partial"
+    with subprocess.Popen(command, env={**os.environ, **gallery.env()}, stdout=subprocess.DEVNULL) as install:
+        deadline = time.monotonic() + 60
+        while not (partial.is_file() and partial.stat().st_size > 0):
+            assert time.monotonic() < deadline and install.poll() is None, "no download started"
+            time.sleep(0.02)
+        install.send_signal(signal.SIGINT)
+        assert install.wait(30) != 0
+    kept = partial.stat().st_size
+    assert 0 < kept < len(data)
+    with KernaiServer(tmp_path / "models", tmp_path / "data", env=gallery.env()) as server:
+        with server.client() as client:
+            [job] = client.get("/models/jobs").json().values()
+    assert (job["state"], job["cancelled"]) == ("interrupted", False) and "Ctrl-C" in job["error"], job
+
+    gallery.files.files["cli-slow.bin"].delay = 0
+    resumed = kernai(gallery, tmp_path, "models", "install", "test@cli-slow")
+    assert resumed.returncode == 0, resumed.stderr
+    assert gallery.files.files["cli-slow.bin"].requests[-1] == f"bytes={kept}-"
+    assert (tmp_path / "models" / "cli-slow.bin").read_bytes() == data
+
+
 def test_backends_list_and_available(gallery: Gallery, tmp_path: Path) -> None:
     listed = kernai(gallery, tmp_path, "backends", "list", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -92,3 +135,43 @@ def test_backends_list_and_available(gallery: Gallery, tmp_path: Path) -> None:
     available = kernai(gallery, tmp_path, "backends", "available", "--json")
     assert available.returncode == 0, available.stderr
     assert json.loads(available.stdout)["errors"] == {}
+
+
+def test_backends_install_upgrade_remove(gallery: Gallery, tmp_path: Path) -> None:
+    write_plugin(tmp_path / "gallery-echo", "0.1.0", "plain")
+    index = tmp_path / "backends.yaml"
+    publish_backend(index, "0.1.0")
+    python = str(layered_venv(tmp_path / "venv"))  # pip installs land there, not in this environment
+    galleries = json.dumps([{"name": "test", "url": str(index)}])
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return kernai(gallery, tmp_path, *args, python=python, KERNAI_BACKEND_GALLERIES=galleries)
+
+    def versions() -> dict[str, str]:
+        listed = run("backends", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        return {row["name"]: row["version"] for row in json.loads(listed.stdout)}
+
+    assert "gallery-echo" not in versions()
+    installed = run("backends", "install", "test@gallery-echo")
+    assert installed.returncode == 0, installed.stderr
+    assert "installed backend 'gallery-echo' (cpu)" in installed.stdout
+    assert versions()["gallery-echo"] == "0.1.0"
+    assert "every backend is up to date" in run("backends", "upgrade", "--check").stdout
+
+    write_plugin(tmp_path / "gallery-echo", "0.2.0", "upper")
+    publish_backend(index, "0.2.0")
+    assert "gallery-echo: 0.1.0 -> 0.2.0" in run("backends", "upgrade", "--check").stdout
+    upgraded = run("backends", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "upgraded backend 'gallery-echo'" in upgraded.stdout
+    assert versions()["gallery-echo"] == "0.2.0"
+
+    removed = run("backends", "remove", "gallery-echo")
+    assert removed.returncode == 0, removed.stderr
+    assert "removed backend 'gallery-echo' (kernai-gallery-echo)" in removed.stdout
+    assert "gallery-echo" not in versions()
+    again = run("backends", "remove", "gallery-echo")
+    assert again.returncode == 1 and "no installed backend 'gallery-echo'" in again.stderr
+    missing = run("backends", "install", "test@nothing")
+    assert missing.returncode == 1 and "test@nothing" in missing.stderr

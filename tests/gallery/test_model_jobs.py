@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import signal
 import time
 
 import httpx
@@ -334,6 +335,34 @@ def test_jobs_survive_a_restart_and_the_partial_file_resumes(gallery: Gallery, c
         )
     assert gallery.files.files["restart.bin"].requests[-1] == f"bytes={kept}-"
     assert hashlib.sha256((gallery.models_dir / "restart.bin").read_bytes()).hexdigest() == sha256(data)
+
+
+def test_a_server_stopped_mid_download_interrupts_the_job_and_keeps_the_partial(
+    gallery: Gallery, client: httpx.Client
+) -> None:
+    data = blob(3_000_000, seed=13)
+    url = gallery.files.add("graceful.bin", data, delay=0.05)
+    gallery.add(entry("graceful", [{"filename": "graceful.bin", "uri": url, "sha256": sha256(data)}]))
+    uuid = client.post("/models/apply", json={"id": "graceful"}).json()["uuid"]
+    _wait_for_bytes(client, uuid, "graceful.bin")
+    assert gallery.server is not None and gallery.server.process is not None
+
+    gallery.server.process.send_signal(signal.SIGTERM)  # a normal stop (systemd, docker stop)
+    gallery.server.process.wait(30)
+    kept = (gallery.models_dir / "graceful.bin.partial").stat().st_size
+    assert 0 < kept < len(data)
+    server = gallery.start()
+    with server.client() as fresh:
+        status = fresh.get(f"/models/jobs/{uuid}").json()
+        assert (status["state"], status["processed"], status["cancelled"]) == ("interrupted", True, False)
+        assert "stopped (server shutdown" in status["error"]  # recorded by the stopping server itself
+        assert not (gallery.models_dir / "graceful.yaml").exists()
+
+        gallery.files.files["graceful.bin"].delay = 0
+        reply = fresh.post("/models/apply", json={"id": "graceful"})
+        assert wait_job(fresh, reply.json()["uuid"])["state"] == "done"
+    assert gallery.files.files["graceful.bin"].requests[-1] == f"bytes={kept}-"
+    assert (gallery.models_dir / "graceful.bin").read_bytes() == data
 
 
 def _wait_for_bytes(client: httpx.Client, uuid: str, file_name: str, timeout: float = 30.0) -> None:

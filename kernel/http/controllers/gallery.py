@@ -58,9 +58,11 @@ class ServerHost:
 
 
 def provide_gallery(state: State) -> GalleryService:
-    """The app's gallery service, created on first use (which also closes records of interrupted jobs)."""
+    """The app's gallery service, created on first use (which also closes records of interrupted jobs)
+    and shut down with the server, before the models stop."""
     if "gallery" not in state:
         state.gallery = GalleryService(state.settings, ServerHost(state))
+        state.manager.shutdown_hooks.append(state.gallery.shutdown)
     return state.gallery
 
 
