@@ -1,8 +1,8 @@
-"""The ``ultralytics`` backend: object detection (and instance segmentation) with ultralytics YOLO.
+"""The ``ultralytics`` backend: object detection (and instance segmentation) with ultralytics YOLO and FastSAM.
 
 Serves ``.pt`` checkpoints and exported ``.onnx`` models; boxes come back in pixels of the original
-image, segmentation models add a PNG mask per detection. ultralytics never reaches the network here
-(``YOLO_OFFLINE``, no auto-install).
+image, segmentation models add a PNG mask per detection, FastSAM models also take points and boxes.
+ultralytics never reaches the network here (``YOLO_OFFLINE``, no auto-install).
 """
 
 from __future__ import annotations
@@ -26,7 +26,12 @@ def register_backends(register: Callable[[Backend], None]) -> None:
             capabilities=[cap.Capability.DETECTION],
             options=[
                 BackendOption(name="task", type="str", choices=["detect", "segment", "pose", "obb"],
-                              description="The model's task, when the file does not say (ultralytics guesses)."),
+                              description="The task of an .onnx file that does not carry it (ultralytics exports "
+                                          "and .pt checkpoints do; else ultralytics guesses from the file name, "
+                                          "then 'detect')."),
+                BackendOption(name="kind", type="str", choices=["yolo", "fastsam"],
+                              description="'fastsam': a FastSAM model, which takes points and boxes (default: "
+                                          "fastsam when the file name contains 'fastsam', else yolo)."),
                 BackendOption(name="image_size", type="int", default=640, description="Inference size in pixels."),
                 BackendOption(name="confidence", type="float", default=0.25,
                               description="Minimum confidence; a request's 'threshold' overrides it."),
@@ -56,7 +61,7 @@ def predict(backend: str, model: Any, request: cap.Request) -> Any:
 
 @hookimpl
 def status(backend: str, model: Any) -> dict[str, Any]:
-    return {"task": model.task, "classes": len(model.model.names), "images_served": model.served}
+    return {"kind": model.kind, "task": model.task, "classes": len(model.model.names), "images_served": model.served}
 
 
 @hookimpl

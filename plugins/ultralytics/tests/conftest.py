@@ -1,9 +1,11 @@
-"""One kernai server for the session with three detection models, and an image server on 127.0.0.1."""
+"""One kernai server for the session with its detection models, each worker behind a network guard,
+and an image server on 127.0.0.1."""
 
 from __future__ import annotations
 
 import base64
 import io
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import onnx
 import pytest
 import yaml
 from PIL import Image
@@ -21,6 +24,18 @@ from kernai_ultralytics.testing import fall_detector, sample_image, write_random
 
 FETCH_TIMEOUT = 2.0
 FETCH_MAX_BYTES = 2_000_000
+NETWORK_GUARD = Path(__file__).parent / "offline"
+MODELS: dict[str, dict] = {
+    "fall": {"parameters": {"model": "fall.pt"}},
+    "random-seg": {"parameters": {"model": "random-seg.pt"}, "confidence": 0.05, "max_pixels": 1_000_000},
+    "random-seg-onnx": {"parameters": {"model": "random-seg.onnx"}, "confidence": 0.05},
+    "random-seg-plain": {"parameters": {"model": "random-plain.onnx"}, "confidence": 0.05, "task": "segment"},
+    "random-det": {"parameters": {"model": "random-det.pt"}, "confidence": 0.05, "image_size": 320},
+    "random-det-onnx": {"parameters": {"model": "random-det.onnx"}, "confidence": 0.05, "image_size": 320},
+    "fastsam": {"parameters": {"model": "random-fastsam.pt"}, "confidence": 0.05},
+    "fastsam-by-config": {"parameters": {"model": "random-sam.pt"}, "confidence": 0.05, "kind": "fastsam"},
+}
+"""The session's detection models (all seeded random weights but ``fall``), each a worker of its own."""
 
 
 @pytest.fixture(scope="session")
@@ -36,31 +51,43 @@ def bus_rotated_jpg(bus_jpg: bytes) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+def network_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One file per model: what the network guard of its worker (``offline/sitecustomize.py``) saw."""
+    return tmp_path_factory.mktemp("network")
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, network_logs: Path) -> Path:
     models = tmp_path_factory.mktemp("models")
     (models / "fall.pt").symlink_to(fall_detector(Path(pytestconfig.cache.mkdir("kernai-wheels"))))
     write_random_yolo(models / "random-seg.pt", architecture="yolo11n-seg.yaml")
+    write_random_yolo(models / "random-det.pt", architecture="yolo11n.yaml")
+    write_random_yolo(models / "random-fastsam.pt", architecture="yolov8n-seg.yaml", names=["object"])
+    (models / "random-sam.pt").symlink_to(models / "random-fastsam.pt")  # a name that does not say FastSAM
     offline_environment()
     from ultralytics import YOLO
 
-    # dynamic axes: the ONNX model then gets the same letterboxed input as the .pt
-    YOLO(str(models / "random-seg.pt")).export(format="onnx", imgsz=640, dynamic=True, simplify=False, verbose=False)
-    configs = {
-        "fall": {"parameters": {"model": "fall.pt"}},
-        "random-seg": {"parameters": {"model": "random-seg.pt"}, "confidence": 0.05, "max_pixels": 1_000_000},
-        "random-seg-onnx": {"parameters": {"model": "random-seg.onnx"}, "confidence": 0.05},
-    }
-    for name, config in configs.items():
+    for checkpoint in ("random-seg.pt", "random-det.pt"):
+        # dynamic axes: the ONNX model then gets the same letterboxed input as the .pt
+        YOLO(str(models / checkpoint)).export(format="onnx", imgsz=640, dynamic=True, simplify=False, verbose=False)
+    plain = onnx.load(models / "random-seg.onnx")  # as other exporters write it: no ultralytics metadata
+    del plain.metadata_props[:]
+    onnx.save(plain, models / "random-plain.onnx")
+    for name, config in MODELS.items():
+        environment = {"PYTHONPATH": os.pathsep.join(filter(None, [str(NETWORK_GUARD), os.environ.get("PYTHONPATH")])),
+                       "KERNAI_TEST_NETWORK_LOG": str(network_logs / f"{name}.log")}
         (models / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, "backend": "ultralytics", "threads": 2,
-                                                             **config}))
+                                                             "environment": environment, **config}))
     return models
 
 
 @pytest.fixture(scope="session")
 def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
-    env = {"KERNAI_IMAGE_FETCH_TIMEOUT": str(FETCH_TIMEOUT), "KERNAI_IMAGE_MAX_BYTES": str(FETCH_MAX_BYTES)}
+    env = {"KERNAI_IMAGE_FETCH_TIMEOUT": str(FETCH_TIMEOUT), "KERNAI_IMAGE_MAX_BYTES": str(FETCH_MAX_BYTES),
+           # this process ran offline_environment() to build the models: the workers must not inherit it
+           "YOLO_OFFLINE": "0", "YOLO_AUTOINSTALL": "1"}
     with KernaiServer(models_dir, tmp_path_factory.mktemp("data"), env=env) as running:
-        _load_all(running, ["fall", "random-seg", "random-seg-onnx"])
+        _load_all(running, list(MODELS))
         yield running
 
 
