@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 import wave
 
 import av
@@ -16,6 +17,8 @@ from kernai.testing import KernaiServer
 
 VOICE = "voice-en-us-joe"
 TEXT = "Hello there. Good bye."
+STORY = ("The sun rose over the quiet hills. Birds began to sing in the tall trees. A farmer walked out to his "
+         "field. He looked up at the clouds and smiled. It was going to be a good day. His old dog ran on ahead.")
 
 
 def decoded(data: bytes) -> tuple[str, int, float]:
@@ -73,15 +76,19 @@ def test_speed_changes_duration(piper_server: KernaiServer) -> None:
 
 
 def test_stream_sends_sentences_as_they_are_ready(piper_server: KernaiServer) -> None:
+    """The first sentence's audio arrives while the other five are still being synthesized."""
+    speech(piper_server)  # the voice is loaded before the clock starts
+    start = time.monotonic()
     with piper_server.client(timeout=120) as client, client.stream(
             "POST", "/v1/audio/speech",
-            json={"model": VOICE, "input": TEXT, "response_format": "wav", "stream": True}) as response:
-        assert response.status_code == 200
-        chunks = [chunk for chunk in response.iter_raw() if chunk]
-    assert len(chunks) >= 2  # one piece per sentence at least
-    data = b"".join(chunks)
+            json={"model": VOICE, "input": STORY, "response_format": "wav", "stream": True}) as response:
+        assert response.status_code == 200 and "content-length" not in response.headers
+        arrivals = [(time.monotonic() - start, chunk) for chunk in response.iter_raw() if chunk]
+    first, total = arrivals[0][0], arrivals[-1][0]
+    assert first < 0.5 * total, (first, total)
+    data = b"".join(chunk for _, chunk in arrivals)
     assert data[:4] == b"RIFF"
-    assert decoded(data)[2] > 1.0
+    assert decoded(data)[2] > 8.0
 
 
 def test_sse_stream_of_base64_audio(piper_server: KernaiServer) -> None:

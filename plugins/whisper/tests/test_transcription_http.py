@@ -8,6 +8,7 @@ import re
 import wave
 from pathlib import Path
 
+import av
 import httpx
 import openai
 import pytest
@@ -32,6 +33,21 @@ def pcm_wav(pcm: bytes, rate: int) -> bytes:
         out.setframerate(rate)
         out.writeframes(pcm)
     return buffer.getvalue()
+
+
+def reencoded(audio: bytes, container: str, codec: str) -> bytes:
+    """``audio`` decoded and encoded again with PyAV, e.g. into ``webm`` with Opus, ``ipod`` (.m4a) with AAC
+    (the encoder converts the samples to the rate and format it takes)."""
+    out = io.BytesIO()
+    with av.open(io.BytesIO(audio)) as source, av.open(out, "w", format=container) as target:
+        stream = target.add_stream(codec, rate=48000, layout="mono")
+        for frame in source.decode(audio=0):
+            frame.pts = None
+            for packet in stream.encode(frame):
+                target.mux(packet)
+        for packet in stream.encode(None):
+            target.mux(packet)
+    return out.getvalue()
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +101,38 @@ def test_srt_from_ogg_and_vtt_from_flac(audio_server: KernaiServer) -> None:
     assert normalised(srt.split("\n", 2)[2]) == normalised(SENTENCE)
     vtt = transcribe(audio_server, flac, filename="speech.flac", response_format="vtt").text
     assert re.match(r"WEBVTT\n\n00:00:00\.\d{3} --> 00:00:0\d\.\d{3}\n\S", vtt), vtt
+
+
+@pytest.mark.parametrize(("container", "codec", "filename"), [("webm", "libopus", "speech.webm"),
+                                                              ("ipod", "aac", "speech.m4a")])
+def test_webm_and_m4a_uploads(audio_server: KernaiServer, spoken: bytes, container: str, codec: str,
+                              filename: str) -> None:
+    upload = reencoded(spoken, container, codec)
+    with av.open(io.BytesIO(upload)) as check:  # what a browser or a phone records
+        assert check.streams.audio[0].codec_context.name == ("opus" if codec == "libopus" else codec)
+    response = transcribe(audio_server, upload, filename=filename)
+    assert response.status_code == 200, response.text
+    assert normalised(response.json()["text"]) == normalised(SENTENCE)
+
+
+def test_prompt_steers_the_spelling(audio_server: KernaiServer, spoken: bytes) -> None:
+    """Whisper's initial prompt: it writes the words as the prompt spells them."""
+    response = transcribe(audio_server, spoken, prompt="Quik Brahn Phox, Lazee Dawg.")
+    assert response.status_code == 200, response.text
+    assert "quik brahn phox" in normalised(response.json()["text"]), response.json()
+
+
+def test_language_and_temperature(audio_server: KernaiServer, spoken: bytes) -> None:
+    english = transcribe(audio_server, spoken, language="en", temperature="0.4", response_format="verbose_json")
+    assert english.status_code == 200, english.text
+    body = english.json()
+    assert body["language"] == "en" and normalised(body["text"]) == normalised(SENTENCE)
+    assert body["segments"] and {s["temperature"] for s in body["segments"]} == {0.4}  # no fallback ladder
+    # the multilingual model takes the language it is told instead of detecting English
+    spanish = transcribe(audio_server, spoken, model=BASE, language="es", response_format="verbose_json")
+    assert spanish.status_code == 200, spanish.text
+    assert spanish.json()["language"] == "es"
+    assert transcribe(audio_server, spoken, model=BASE, response_format="verbose_json").json()["language"] == "en"
 
 
 def test_stream_sends_segments_then_done(audio_server: KernaiServer, spoken: bytes) -> None:
