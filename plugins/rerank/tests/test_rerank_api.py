@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import httpx
@@ -122,3 +123,16 @@ def test_converter_refuses_what_it_cannot_convert(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "only 'bert' is supported" in done.stderr
     assert not out.exists() and not list(tmp_path.glob(".out.gguf.*"))
+
+
+def test_converter_does_not_import_torch(minilm_dir: Path, tmp_path: Path) -> None:
+    """MiniLM's safetensors become a GGUF with numpy, safetensors and gguf alone, though torch is installed."""
+    if find_spec("torch") is None:
+        pytest.skip("torch is not installed here, so nothing could import it")
+    script = ("import sys; from pathlib import Path; from kernai_rerank.convert import convert;"
+              f"convert(Path({str(minilm_dir)!r}), Path({str(tmp_path / 'minilm.gguf')!r}));"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert (tmp_path / "minilm.gguf").stat().st_size > 10_000_000
