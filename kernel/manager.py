@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any
@@ -160,8 +160,6 @@ class ModelManager:
         self._capacity_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watchdog: asyncio.Task[None] | None = None
-        self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
-        """Run first by :meth:`shutdown`: services that stop before the workers (the gallery's jobs)."""
 
     # --- configs ----------------------------------------------------------------------------------
 
@@ -540,11 +538,6 @@ class ModelManager:
         return await self._stop(self.get(name), "unloaded")
 
     async def shutdown(self) -> None:
-        for hook in self.shutdown_hooks:
-            try:
-                await hook()
-            except Exception:  # the workers must stop all the same
-                log.exception("shutdown hook %r failed", hook)
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None

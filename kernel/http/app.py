@@ -54,8 +54,12 @@ def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Li
     async def startup() -> None:
         await manager.start()
 
-    async def shutdown() -> None:
-        await manager.shutdown()
+    async def shutdown(app: Litestar) -> None:
+        try:
+            if "gallery" in app.state:  # its running downloads end 'interrupted' before the workers stop
+                await app.state.gallery.shutdown()
+        finally:
+            await manager.shutdown()
 
     cors = CORSConfig(allow_origins=settings.cors_origins, allow_headers=settings.cors_headers,
                       allow_methods=settings.cors_methods,  # type: ignore[arg-type]

@@ -62,7 +62,6 @@ def provide_gallery(state: State) -> GalleryService:
     and shut down with the server, before the models stop."""
     if "gallery" not in state:
         state.gallery = GalleryService(state.settings, ServerHost(state))
-        state.manager.shutdown_hooks.append(state.gallery.shutdown)
     return state.gallery
 
 
