@@ -6,6 +6,8 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 packages=(-e ".[test]")
 for dir in plugins/*/ contrib_backends/*/; do
-    [ -f "${dir}pyproject.toml" ] && packages+=(-e "${dir%/}[test]")
+    [ -f "${dir}pyproject.toml" ] || continue
+    # with its test extra where it declares one
+    if grep -q '^test *=' "${dir}pyproject.toml"; then packages+=(-e "${dir%/}[test]"); else packages+=(-e "${dir%/}"); fi
 done
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "${packages[@]}"
