@@ -30,16 +30,21 @@ def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyp
         time.sleep(0.05)
 
 
-def test_sigkill_mid_request_gives_503_and_the_next_request_restarts(client: httpx.Client) -> None:
-    assert chat(client, "slow", "warm up").status_code == 200
-    pid = worker_pid(client, "slow")
+def kill_mid_request(client: httpx.Client, model: str) -> tuple[int, httpx.Response]:
+    """SIGKILL the model's worker while it answers a long chat; its PID and the chat's response."""
+    assert chat(client, model, "warm up").status_code == 200
+    pid = worker_pid(client, model)
     result: dict[str, httpx.Response] = {}
-    thread = threading.Thread(target=lambda: result.update(r=chat(client, "slow", LONG)))
+    thread = threading.Thread(target=lambda: result.update(r=chat(client, model, LONG)))
     thread.start()
-    wait_for(lambda: client.get("/backend/monitor", params={"model": "slow"}).json()["state"] == "busy")
+    wait_for(lambda: client.get("/backend/monitor", params={"model": model}).json()["state"] == "busy")
     os.kill(pid, signal.SIGKILL)
     thread.join(30)
-    crashed = result["r"]
+    return pid, result["r"]
+
+
+def test_sigkill_mid_request_gives_503_and_the_next_request_restarts(client: httpx.Client) -> None:
+    pid, crashed = kill_mid_request(client, "slow")
     assert crashed.status_code == 503, crashed.text
     assert crashed.json()["error"]["message"]
     assert client.get("/healthz").status_code == 200
@@ -51,16 +56,8 @@ def test_sigkill_mid_request_gives_503_and_the_next_request_restarts(client: htt
 
 
 def test_without_auto_restart_a_crashed_model_stays_failed_until_started(client: httpx.Client) -> None:
-    assert chat(client, "no-restart", "warm up").status_code == 200
-    pid = worker_pid(client, "no-restart")
-    result: dict[str, httpx.Response] = {}
-    thread = threading.Thread(target=lambda: result.update(r=chat(client, "no-restart", LONG)))
-    thread.start()
-    wait_for(lambda: client.get("/backend/monitor", params={"model": "no-restart"}).json()["state"] == "busy")
-    os.kill(pid, signal.SIGKILL)
-    thread.join(30)
-    assert result["r"].status_code == 503
-    assert result["r"].json()["error"]["code"] == "worker_crashed"
+    pid, crashed = kill_mid_request(client, "no-restart")
+    assert crashed.status_code == 503 and crashed.json()["error"]["code"] == "worker_crashed"
     refused = chat(client, "no-restart", "refused")
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "model_failed"
     assert client.post("/api/v1/instances/no-restart/start").status_code == 200
