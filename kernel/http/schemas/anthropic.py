@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from kernai.http.schemas import NonNegativeInt, PositiveInt
 from msgspec import Meta, Struct, field
 
 ModelName = Annotated[str, Meta(min_length=1)]
@@ -82,12 +83,12 @@ class ToolChoiceParam(Struct, kw_only=True, omit_defaults=True):
 class MessagesRequest(Struct, kw_only=True, omit_defaults=True):
     model: ModelName
     messages: Annotated[list[MessageParam], Meta(min_length=1)]
-    max_tokens: Annotated[int, Meta(ge=1)]
+    max_tokens: PositiveInt
     system: str | list[TextBlockParam] | None = None
     stop_sequences: list[str] | None = None
     temperature: Annotated[float, Meta(ge=0, le=1)] | None = None
     top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
-    top_k: Annotated[int, Meta(ge=0)] | None = None
+    top_k: NonNegativeInt | None = None
     stream: bool = False
     tools: list[ToolParam] | None = None
     tool_choice: ToolChoiceParam | None = None

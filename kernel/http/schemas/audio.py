@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from kernai.http.schemas import Int64
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from msgspec import Struct, field
 
@@ -95,7 +96,7 @@ class SpeechBody(Struct, kw_only=True):
     speed: float = 1.0
     stream: bool = False
     stream_format: Literal["audio", "sse"] = "audio"
-    sample_rate: int | None = None
+    sample_rate: Int64 | None = None
     instructions: str | None = None
     """Accepted for compatibility; piper voices have no style control."""
 
@@ -182,7 +183,7 @@ class VADBody(Struct, kw_only=True):
 
     model: str | None = None
     audio: list[float]
-    sample_rate: int = 16000
+    sample_rate: Int64 = 16000
 
 
 class VADSegmentOut(Struct):

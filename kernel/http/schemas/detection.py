@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from kernai.http.schemas import NonNegativeInt
 from msgspec import Meta, Struct
 
 ModelName = Annotated[str, Meta(min_length=1)]
@@ -26,7 +27,7 @@ class DetectionRequestWire(Struct, kw_only=True, omit_defaults=True):
     image_size: Annotated[int, Meta(ge=32, le=8192)] | None = None
     iou: Fraction | None = None
     max_detections: Annotated[int, Meta(ge=1, le=10000)] | None = None
-    classes: list[Annotated[int, Meta(ge=0)]] | None = None
+    classes: list[NonNegativeInt] | None = None
 
 
 class DetectionWire(Struct, kw_only=True, omit_defaults=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from kernai.http.schemas import Int64
 from msgspec import Struct, field
 
 
@@ -15,7 +16,7 @@ class InstanceOptions(Struct, kw_only=True, forbid_unknown_fields=True, omit_def
     backend_type: str
     backend_options: dict[str, Any] = field(default_factory=dict)
     auto_restart: bool | None = None
-    max_restarts: int | None = None
+    max_restarts: Int64 | None = None
     restart_delay: float | None = None
     on_demand_start: bool | None = None
     idle_timeout: float | None = None
@@ -25,7 +26,7 @@ class InstanceOptions(Struct, kw_only=True, forbid_unknown_fields=True, omit_def
     description: str | None = None
     pinned: bool | None = None
     disabled: bool | None = None
-    parallel: int | None = None
+    parallel: Int64 | None = None
 
 
 class Instance(Struct, kw_only=True):
@@ -58,10 +59,10 @@ class NodeInfo(Struct):
 class KeyCreate(Struct, kw_only=True, forbid_unknown_fields=True):
     name: str
     permission_mode: Literal["allow_all", "per_instance"] = "allow_all"
-    instance_ids: list[int] = field(default_factory=list)
+    instance_ids: list[Int64] = field(default_factory=list)
     instance_names: list[str] = field(default_factory=list)
     """kernai: models by name, which also covers models defined by YAML files."""
-    expires_at: int | None = None
+    expires_at: Int64 | None = None
     """Unix time after which the key is refused (401)."""
     kind: Literal["inference", "management"] = "inference"
 

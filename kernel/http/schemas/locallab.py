@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from kernai.http.schemas import NonNegativeInt, PositiveInt
 from msgspec import Meta, Struct
-
-PositiveInt = Annotated[int, Meta(ge=1)]
 
 
 class SamplingFields(Struct, kw_only=True, omit_defaults=True):
@@ -21,7 +20,7 @@ class SamplingFields(Struct, kw_only=True, omit_defaults=True):
     max_new_tokens: PositiveInt | None = None
     temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
     top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
-    top_k: Annotated[int, Meta(ge=0)] | None = None
+    top_k: NonNegativeInt | None = None
     repetition_penalty: Annotated[float, Meta(ge=0)] | None = None
     system_prompt: str | None = None
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from msgspec import Meta, Struct
-
 from kernai.capabilities import ChatMessage, Tool, ToolCall, ToolCallDelta
+from kernai.http.schemas import Int64, NonNegativeInt, PositiveInt
+from msgspec import Meta, Struct
 
 Temperature = Annotated[float, Meta(ge=0, le=2)]
 Probability = Annotated[float, Meta(ge=0, le=1)]
 Penalty = Annotated[float, Meta(ge=-2, le=2)]
-PositiveInt = Annotated[int, Meta(ge=1)]
 ChoiceCount = Annotated[int, Meta(ge=1, le=16)]
 ModelName = Annotated[str, Meta(min_length=1)]
 
@@ -26,12 +25,12 @@ class SamplingFields(_Wire, kw_only=True):
     max_tokens: PositiveInt | None = None
     temperature: Temperature | None = None
     top_p: Probability | None = None
-    top_k: Annotated[int, Meta(ge=0)] | None = None
+    top_k: NonNegativeInt | None = None
     min_p: Probability | None = None
     repeat_penalty: Annotated[float, Meta(ge=0)] | None = None
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
-    seed: int | None = None
+    seed: Int64 | None = None
     stop: str | list[str] | None = None
     logit_bias: dict[str, float] | None = None
     grammar: str | None = None
@@ -94,7 +93,7 @@ class EditRequest(_Wire, kw_only=True):
 
 class EmbeddingRequestWire(_Wire, kw_only=True):
     model: ModelName
-    input: str | list[str | int | list[int]]
+    input: str | list[str | Int64 | list[Int64]]
     encoding_format: str = "float"
     dimensions: PositiveInt | None = None
     user: str | None = None
@@ -108,7 +107,7 @@ class TokenizeRequestWire(_Wire, kw_only=True):
 
 class DetokenizeRequestWire(_Wire, kw_only=True):
     model: ModelName
-    tokens: list[int]
+    tokens: list[Int64]
 
 
 # --- responses -------------------------------------------------------------------------------------

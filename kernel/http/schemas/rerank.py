@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from kernai.http.schemas import PositiveInt
 from msgspec import Meta, Struct
 
 ModelName = Annotated[str, Meta(min_length=1)]
@@ -19,7 +20,7 @@ class RerankRequestWire(Struct, kw_only=True, omit_defaults=True):
     model: ModelName
     query: Annotated[str, Meta(min_length=1)]
     documents: Annotated[list[str | RerankDocumentWire], Meta(min_length=1)]
-    top_n: Annotated[int, Meta(ge=1)] | None = None
+    top_n: PositiveInt | None = None
     return_documents: bool = True
 
 

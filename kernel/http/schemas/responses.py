@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from kernai.http.schemas import PositiveInt
 from msgspec import Meta, Struct, field
 
 ModelName = Annotated[str, Meta(min_length=1)]
@@ -86,7 +87,7 @@ class CreateResponse(_In):
     tools: list[FunctionTool] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool = True
-    max_output_tokens: Annotated[int, Meta(ge=1)] | None = None
+    max_output_tokens: PositiveInt | None = None
     temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
     top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
     top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
