@@ -77,6 +77,13 @@ class ConfigError(Struct, frozen=True):
     file: str
     field: str | None
     message: str
+    name: str | None = None
+    """The model name the config declares, when it declares one."""
+
+    @property
+    def model(self) -> str:
+        """The model this error stands for (in ``/v1/models`` and requests): the declared name, else the file's."""
+        return self.name or Path(self.file).stem
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.field}" if self.field else self.file
@@ -109,11 +116,13 @@ def parse_model_config(
 ) -> ModelConfig:
     """Validate one config mapping; raise :class:`InvalidConfig` naming the file and field."""
 
-    def fail(key: str | None, message: str) -> InvalidConfig:
-        return InvalidConfig(ConfigError(file, key, message))
-
     if not isinstance(data, Mapping):
-        raise fail(None, "expected a mapping of keys to values")
+        raise InvalidConfig(ConfigError(file, None, "expected a mapping of keys to values"))
+    declared = data.get("name") if isinstance(data.get("name"), str) else None
+
+    def fail(key: str | None, message: str) -> InvalidConfig:
+        return InvalidConfig(ConfigError(file, key, message, declared))
+
     backend_name = data.get("backend")
     if not isinstance(backend_name, str) or not backend_name:
         raise fail("backend", "missing: name the backend that serves this model")

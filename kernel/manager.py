@@ -213,10 +213,16 @@ class ModelManager:
             self._watchdog = asyncio.create_task(self._unload_idle())
 
     def get(self, name: str) -> ManagedModel:
-        try:
-            return self.models[name]
-        except KeyError:
-            raise ModelNotFound(name) from None
+        """The model ``name``; 503 when its config is invalid (the error names file and field), else 404."""
+        model = self.models.get(name)
+        if model is not None:
+            return model
+        error = next((e for e in self.config_errors if e.model == name), None)
+        if error is None:
+            raise ModelNotFound(name)
+        authorize_model(name)
+        raise ModelUnavailable(f"Model '{name}' cannot be served, its config is invalid: {error}",
+                               code="model_config_invalid")
 
     def _check(self, model: ManagedModel, request: Request) -> None:
         capability = capability_of(request)

@@ -18,6 +18,7 @@ MODELS = {
     "typo.yaml": "name: typo\nbackend: reference\ncontext_sise: 10\n",
     "ghost.yaml": "name: ghost\nbackend: no-such-backend\n",
     "no-weights.yaml": "name: no-weights\nbackend: reference\nparameters:\n  model: missing.gguf\n",
+    "file-stem.yaml": "name: declared-name\nbackend: reference\nthreads: many\n",
 }
 
 

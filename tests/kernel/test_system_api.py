@@ -38,12 +38,27 @@ def test_broken_configs_are_logged_at_startup_with_file_and_field(server: Kernai
 
 
 def test_a_broken_config_does_not_stop_the_others(client: httpx.Client) -> None:
-    response = client.post("/v1/chat/completions", json={"model": "typo",
-                                                         "messages": [{"role": "user", "content": "x"}]})
-    assert response.status_code == 404
+    for name, file, field in (("typo", "typo.yaml", "context_sise"), ("ghost", "ghost.yaml", "backend"),
+                              ("no-weights", "no-weights.yaml", "parameters.model"),
+                              ("declared-name", "file-stem.yaml", "threads")):
+        response = client.post("/v1/chat/completions", json={"model": name,
+                                                             "messages": [{"role": "user", "content": "x"}]})
+        assert response.status_code == 503, (name, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "model_config_invalid" and error["type"] == "server_error"
+        assert f"{file}: {field}:" in error["message"], error
+    nope = client.post("/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]})
+    assert nope.status_code == 404 and nope.json()["error"]["code"] == "model_not_found"
     ok = client.post("/v1/chat/completions", json={"model": "echo",
                                                    "messages": [{"role": "user", "content": "x"}]})
     assert ok.status_code == 200
+
+
+def test_a_broken_config_is_listed_under_the_name_it_declares(client: httpx.Client) -> None:
+    models = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    assert "file-stem" not in models
+    status = models["declared-name"]["status"]
+    assert status["state"] == "error" and "file-stem.yaml: threads:" in status["error"]
 
 
 def test_system_lists_backends_and_loaded_models(client: httpx.Client) -> None:

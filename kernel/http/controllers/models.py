@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from litestar import Controller, get
 from msgspec import Struct
@@ -53,7 +52,7 @@ class ModelsController(Controller):
             for model in manager.models.values()
         ]
         cards += [
-            ModelCard(id=Path(error.file).stem, owned_by="kernai", status=ModelStatus("error", str(error)),
+            ModelCard(id=error.model, owned_by="kernai", status=ModelStatus("error", str(error)),
                       capabilities=[], created=_created(error.file))
             for error in manager.config_errors
         ]
