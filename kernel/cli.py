@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from kernai import __version__
 
@@ -87,10 +87,12 @@ def plugins(as_json: bool) -> None:
         click.echo(msgspec.json.format(msgspec.json.encode(
             {"plugins": loaded.plugins(), "errors": loaded.load_errors}), indent=2))
         return
-    table = Table("plugin", "distribution", "version", "backends", "hooks")
+    # folded, never cut with an ellipsis: a narrow terminal still shows every name whole
+    table = Table(*(Column(header, overflow="fold") for header in ("plugin", "distribution", "version",
+                                                                    "backends", "hooks")), show_lines=True)
     for info in loaded.plugins():
-        table.add_row(info.name, info.distribution or "-", info.version or "-", ", ".join(info.backends),
-                      ", ".join(info.hooks))
+        table.add_row(info.name, info.distribution or "-", info.version or "-", "\n".join(info.backends),
+                      "\n".join(info.hooks))
     console.print(table)
     for name, error in loaded.load_errors.items():
         console.print(f"[red]{name}: failed to load: {error}[/red]")

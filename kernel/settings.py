@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import msgspec
 import yaml
@@ -12,6 +13,7 @@ from msgspec import Struct, field
 
 ENV_PREFIX = "KERNAI_"
 CONFIG_ENV = "KERNAI_CONFIG"
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 def _data_home() -> Path:
@@ -36,7 +38,7 @@ class Settings(Struct, kw_only=True, forbid_unknown_fields=True):
     port: int = 8080
     models_dir: str = field(default_factory=lambda: str(_data_home() / "models"))
     data_dir: str = field(default_factory=lambda: str(_data_home() / "data"))
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     # HTTP
     cors_origins: list[str] = field(default_factory=list)
     cors_headers: list[str] = field(default_factory=lambda: ["*"])
@@ -104,23 +106,36 @@ class Settings(Struct, kw_only=True, forbid_unknown_fields=True):
 
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:
-        """Build settings from the layers, the later ones winning. ``None`` overrides are ignored."""
+        """Build settings from the layers, the later ones winning. ``None`` overrides are ignored.
+
+        A bad value is a :class:`ValueError` naming the setting and where it came from: the file,
+        the ``KERNAI_*`` variable or the command-line option.
+        """
         data: dict[str, Any] = {}
+        origins: dict[str, str] = {}
         config_file = config_file or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
         if config_file is not None:
-            loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+            try:
+                loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as exc:
+                raise ValueError(f"{config_file}: not valid YAML: {exc}") from None
             if not isinstance(loaded, dict):
                 raise ValueError(f"{config_file}: expected a mapping of settings")
             data.update(loaded)
+            origins.update(dict.fromkeys(map(str, loaded), str(config_file)))
         for name in cls.__struct_fields__:
             raw = os.environ.get(ENV_PREFIX + name.upper())
             if raw is not None:
                 data[name] = _parse_env(raw)
-        data.update({key: value for key, value in overrides.items() if value is not None})
+                origins[name] = ENV_PREFIX + name.upper()
+        for name, value in overrides.items():
+            if value is not None:
+                data[name] = value
+                origins[name] = "--" + name.replace("_", "-")
         try:
             return msgspec.convert(data, cls, strict=False)
         except msgspec.ValidationError as exc:
-            raise ValueError(f"invalid settings: {exc}") from None
+            raise ValueError(_located(cls, str(exc), origins)) from None
 
     def redacted(self) -> dict[str, Any]:
         """The settings with every secret replaced, for ``/api/v1/config``."""
@@ -135,6 +150,19 @@ class Settings(Struct, kw_only=True, forbid_unknown_fields=True):
             ENV_PREFIX + name.upper(): msgspec.json.encode(value).decode()
             for name, value in msgspec.structs.asdict(self).items()
         }
+
+
+def _located(cls: type[Settings], message: str, origins: dict[str, str]) -> str:
+    """msgspec's ``Invalid enum value 'loud' - at `$.log_level``` as
+    ``kernai.yaml: log_level: Invalid enum value 'loud' (one of: debug, info, warning, error)``."""
+    text, _, at = message.partition(" - at ")
+    unknown = re.search(r"unknown field `([^`]+)`", text)
+    path = at.strip("`").removeprefix("$.") if at else (unknown.group(1) if unknown else "")
+    name = re.split(r"[.\[]", path)[0]
+    kind = next((f.type for f in msgspec.structs.fields(cls) if f.name == name), None)
+    if get_origin(kind) is Literal:
+        text += f" (one of: {', '.join(map(str, get_args(kind)))})"
+    return f"{origins[name]}: {path}: {text}" if name in origins else f"invalid settings: {text}"
 
 
 def _parse_env(raw: str) -> Any:
