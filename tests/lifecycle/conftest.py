@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,14 +13,14 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from kernai.testing import KernaiServer
+from kernai.testing import KernaiServer, free_port
 
 MANAGEMENT_KEY = "test-management-key"
 CONFIG_INFERENCE_KEY = "test-inference-key"
 
 
-def make_server(root: Path, models: dict[str, dict[str, Any]], settings: dict[str, Any]) -> KernaiServer:
-    """A server over ``root/models`` (one YAML per model) and ``root/data``, with ``settings`` as its config."""
+def write_configs(root: Path, models: dict[str, dict[str, Any]], settings: dict[str, Any]) -> Path:
+    """``root/models`` (one YAML per reference-backend model) and ``root/kernai.yaml``; returns the latter."""
     (root / "models").mkdir(parents=True, exist_ok=True)
     for name, config in models.items():
         (root / "models" / f"{name}.yaml").write_text(
@@ -25,12 +28,55 @@ def make_server(root: Path, models: dict[str, dict[str, Any]], settings: dict[st
         )
     config_file = root / "kernai.yaml"
     config_file.write_text(yaml.safe_dump({"idle_check_interval": 0.2, **settings}))
+    return config_file
+
+
+def make_server(root: Path, models: dict[str, dict[str, Any]], settings: dict[str, Any]) -> KernaiServer:
+    """A server over ``root/models`` (one YAML per model) and ``root/data``, with ``settings`` as its config."""
     return KernaiServer(
         root / "models",
         root / "data",
         env={"KERNAI_LOAD_PLUGINS": "reference"},
-        args=["--config", str(config_file)],
+        args=["--config", str(write_configs(root, models, settings))],
     )
+
+
+class GranianServer(KernaiServer):
+    """The ASGI app ``kernai.http.asgi:app`` under granian, as someone embedding kernai runs it: the
+    settings come from ``KERNAI_*`` alone, so ``KERNAI_PORT`` need not be the port it listens on."""
+
+    def start(self) -> GranianServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "kernai.http.asgi:app",
+        ]
+        env = {
+            **os.environ,
+            **self.env,
+            "KERNAI_MODELS_DIR": str(self.models_dir),
+            "KERNAI_DATA_DIR": str(self.data_dir),
+        }
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+        def ready() -> bool:
+            assert self.process is not None and self.process.poll() is None, self.log()
+            try:
+                return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, timeout=self.startup_timeout, what=f"granian to serve kernai:\n{self.log()}")
+        return self
 
 
 def chat(client: httpx.Client, model: str, text: str = "hello there", **headers: str) -> httpx.Response:
@@ -89,6 +135,22 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
         "inference_keys": [CONFIG_INFERENCE_KEY],
     }
     with make_server(root, {"open": {}, "other": {}}, settings) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
+    """Granian serving the ASGI app on its own port while ``settings.port`` names another (where
+    nothing listens); inference keys required, management routes open."""
+    root = tmp_path_factory.mktemp("embedded")
+    settings = {"require_inference_auth": True, "inference_keys": [CONFIG_INFERENCE_KEY]}
+    config_file = write_configs(root, {"alpha": {}, "beta": {}}, settings)
+    env = {
+        "KERNAI_LOAD_PLUGINS": "reference",
+        "KERNAI_CONFIG": str(config_file),
+        "KERNAI_PORT": str(free_port()),
+    }
+    with GranianServer(root / "models", root / "data", env=env) as server:
         yield server
 
 

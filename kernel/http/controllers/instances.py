@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
-import httpx
 import msgspec
 from kernai import __version__
+from kernai.auth.principal import KeyKind, authorize_model, current_request
 from kernai.config import InvalidConfig, ModelConfig, parse_model_config
 from kernai.errors import Conflict, InvalidRequest
+from kernai.http.controllers.models import ModelCard, ModelList, ModelStatus
+from kernai.http.gate import Gate
 from kernai.http.schemas.llamactl import Instance, InstanceOptions, NodeInfo, VersionInfo
 from kernai.instances import instance_source, is_instance
 from kernai.manager import ManagedModel, ModelManager
 from kernai.settings import Settings
 from litestar import Controller, Request, Response, delete, get, post, put, route
-from litestar.exceptions import HTTPException, NotFoundException
-from litestar.response import Stream
+from litestar.exceptions import NotFoundException
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.utils import normalize_path
+from litestar.utils.scope.state import ScopeState
 
 NODE = "main"
 SECONDS_PER_MINUTE = 60.0
@@ -32,7 +35,9 @@ LIFECYCLE_KEYS = (
     "disabled",
     "parallel",
 )
-FORWARDED_HEADERS = ("authorization", "x-api-key", "content-type", "accept")
+UNFORWARDED_HEADERS = (b"content-length", b"transfer-encoding")
+MODEL_LISTS = ("/v1/models", "/models")
+"""Paths that list models; through the proxy they list the instance alone, as its own server would."""
 
 
 def config_data(options: InstanceOptions) -> dict[str, Any]:
@@ -125,6 +130,55 @@ def _own_instance(manager: ModelManager, name: str) -> ManagedModel:
     return model
 
 
+def _card(model: ManagedModel) -> ModelCard:
+    return ModelCard(
+        id=model.name,
+        owned_by=model.config.backend,
+        status=ModelStatus(model.state.value, model.last_error),
+        capabilities=[c.value for c in model.backend.backend.capabilities],
+        created=_mtime(model.config.source),
+    )
+
+
+def _inner_route(request: Request[Any, Any, Any], path: str) -> tuple[Gate, Scope]:
+    """The gate in front of the route at ``path``, and a copy of the request's scope routed there."""
+    app, handler, path, params, template = request.app.asgi_router.handle_routing(
+        path=normalize_path(path), method=request.method
+    )
+    assert isinstance(app, Gate), "every route is behind the gate"
+    scope = cast(
+        Scope,
+        {
+            **request.scope,
+            "path": path,
+            "raw_path": path.encode(),
+            "headers": [(k, v) for k, v in request.scope["headers"] if k not in UNFORWARDED_HEADERS],
+            "path_params": params,
+            "route_handler": handler,
+            "path_template": template,
+            "state": {},
+        },
+    )
+    ScopeState.from_scope(scope).exception_handlers = handler.resolve_exception_handlers()
+    return app, scope
+
+
+def _replaying(app: ASGIApp, scope: Scope, body: bytes) -> ASGIApp:
+    """An ASGI app that runs ``app`` over ``scope`` with ``body`` as the request body; the rest of
+    the connection (its disconnect, the response) is the proxy request's own."""
+    scope = cast(Scope, {**scope, "headers": [*scope["headers"], (b"content-length", b"%d" % len(body))]})
+
+    async def replay(_: Scope, receive: Receive, send: Send) -> None:
+        pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def replayed() -> Message:
+            return pending.pop() if pending else await receive()
+
+        await app(scope, replayed, send)
+
+    return replay
+
+
 class InstancesController(Controller):
     path = "/api/v1"
     tags = ["llamactl"]
@@ -184,18 +238,28 @@ class InstancesController(Controller):
     @route(
         "/instances/{name:str}/proxy/{path:path}",
         http_method=["GET", "POST"],
-        summary="Forward a request to the instance's own routes (the OpenAI API, with the model set)",
+        status_code=200,
+        summary="The instance's own server: kernai's routes, served in-process, with the model set",
     )
     async def proxy(
-        self, name: str, path: str, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings
-    ) -> Response[Any]:
+        self, name: str, path: str, request: Request[Any, Any, Any], manager: ModelManager
+    ) -> ASGIApp:
+        """Runs the route past the gate, which let this request in already (so it is counted and traced
+        once). A key this route did not need (management auth off) is checked as the instance's own
+        server would: as an inference request for this instance."""
+        gate, scope = _inner_route(request, "/" + path.strip("/"))
+        context = current_request.get()
+        if context is not None and context.principal is None:  # no key was needed to get here
+            context.principal, _ = gate.authenticate_limited(scope, KeyKind.INFERENCE.value)
         model = manager.get(name)
-        path = path.lstrip("/")
-        if path == "health":
-            healthy = model.running
-            return Response(
-                {"status": "ok" if healthy else model.status}, status_code=200 if healthy else 503
+        authorize_model(name)
+        if scope["path"] == "/health":
+            reply = Response(
+                {"status": "ok" if model.running else model.status}, status_code=200 if model.running else 503
             )
+            return reply.to_asgi_response(app=None, request=request)
+        if scope["path"] in MODEL_LISTS:
+            return Response(ModelList([_card(model)])).to_asgi_response(app=None, request=request)
         body = await request.body()
         if body and request.headers.get("content-type", "").startswith("application/json"):
             try:
@@ -204,36 +268,7 @@ class InstancesController(Controller):
                 payload = None
             if isinstance(payload, dict):
                 body = msgspec.json.encode({**payload, "model": name})
-        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-        url = f"http://{host}:{settings.port}/{path}"
-        headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED_HEADERS}
-        client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=10))
-        try:
-            upstream = await client.send(
-                client.build_request(
-                    request.method, url, params=request.query_params.dict(), content=body, headers=headers
-                ),
-                stream=True,
-            )
-        except httpx.HTTPError as exc:
-            await client.aclose()
-            raise HTTPException(
-                status_code=502, detail=f"Proxy to {url} failed: {type(exc).__name__}"
-            ) from None
-
-        async def relay() -> AsyncIterator[bytes]:
-            try:
-                async for part in upstream.aiter_raw():
-                    yield part
-            finally:
-                await upstream.aclose()
-                await client.aclose()
-
-        return Stream(
-            relay(),
-            status_code=upstream.status_code,
-            media_type=upstream.headers.get("content-type", "application/json"),
-        )
+        return _replaying(gate.app, scope, body)
 
     @get("/version", summary="Server version")
     async def version(self) -> VersionInfo:
