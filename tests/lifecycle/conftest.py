@@ -139,6 +139,15 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
 
 
 @pytest.fixture(scope="session")
+def idler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
+    """A server-wide idle_timeout of 1 s; one model keeps its own idle_timeout of 0 (never)."""
+    root = tmp_path_factory.mktemp("idler")
+    models = {"drowsy": {}, "awake": {"idle_timeout": 0}}
+    with make_server(root, models, {"idle_timeout": 1.0}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
     """Granian serving the ASGI app on its own port while ``settings.port`` names another (where
     nothing listens); inference keys required, management routes open."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import httpx
 import psutil
 import yaml
+from kernai.testing import KernaiServer
 
 from .conftest import chat, instance, wait_for
 
@@ -149,3 +151,28 @@ def test_locallab_model_routes(client: httpx.Client) -> None:
     assert instance(client, "echo")["status"] == "stopped"
     missing = client.post("/models/load", json={"model_id": "nope"})
     assert missing.status_code == 404 and "detail" in missing.json()
+
+
+def test_an_instances_environment_reaches_its_worker_process(client: httpx.Client) -> None:
+    options = {
+        "backend_type": "reference",
+        "environment": {"KERNAI_TEST_MARK": "marked", "OMP_NUM_THREADS": "3"},
+    }
+    assert client.post("/api/v1/instances/marked", json=options).status_code == 201
+    assert chat(client, "marked").status_code == 200
+    pid = client.get("/backend/monitor", params={"model": "marked"}).json()["pid"]
+    environ = psutil.Process(pid).environ()
+    assert (environ["KERNAI_TEST_MARK"], environ["OMP_NUM_THREADS"]) == ("marked", "3")
+    assert "KERNAI_TEST_MARK" not in os.environ  # the server did not pass its own on
+    assert client.delete("/api/v1/instances/marked").status_code == 204
+
+
+def test_the_global_idle_timeout_unloads_a_model_without_its_own(idler: KernaiServer) -> None:
+    with idler.client() as client:
+        assert chat(client, "drowsy").status_code == 200 and chat(client, "awake").status_code == 200
+        monitor = {m: client.get("/backend/monitor", params={"model": m}).json() for m in ("drowsy", "awake")}
+        wait_for(lambda: gone(monitor["drowsy"]["pid"]), timeout=10, what="the idle worker to exit")
+        assert instance(client, "drowsy")["status"] == "stopped"
+        time.sleep(1.0)  # as long again: "awake" has been idle past the global timeout too
+        assert instance(client, "awake")["pid"] == monitor["awake"]["pid"]  # its idle_timeout 0: never
+        assert not gone(monitor["awake"]["pid"])
