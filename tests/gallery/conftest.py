@@ -33,8 +33,12 @@ class Served:
     """The first response stops after this many bytes (the connection closes mid-body)."""
     delay: float = 0.0
     """Seconds between 64 KiB chunks."""
+    errors: list[int] = field(default_factory=list)
+    """HTTP statuses the first GETs get instead of the file, one each, in order."""
     requests: list[str | None] = field(default_factory=list)
     """The Range header of every GET."""
+    times: list[float] = field(default_factory=list)
+    """When each GET came (``time.monotonic()``)."""
 
 
 class FileServer:
@@ -85,8 +89,12 @@ class FileServer:
                     self.send_error(404)
                     return
                 range_header = self.headers.get("Range")
-                first = not served.requests
+                served.times.append(time.monotonic())
                 served.requests.append(range_header)
+                if len(served.requests) <= len(served.errors):
+                    self.send_error(served.errors[len(served.requests) - 1])
+                    return
+                first = len(served.requests) == len(served.errors) + 1
                 start = (
                     int(match.group(1))
                     if range_header and (match := re.match(r"bytes=(\d+)-", range_header))
@@ -260,34 +268,44 @@ def layered_venv(path: Path) -> Path:
 class Gallery:
     """The local file server, the test galleries on it, and a kernai server configured with them.
 
-    The server runs in its own venv layered on this one, so the backends it installs stay there.
+    Two model galleries, ``test`` (searched first for a bare name) and ``mirror``. The server runs in
+    its own venv layered on this one, so the backends it installs stay there; ``env`` is added to its
+    environment.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
         self.root = root
         self.files = FileServer()
         self.wheels = root / "wheels"
         self.wheels.mkdir()
-        self.entries: list[dict[str, Any]] = []
-        self.index = root / "index.yaml"
+        self.indexes = {"test": root / "index.yaml", "mirror": root / "mirror.yaml"}
+        self.entries: dict[str, list[dict[str, Any]]] = {name: [] for name in self.indexes}
+        for index in self.indexes.values():
+            index.write_text("[]\n")
         self.backends_index = root / "backends.yaml"
         self.backends_index.write_text("[]\n")
         self.python = layered_venv(root / "venv")
+        self.extra_env = env or {}
         self.server: KernaiServer | None = None
 
-    def add(self, model: dict[str, Any]) -> None:
-        self.entries.append(model)
-        self.index.write_text(yaml.safe_dump(self.entries, sort_keys=False))
+    @property
+    def index(self) -> Path:
+        return self.indexes["test"]
+
+    def add(self, model: dict[str, Any], gallery: str = "test") -> None:
+        self.entries[gallery].append(model)
+        self.indexes[gallery].write_text(yaml.safe_dump(self.entries[gallery], sort_keys=False))
 
     def env(self) -> dict[str, str]:
         return {
             "KERNAI_LOAD_PLUGINS": "reference,gallery-echo",
-            "KERNAI_GALLERIES": json.dumps([{"name": "test", "url": str(self.index)}]),
+            "KERNAI_GALLERIES": json.dumps([{"name": n, "url": str(i)} for n, i in self.indexes.items()]),
             "KERNAI_BACKEND_GALLERIES": json.dumps([{"name": "test", "url": str(self.backends_index)}]),
             "HF_ENDPOINT": self.files.url,
             "HTTP_PROXY": self.files.url,  # the file server is also the proxy every download goes through
             "PIP_NO_INDEX": "1",
             "PIP_FIND_LINKS": str(self.wheels),
+            **self.extra_env,
         }
 
     def start(self) -> KernaiServer:

@@ -300,10 +300,49 @@ def test_downloads_go_through_the_configured_proxy(gallery: Gallery, client: htt
 
 
 def test_galleries_and_available(gallery: Gallery, client: httpx.Client) -> None:
-    assert client.get("/models/galleries").json() == [{"name": "test", "url": str(gallery.index)}]
+    assert client.get("/models/galleries").json() == [
+        {"name": name, "url": str(index)} for name, index in gallery.indexes.items()
+    ]
     available = {m["id"]: m for m in client.get("/models/available").json()}
     assert available["test@placeholder"]["gallery"] == {"name": "test", "url": str(gallery.index)}
     assert available["test@placeholder"]["backend"] == "reference"
+
+
+def test_the_same_name_in_two_galleries_is_addressed_as_gallery_at_name(
+    gallery: Gallery, client: httpx.Client
+) -> None:
+    bodies = {name: blob(5_000, seed=seed) for seed, name in enumerate(gallery.indexes, start=14)}
+    for name, data in bodies.items():
+        url = gallery.files.add(f"both-{name}.bin", data)
+        gallery.add(
+            entry("both", [{"filename": f"both-{name}.bin", "uri": url, "sha256": sha256(data)}]),
+            gallery=name,
+        )
+    available = [m["id"] for m in client.get("/models/available").json() if m["name"] == "both"]
+    assert sorted(available) == ["mirror@both", "test@both"]
+
+    for name, data in bodies.items():
+        reply = client.post("/models/apply", json={"id": f"{name}@both", "name": f"both-{name}"})
+        assert wait_job(client, reply.json()["uuid"])["state"] == "done"
+        assert (gallery.models_dir / f"both-{name}.bin").read_bytes() == data
+        config = yaml.safe_load((gallery.models_dir / f"both-{name}.yaml").read_text())
+        assert config["parameters"] == {"model": f"both-{name}.bin"}
+    bare = client.post("/models/apply", json={"id": "both"})
+    assert wait_job(client, bare.json()["uuid"])["file_name"] == "both-test.bin"  # the first gallery's
+
+
+def test_a_503_is_retried_with_backoff_and_the_job_finishes(gallery: Gallery, client: httpx.Client) -> None:
+    data = blob(50_000, seed=16)
+    url = gallery.files.add("flaky.bin", data, errors=[503])
+    gallery.add(entry("flaky", [{"filename": "flaky.bin", "uri": url, "sha256": sha256(data)}]))
+
+    status = wait_job(client, client.post("/models/apply", json={"id": "flaky"}).json()["uuid"])
+
+    assert status["state"] == "done", status
+    served = gallery.files.files["flaky.bin"]
+    assert served.requests == [None, None]
+    assert served.times[1] - served.times[0] >= 0.4  # the first backoff is 0.5 s
+    assert (gallery.models_dir / "flaky.bin").read_bytes() == data
 
 
 def test_jobs_survive_a_restart_and_the_partial_file_resumes(gallery: Gallery, client: httpx.Client) -> None:
