@@ -127,6 +127,30 @@ def test_instances_are_created_used_updated_and_deleted(client: httpx.Client) ->
     wait_for(lambda: gone(updated.json()["pid"]), what="the deleted instance's worker to exit")
 
 
+def test_an_instance_whose_config_broke_can_still_be_replaced_and_deleted(
+    client: httpx.Client, lifecycle: KernaiServer
+) -> None:
+    weights = lifecycle.models_dir / "orphan-weights.bin"
+    weights.write_bytes(b"weights")
+    options = {"backend_type": "reference", "backend_options": {"model": weights.name}}
+    assert client.post("/api/v1/instances/orphan", json=options).status_code == 201
+    weights.unlink()
+    assert client.post("/api/v1/instances/orphan-reloads", json={"backend_type": "reference"}).status_code == 201
+    broken = client.get("/api/v1/instances/orphan")
+    assert broken.status_code == 503 and "parameters.model" in broken.json()["error"]
+
+    replaced = client.put("/api/v1/instances/orphan", json={"backend_type": "reference"})
+    assert replaced.status_code == 200, replaced.text
+    assert chat(client, "orphan").status_code == 200
+    weights.write_bytes(b"weights")
+    assert client.put("/api/v1/instances/orphan", json=options).status_code == 200
+    weights.unlink()
+    assert client.delete("/api/v1/instances/orphan-reloads").status_code == 204
+    assert client.get("/api/v1/instances/orphan").status_code == 503
+    assert client.delete("/api/v1/instances/orphan").status_code == 204
+    assert client.get("/api/v1/instances/orphan").status_code == 404
+
+
 def test_version_nodes_and_config(client: httpx.Client) -> None:
     assert client.get("/api/v1/version").json()["version"]
     assert client.get("/api/v1/nodes").json() == {"main": {"address": ""}}

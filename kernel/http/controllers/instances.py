@@ -123,11 +123,13 @@ def _validated(name: str, options: InstanceOptions, manager: ModelManager) -> di
     return data
 
 
-def _own_instance(manager: ModelManager, name: str) -> ManagedModel:
+def _stored_instance(manager: ModelManager, name: str) -> ManagedModel | None:
+    """The model of an instance made through this API; ``None`` while its stored options make no valid
+    config (a removed backend or model file), so that it can still be replaced or deleted."""
+    if manager.instances.row(name) is not None:
+        return manager.models.get(name)
     model = manager.get(name)
-    if not is_instance(model.config):
-        raise Conflict(f"Instance '{name}' is defined by {model.config.source}; edit that file instead")
-    return model
+    raise Conflict(f"Instance '{name}' is defined by {model.config.source}; edit that file instead")
 
 
 def _card(model: ManagedModel) -> ModelCard:
@@ -201,7 +203,8 @@ class InstancesController(Controller):
 
     @put("/instances/{name:str}", summary="Replace an instance's options (restarts it if running)")
     async def update_instance(self, name: str, data: InstanceOptions, manager: ModelManager) -> Instance:
-        was_running = _own_instance(manager, name).running
+        current = _stored_instance(manager, name)
+        was_running = current is not None and current.running
         manager.instances.put(name, _validated(name, data, manager))
         manager.reload()
         model = manager.get(name)
@@ -211,8 +214,8 @@ class InstancesController(Controller):
 
     @delete("/instances/{name:str}", summary="Delete an instance (stops it first)", status_code=204)
     async def delete_instance(self, name: str, manager: ModelManager) -> None:
-        _own_instance(manager, name)
-        await manager.unload(name)
+        if _stored_instance(manager, name) is not None:
+            await manager.unload(name)
         manager.instances.delete(name)
         manager.reload()
 
