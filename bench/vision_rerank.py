@@ -103,7 +103,7 @@ def prepare_models(models: Path, threads: int) -> None:
 def start_peer(model: Path, threads: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--embedding", "true",
-                                "--n_threads", str(threads), "--n_ctx", "512", "--n_batch", "512", "--n_ubatch", "512",
+                                "--n_threads", str(threads), "--n_threads_batch", str(threads), "--n_ctx", "512", "--n_batch", "512", "--n_ubatch", "512",
                                 "--host", "127.0.0.1", "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
