@@ -61,7 +61,7 @@ def route_class(path: str) -> str:
     """``public``, ``management`` or ``inference``."""
     if path in PUBLIC or path == "/docs" or path.startswith("/docs/"):
         return "public"
-    if any(path == p.rstrip("/") or path.startswith(p) for p in MANAGEMENT_PREFIXES):
+    if path.startswith(MANAGEMENT_PREFIXES):  # "/models/" is the gallery's; "/models" lists models, like /v1/models
         return "management"
     return "inference"
 

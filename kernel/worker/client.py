@@ -153,7 +153,7 @@ class WorkerClient:
                 queue.put_nowait(_END)
         elif isinstance(message, Failed):
             error = _error_from(message, self.config.name)
-            if message.id == 0 and message.kind == "backend_error":
+            if message.id == 0:  # the load: whatever the backend raised, the model cannot serve (503), not a bad request
                 error = ModelUnavailable(f"Model '{self.config.name}' failed to load: {message.message}", code="load_failed")
             if (queue := self._queues.get(message.id)) is not None:
                 queue.put_nowait(error)

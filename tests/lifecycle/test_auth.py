@@ -48,9 +48,14 @@ def test_an_inference_key_works_for_inference_and_is_403_on_management_routes(ht
         ("POST", "/backend/shutdown"),
         ("PUT", "/api/models/open/disable"),
         ("GET", "/api/v1/auth/keys"),
+        ("GET", "/models/available"),
+        ("GET", "/backends"),
+        ("GET", "/system"),
     ]:
         response = http.request(method, path, headers={"x-api-key": CONFIG_INFERENCE_KEY})
         assert response.status_code == 403, (path, response.text)
+    for path in ("/v1/models", "/models"):  # the model list is inference, with or without /v1
+        assert http.get(path, headers={"x-api-key": CONFIG_INFERENCE_KEY}).status_code == 200, path
     assert chat(http, "open", **ADMIN).status_code == 200  # management keys may infer too
 
 

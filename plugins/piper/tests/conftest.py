@@ -42,5 +42,6 @@ def exact_voice_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ker
     models = root / "models"
     models.mkdir()
     add_joe_voice(models, noise_scale=0.0, noise_w=0.0)
+    add_joe_voice(models, "voice-bad-speaker", speaker="nobody")  # refused by the voice when it loads
     with KernaiServer(models, root / "data") as server:
         yield server

@@ -69,6 +69,17 @@ def test_noise_options_make_synthesis_repeatable(exact_voice_server: KernaiServe
     assert len(varied) > 1
 
 
+def test_a_voice_config_the_voice_refuses_is_a_503_and_an_error_state(exact_voice_server: KernaiServer) -> None:
+    response = speech(exact_voice_server, model="voice-bad-speaker")
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["code"] == "load_failed" and "nobody" in error["message"]
+    with exact_voice_server.client() as client:
+        models = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    status = models["voice-bad-speaker"]["status"]
+    assert status["state"] == "error" and "nobody" in status["error"]
+
+
 def test_speed_changes_duration(piper_server: KernaiServer) -> None:
     normal = decoded(speech(piper_server, response_format="flac").content)[2]
     fast = decoded(speech(piper_server, response_format="flac", speed=2.0).content)[2]
