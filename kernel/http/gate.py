@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -45,6 +46,7 @@ MANAGEMENT_PREFIXES = (
     "/metrics",
     "/ws/",
 )
+PROXY_PATH = re.compile(r"^/api/v1/instances/[^/]+/proxy(/.*)$")
 DRAIN_LIMIT = 1 << 20
 UNTRACED_PREFIXES = (
     "/api/v1/auth",
@@ -167,6 +169,9 @@ class Gate:
             raise RateLimited(f"Rate limit of {limit} a minute exceeded", retry_after=max(1, math.ceil(wait)))
 
     def body_limit(self, path: str) -> int:
+        """The body size limit of ``path``; a request through an instance's proxy has its inner route's."""
+        if (proxied := PROXY_PATH.match(path)) is not None:
+            path = proxied.group(1)
         limits = self.services.settings.body_size_limits
         prefix = max((p for p in limits if path.startswith(p)), key=len, default=None)
         return limits[prefix] if prefix is not None else self.services.settings.max_body_size
