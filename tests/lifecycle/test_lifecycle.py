@@ -99,7 +99,8 @@ def test_instances_are_created_used_updated_and_deleted(client: httpx.Client) ->
     assert client.post("/api/v1/instances/x", json={"backend_type": "nope"}).status_code == 400
     embedded = client.post("/v1/embeddings", json={"model": "made", "input": "hi"})
     assert embedded.status_code == 200 and len(embedded.json()["data"][0]["embedding"]) == 4
-    assert "made" in [m["id"] for m in client.get("/v1/models").json()["data"]]
+    listed = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    assert listed["made"]["created"] == body["created"] > 0  # the instance's creation, as llamactl shows it
 
     proxied = client.post(
         "/api/v1/instances/made/proxy/v1/chat/completions",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, cast
 
 import msgspec
@@ -10,7 +9,7 @@ from kernai import __version__
 from kernai.auth.principal import KeyKind, authorize_model, current_request
 from kernai.config import InvalidConfig, ModelConfig, parse_model_config
 from kernai.errors import Conflict, InvalidRequest
-from kernai.http.controllers.models import ModelCard, ModelList, ModelStatus
+from kernai.http.controllers.models import ModelList, created_at, model_card
 from kernai.http.gate import Gate
 from kernai.http.schemas.llamactl import Instance, InstanceOptions, NodeInfo, VersionInfo
 from kernai.instances import instance_source, is_instance
@@ -84,12 +83,11 @@ def instance_options(config: ModelConfig) -> InstanceOptions:
 
 def describe(model: ManagedModel, manager: ModelManager) -> Instance:
     row = manager.instances.row(model.name) if is_instance(model.config) else None
-    created = row["created_at"] if row else _mtime(model.config.source)
     worker = model.worker
     return Instance(
         name=model.name,
         status=model.status,
-        created=created,
+        created=created_at(model, manager),
         options=instance_options(model.config),
         id=row["id"] if row else None,
         source="instance" if row else model.config.source,
@@ -100,13 +98,6 @@ def describe(model: ManagedModel, manager: ModelManager) -> Instance:
         error=model.last_error,
         log_tail=model.log_tail() if model.status == "failed" else None,
     )
-
-
-def _mtime(path: str | None) -> int:
-    try:
-        return int(os.stat(path).st_mtime) if path else 0
-    except OSError:
-        return 0
 
 
 def _validated(name: str, options: InstanceOptions, manager: ModelManager) -> dict[str, Any]:
@@ -130,16 +121,6 @@ def _stored_instance(manager: ModelManager, name: str) -> ManagedModel | None:
         return manager.models.get(name)
     model = manager.get(name)
     raise Conflict(f"Instance '{name}' is defined by {model.config.source}; edit that file instead")
-
-
-def _card(model: ManagedModel) -> ModelCard:
-    return ModelCard(
-        id=model.name,
-        owned_by=model.config.backend,
-        status=ModelStatus(model.state.value, model.last_error),
-        capabilities=[c.value for c in model.backend.backend.capabilities],
-        created=_mtime(model.config.source),
-    )
 
 
 def _inner_route(request: Request[Any, Any, Any], path: str) -> tuple[Gate, Scope]:
@@ -262,7 +243,7 @@ class InstancesController(Controller):
             )
             return reply.to_asgi_response(app=None, request=request)
         if scope["path"] in MODEL_LISTS:
-            return Response(ModelList([_card(model)])).to_asgi_response(app=None, request=request)
+            return Response(ModelList([model_card(model, manager)])).to_asgi_response(app=None, request=request)
         body = await request.body()
         if body and request.headers.get("content-type", "").startswith("application/json"):
             try:

@@ -7,7 +7,8 @@ import os
 from litestar import Controller, get
 from msgspec import Struct
 
-from kernai.manager import ModelManager
+from kernai.instances import is_instance
+from kernai.manager import ManagedModel, ModelManager
 
 
 class ModelStatus(Struct, omit_defaults=True):
@@ -29,11 +30,28 @@ class ModelList(Struct):
     object: str = "list"
 
 
-def _created(path: str | None) -> int:
+def file_time(path: str | None) -> int:
+    """A config file's modification time (Unix seconds); 0 when there is no such file."""
     try:
         return int(os.stat(path).st_mtime) if path else 0
     except OSError:
         return 0
+
+
+def created_at(model: ManagedModel, manager: ModelManager) -> int:
+    """When the model was made: an instance's creation (in the database), else its config file's time."""
+    row = manager.instances.row(model.name) if is_instance(model.config) else None
+    return row["created_at"] if row else file_time(model.config.source)
+
+
+def model_card(model: ManagedModel, manager: ModelManager) -> ModelCard:
+    return ModelCard(
+        id=model.name,
+        owned_by=model.config.backend,
+        status=ModelStatus(model.state.value, model.last_error),
+        capabilities=[c.value for c in model.backend.backend.capabilities],
+        created=created_at(model, manager),
+    )
 
 
 class ModelsController(Controller):
@@ -41,19 +59,10 @@ class ModelsController(Controller):
 
     @get(["/v1/models", "/models"], summary="List models (OpenAI format)")
     async def list_models(self, manager: ModelManager) -> ModelList:
-        cards = [
-            ModelCard(
-                id=model.name,
-                owned_by=model.config.backend,
-                status=ModelStatus(model.state.value, model.last_error),
-                capabilities=[c.value for c in model.backend.backend.capabilities],
-                created=_created(model.config.source),
-            )
-            for model in manager.models.values()
-        ]
+        cards = [model_card(model, manager) for model in manager.models.values()]
         cards += [
             ModelCard(id=error.model, owned_by="kernai", status=ModelStatus("error", str(error)),
-                      capabilities=[], created=_created(error.file))
+                      capabilities=[], created=file_time(error.file))
             for error in manager.config_errors
         ]
         return ModelList(cards)
