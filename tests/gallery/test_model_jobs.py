@@ -346,11 +346,7 @@ def test_a_503_is_retried_with_backoff_and_the_job_finishes(gallery: Gallery, cl
 
 
 def test_jobs_survive_a_restart_and_the_partial_file_resumes(gallery: Gallery, client: httpx.Client) -> None:
-    data = blob(3_000_000, seed=11)
-    url = gallery.files.add("restart.bin", data, delay=0.05)
-    gallery.add(entry("restart", [{"filename": "restart.bin", "uri": url, "sha256": sha256(data)}]))
-    uuid = client.post("/models/apply", json={"id": "restart"}).json()["uuid"]
-    _wait_for_bytes(client, uuid, "restart.bin")
+    data, uuid = _slow_download_begun(gallery, client, "restart", seed=11)
     assert gallery.server is not None and gallery.server.process is not None
 
     server_process = psutil.Process(gallery.server.process.pid)
@@ -379,11 +375,7 @@ def test_jobs_survive_a_restart_and_the_partial_file_resumes(gallery: Gallery, c
 def test_a_server_stopped_mid_download_interrupts_the_job_and_keeps_the_partial(
     gallery: Gallery, client: httpx.Client
 ) -> None:
-    data = blob(3_000_000, seed=13)
-    url = gallery.files.add("graceful.bin", data, delay=0.05)
-    gallery.add(entry("graceful", [{"filename": "graceful.bin", "uri": url, "sha256": sha256(data)}]))
-    uuid = client.post("/models/apply", json={"id": "graceful"}).json()["uuid"]
-    _wait_for_bytes(client, uuid, "graceful.bin")
+    data, uuid = _slow_download_begun(gallery, client, "graceful", seed=13)
     assert gallery.server is not None and gallery.server.process is not None
 
     gallery.server.process.send_signal(signal.SIGTERM)  # a normal stop (systemd, docker stop)
@@ -402,6 +394,16 @@ def test_a_server_stopped_mid_download_interrupts_the_job_and_keeps_the_partial(
         assert wait_job(fresh, reply.json()["uuid"])["state"] == "done"
     assert gallery.files.files["graceful.bin"].requests[-1] == f"bytes={kept}-"
     assert (gallery.models_dir / "graceful.bin").read_bytes() == data
+
+
+def _slow_download_begun(gallery: Gallery, client: httpx.Client, name: str, seed: int) -> tuple[bytes, str]:
+    """Apply a model whose 3 MB file is served slowly; return its bytes and the job's uuid once some arrived."""
+    data = blob(3_000_000, seed=seed)
+    url = gallery.files.add(f"{name}.bin", data, delay=0.05)
+    gallery.add(entry(name, [{"filename": f"{name}.bin", "uri": url, "sha256": sha256(data)}]))
+    uuid = client.post("/models/apply", json={"id": name}).json()["uuid"]
+    _wait_for_bytes(client, uuid, f"{name}.bin")
+    return data, uuid
 
 
 def _wait_for_bytes(client: httpx.Client, uuid: str, file_name: str, timeout: float = 30.0) -> None:

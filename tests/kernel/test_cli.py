@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 import kernai
 from kernai.testing import KernaiServer
@@ -135,12 +136,16 @@ def test_serve_flags_win_over_the_env_vars(tmp_path: Path) -> None:
         assert listening(env_port) == set()
 
 
-def test_serve_refuses_a_bad_config_file_clearly(tmp_path: Path) -> None:
-    config = tmp_path / "bad.yaml"
-    config.write_text("port: not-a-number\n")
+@pytest.mark.parametrize(("text", "message"), [
+    ("port: not-a-number\n", "port: Expected `int`, got `str`"),
+    ("port: [8080\n", "not valid YAML"),
+])
+def test_serve_refuses_a_bad_config_file_naming_it(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "kernai.yaml"
+    config.write_text(text)
     result = kernai_cli("serve", "--config", str(config))
     assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert f"{config}: port: Expected `int`, got `str`" in result.stderr
+    assert f"{config}: {message}" in result.stderr
 
 
 def test_serve_refuses_a_bad_log_level_naming_where_it_was_set(tmp_path: Path) -> None:
@@ -152,14 +157,6 @@ def test_serve_refuses_a_bad_log_level_naming_where_it_was_set(tmp_path: Path) -
         assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
         assert f"{origin}: log_level: Invalid enum value 'loud' (one of: debug, info, warning, error)" \
             in result.stderr
-
-
-def test_serve_refuses_a_config_file_that_is_not_yaml(tmp_path: Path) -> None:
-    config = tmp_path / "kernai.yaml"
-    config.write_text("port: [8080\n")
-    result = kernai_cli("serve", "--config", str(config))
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert f"{config}: not valid YAML" in result.stderr
 
 
 def test_serve_refuses_a_port_another_server_listens_on(server: KernaiServer) -> None:
