@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import yaml
 from kernai.testing import KernaiServer, free_port
@@ -85,6 +86,11 @@ def chat(client: httpx.Client, model: str, text: str = "hello there", **headers:
         headers=headers,
         json={"model": model, "max_tokens": 100, "messages": [{"role": "user", "content": text}]},
     )
+
+
+def gone(pid: int) -> bool:
+    """Whether the process ``pid`` has ended (a zombie has)."""
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:

@@ -12,14 +12,10 @@ import psutil
 import yaml
 from kernai.testing import KernaiServer
 
-from .conftest import chat, instance, make_server, wait_for
+from .conftest import chat, gone, instance, make_server, wait_for
 
 TEN_WORDS = " ".join(f"w{i}" for i in range(10))  # 1 s at 0.1 s a word
 FORTY_WORDS = " ".join(f"w{i}" for i in range(40))
-
-
-def gone(pid: int) -> bool:
-    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
 def in_background(target, *args):  # type: ignore[no-untyped-def]

@@ -12,11 +12,7 @@ import psutil
 import yaml
 from kernai.testing import KernaiServer
 
-from .conftest import chat, instance, wait_for
-
-
-def gone(pid: int) -> bool:
-    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+from .conftest import chat, gone, instance, wait_for
 
 
 def test_idle_unload_ends_the_worker_process(client: httpx.Client) -> None:
