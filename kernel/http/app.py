@@ -8,6 +8,8 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
 
 from kernai import __version__
 from kernai.http.controllers.anthropic import AnthropicController
@@ -42,6 +44,8 @@ CONTROLLERS = [
     # management
     InstancesController, AuthController, AuthSettingsController, GalleryController,
 ]
+DOCS_ASSETS = "/docs/assets"
+"""Swagger UI's files, served from the ``swagger-ui-bundle-v2`` package: the docs page works offline."""
 
 
 def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Litestar:
@@ -65,7 +69,10 @@ def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Li
                       allow_methods=settings.cors_methods,  # type: ignore[arg-type]
                       allow_credentials=settings.cors_allow_credentials) if settings.cors_origins else None
     return Litestar(
-        route_handlers=CONTROLLERS,
+        route_handlers=[
+            *CONTROLLERS,
+            create_static_files_router(DOCS_ASSETS, directories=[swagger_ui_path], include_in_schema=False),
+        ],
         state=State({"manager": manager, "settings": settings, "registry": registry, **ops.state}),
         dependencies={
             "manager": Provide(provide_manager, sync_to_thread=False),
@@ -84,7 +91,14 @@ def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Li
             version=__version__,
             description="Local AI inference server: OpenAI, Anthropic, Open Responses, LocalAI and llamactl APIs.",
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    path="/",
+                    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                )
+            ],
         ),
         debug=False,
     )

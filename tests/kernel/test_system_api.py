@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 import kernai
@@ -86,6 +88,11 @@ def test_openapi_document_and_docs_ui(client: httpx.Client) -> None:
         assert path in spec["paths"], path
     ui = client.get("/docs")
     assert ui.status_code == 200 and "swagger" in ui.text.lower()
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', ui.text)
+    assert len(assets) == 3 and all(a.startswith("/docs/assets/") for a in assets), assets  # nothing from a CDN
+    for asset in assets:
+        served = client.get(asset)
+        assert served.status_code == 200 and len(served.content) > 1000, asset
 
 
 def test_unknown_route_is_a_404_in_openai_shape(client: httpx.Client) -> None:
