@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, InternalServerException, ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.utils.scope.state import ScopeState
 
 from kernai.errors import KernaiError, Unauthorized
@@ -110,7 +110,7 @@ def _param_of(message: str) -> str | None:
     return prefix or None
 
 
-def _validation_message(request: Request[Any, Any, Any], exc: HTTPException) -> tuple[str, str | None]:
+def _validation_message(request: Request[Any, Any, Any], exc: ValidationException) -> tuple[str, str | None]:
     full = _body_error(request)
     if full is not None:
         return f"Invalid request: {full.split(' - at ')[0]}", _param_of(full)
@@ -128,16 +128,8 @@ def handle_kernai_error(request: Request[Any, Any, Any], exc: KernaiError) -> Re
                           code=exc.code, headers=headers or None)
 
 
-def _is_body_error(exc: HTTPException) -> bool:
-    """Whether Litestar took a body field for a dependency's: it answers 500 when a field that fails
-    validation has a dependency's name (``store`` on ``/v1/responses``), though the client sent it."""
-    cause = exc.__cause__
-    return isinstance(exc, InternalServerException) and isinstance(cause, msgspec.ValidationError) \
-        and "`$.data." in str(cause)
-
-
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    if isinstance(exc, ValidationException) or _is_body_error(exc):
+    if isinstance(exc, ValidationException):
         message, param = _validation_message(request, exc)
         return error_response(request, 400, message, param=param)
     headers = dict(exc.headers or {})

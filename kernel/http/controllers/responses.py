@@ -471,11 +471,11 @@ def _stored(store: ResponseStore, response_id: str) -> StoredResponse:
 class ResponsesController(Controller):
     path = "/v1/responses"
     tags = ["open responses"]
-    dependencies = {"store": Provide(provide_store, sync_to_thread=False)}
+    dependencies = {"response_store": Provide(provide_store, sync_to_thread=False)}
 
     @post("/", summary="Create a response (Open Responses)", status_code=200)
     async def create(
-        self, data: wire.CreateResponse, manager: ModelManager, store: ResponseStore
+        self, data: wire.CreateResponse, manager: ModelManager, response_store: ResponseStore
     ) -> Response[wire.ResponseObject] | Stream:
         model = manager.get(data.model)
         if data.background and not data.store:
@@ -486,7 +486,7 @@ class ResponsesController(Controller):
             )
         history: list[cap.ChatMessage] = []
         if data.previous_response_id:
-            previous = store.get(data.previous_response_id)
+            previous = response_store.get(data.previous_response_id)
             if previous is None:
                 raise ResponseNotFound(data.previous_response_id, param="previous_response_id")
             if previous.response.status not in ("completed", "incomplete"):
@@ -502,39 +502,39 @@ class ResponsesController(Controller):
             input_items=listed_items(data.input),
         )
         if data.background:
-            store.save(stored)
+            response_store.save(stored)
             snapshot = msgspec.structs.replace(stored.response)
-            store.tasks[stored.response.id] = asyncio.create_task(
-                _run_background(manager, store, stored, request)
+            response_store.tasks[stored.response.id] = asyncio.create_task(
+                _run_background(manager, response_store, stored, request)
             )
             return Response(snapshot)
         if data.stream:
             chunks = await prefetch(manager.stream(data.model, request))
             if data.store:
-                store.save(stored)
-            return sse_response(response_events(chunks, stored, store if data.store else None))  # type: ignore[arg-type]
+                response_store.save(stored)
+            return sse_response(response_events(chunks, stored, response_store if data.store else None))  # type: ignore[arg-type]
         result = await manager.predict(data.model, request)
         assert isinstance(result, cap.ChatResult)
         apply_result(stored.response, result)
         stored.history.append(_assistant_turn(stored.response.output))
         if data.store:
-            store.save(stored)
+            response_store.save(stored)
         return Response(stored.response)
 
     @get("/{response_id:str}", summary="Retrieve a stored response")
-    async def retrieve(self, response_id: str, store: ResponseStore) -> wire.ResponseObject:
-        return _stored(store, response_id).response
+    async def retrieve(self, response_id: str, response_store: ResponseStore) -> wire.ResponseObject:
+        return _stored(response_store, response_id).response
 
     @get("/{response_id:str}/input_items", summary="List the input items of a stored response")
     async def input_items(
         self,
         response_id: str,
-        store: ResponseStore,
+        response_store: ResponseStore,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
         order: Literal["asc", "desc"] = "desc",
         after: str | None = None,
     ) -> wire.InputItemList:
-        items = _stored(store, response_id).input_items
+        items = _stored(response_store, response_id).input_items
         items = items[::-1] if order == "desc" else items
         if after is not None:
             position = next((i for i, item in enumerate(items) if item["id"] == after), None)
@@ -550,24 +550,24 @@ class ResponsesController(Controller):
         )
 
     @delete("/{response_id:str}", summary="Delete a stored response", status_code=200)
-    async def remove(self, response_id: str, store: ResponseStore) -> wire.DeletedResponse:
-        if (task := store.tasks.get(response_id)) is not None:
+    async def remove(self, response_id: str, response_store: ResponseStore) -> wire.DeletedResponse:
+        if (task := response_store.tasks.get(response_id)) is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        if not store.delete(response_id):
+        if not response_store.delete(response_id):
             raise ResponseNotFound(response_id)
         return wire.DeletedResponse(id=response_id)
 
     @post("/{response_id:str}/cancel", summary="Cancel a background response", status_code=200)
-    async def cancel(self, response_id: str, store: ResponseStore) -> wire.ResponseObject:
-        stored = _stored(store, response_id)
+    async def cancel(self, response_id: str, response_store: ResponseStore) -> wire.ResponseObject:
+        stored = _stored(response_store, response_id)
         if not stored.response.background:
             raise InvalidRequest(
                 "Only responses created with background=true can be cancelled", param="response_id"
             )
-        task = store.tasks.get(response_id)
+        task = response_store.tasks.get(response_id)
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            stored = _stored(store, response_id)
+            stored = _stored(response_store, response_id)
         return stored.response
