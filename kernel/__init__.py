@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
-from kernai.backends import Backend, BackendOption
+from kernai.backends import Backend, BackendOption, SelfTest
 
 try:
     __version__ = version("kernai")
@@ -18,4 +18,4 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 hookimpl = pluggy.HookimplMarker("kernai")
 """Marker for a plugin's hook implementations."""
 
-__all__ = ["Backend", "BackendOption", "hookimpl", "__version__"]
+__all__ = ["Backend", "BackendOption", "SelfTest", "hookimpl", "__version__"]

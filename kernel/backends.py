@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from msgspec import Struct, field
 
-from kernai.capabilities import Capability
+from kernai.capabilities import Capability, Request
 
 OptionType = Literal["str", "int", "float", "bool", "list", "dict"]
 
@@ -41,6 +41,18 @@ class BackendOption(Struct, frozen=True, kw_only=True):
         return None
 
 
+class SelfTestUnavailable(Exception):
+    """Raised by a self-test function that cannot make a model here; its message says what would."""
+
+
+class SelfTest(Struct, frozen=True, kw_only=True):
+    """What a backend's self-test function returns: the model config of the model it wrote, and a
+    request for it (default: a sample request of the backend's first capability)."""
+
+    config: dict[str, Any]
+    request: Request | None = None
+
+
 class Backend(Struct, frozen=True, kw_only=True):
     """A backend as registered by a plugin through the ``register_backends`` hook."""
 
@@ -53,6 +65,10 @@ class Backend(Struct, frozen=True, kw_only=True):
     parallel: bool = False
     """Whether one loaded model may serve several requests at once; only then does a config's
     ``parallel`` above 1 take effect (the kernel queues the rest fairly)."""
+    selftest: str | None = None
+    """``"module:function"`` that ``kernai doctor`` calls as ``function(folder)``: it writes the
+    backend's smallest model into ``folder`` and returns a :class:`SelfTest`. The doctor then loads
+    it in a worker and runs one request, as a server would."""
 
     def option(self, name: str) -> BackendOption | None:
         return next((option for option in self.options if option.name == name), None)

@@ -98,6 +98,67 @@ def plugins(as_json: bool) -> None:
         console.print(f"[red]{name}: failed to load: {error}[/red]")
 
 
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Server settings YAML, for the galleries to compare with (env KERNAI_CONFIG).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def doctor(names: tuple[str, ...], config_file: Path | None, as_json: bool) -> None:
+    """Check each installed backend (or those NAMED): load its smallest model in a worker, run one request.
+
+    Exits 1 when a backend crashed or failed.
+    """
+    import asyncio
+
+    import msgspec
+
+    from kernai.doctor import Finding, check_backend
+    from kernai.plugins import registry
+
+    loaded = registry()
+    unknown = [name for name in names if name not in loaded.backends]
+    if unknown:
+        raise click.ClickException(f"no installed backend named {', '.join(unknown)} "
+                                   f"(installed: {', '.join(sorted(loaded.backends)) or 'none'})")
+
+    async def run() -> list[Finding]:
+        found = []
+        for name, entry in sorted(loaded.backends.items()):
+            if names and name not in names:
+                continue
+            if not as_json:
+                console.print(f"checking {name} ...")
+            found.append(await check_backend(entry, loaded))
+        return found if names else found + await _missing_backends(config_file, set(loaded.backends))
+
+    findings = asyncio.run(run())
+    if as_json:
+        click.echo(msgspec.json.format(msgspec.json.encode({"backends": findings}), indent=2))
+    else:
+        colours = {"ok": "green", "crashed": "red", "failed": "red", "untested": "yellow", "missing": "yellow"}
+        table = Table("backend", "result", Column("detail", overflow="fold"), "seconds", show_lines=True)
+        for finding in findings:
+            outcome = finding.outcome + (f" ({finding.signal})" if finding.signal else "")
+            table.add_row(finding.backend, f"[{colours[finding.outcome]}]{outcome}[/]", finding.detail,
+                          f"{finding.seconds:.2f}" if finding.seconds is not None else "-")
+        console.print(table)
+    if any(finding.outcome in ("crashed", "failed") for finding in findings):
+        raise SystemExit(1)
+
+
+async def _missing_backends(config_file: Path | None, installed: set[str]) -> list[Finding]:
+    """The galleries' backends that are not installed (none when no gallery can be read)."""
+    from kernai.doctor import missing
+    from kernai.gallery.catalog import list_backends
+    from kernai.settings import Settings
+
+    try:
+        listing = await list_backends(Settings.load(config_file).backend_galleries)
+    except (ValueError, OSError):
+        return []
+    return missing(installed, [found.entry.name for found in listing.found])
+
+
 from kernai.gallery.cli import attach as _attach_gallery  # noqa: E402  (the `models` and `backends` groups)
 
 _attach_gallery(main)

@@ -38,7 +38,7 @@ from kernai.observability.traces import TraceRing
 from kernai.plugins import PluginRegistry, RegisteredBackend
 from kernai.settings import Settings
 from kernai.store import open_database
-from kernai.worker.client import WorkerClient
+from kernai.worker.client import WorkerClient, WorkerCrashed
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,8 @@ class ManagedModel:
         self.restarting = False
         self.failed = False
         """Gave up restarting: requests get 503 until the model is started again."""
+        self.failure: WorkerCrashed | None = None
+        """The fatal crash that failed the model (its message is what requests get), if one did."""
         self.restarts = 0
         self.last_used = 0.0
         self.load_seconds: float | None = None
@@ -130,6 +132,12 @@ class ManagedModel:
         if self.failed or self.last_error is not None:
             return "failed"
         return "stopped"
+
+    def clear_failure(self) -> None:
+        """Forget a ``failed`` state and the restarts count (an explicit start, enabling)."""
+        self.failed = False
+        self.failure = None
+        self.restarts = 0
 
     def log_tail(self, lines: int = ERROR_TAIL) -> list[str]:
         return list(self.logs)[-lines:] if lines > 0 else []
@@ -244,6 +252,8 @@ class ModelManager:
         if model.running:
             assert model.worker is not None
             return model.worker
+        if on_demand and model.failure is not None:
+            raise ModelUnavailable(model.failure.message, code=model.failure.code)
         if on_demand and model.failed:
             raise ModelUnavailable(
                 f"Model '{model.name}' failed after {model.restarts} restarts ({model.last_error}); "
@@ -267,6 +277,14 @@ class ModelManager:
             model.log(f"[kernai] starting worker for '{model.name}' (backend {model.config.backend})")
             try:
                 model.load_seconds = await worker.start(self.settings.load_timeout)
+            except WorkerCrashed as exc:
+                if not exc.fatal:
+                    model.last_error = exc.message
+                    model.log(f"[kernai] {exc.message}")
+                    raise
+                self.metrics.crashes.labels(model.name).inc()
+                self._fail(model, exc)
+                raise
             except ModelUnavailable as exc:
                 model.last_error = exc.message
                 model.log(f"[kernai] {exc.message}")
@@ -279,6 +297,7 @@ class ModelManager:
             model.last_used = time.monotonic()
             model.last_error = None
             model.failed = False
+            model.failure = None
             self.metrics.load_time.labels(model.name).observe(model.load_seconds)
             self._spawn(self._watch(model, worker))
             log.info("model %s loaded in %.2f s (pid %s)", model.name, model.load_seconds, worker.pid)
@@ -377,7 +396,18 @@ class ModelManager:
         model.log(f"[kernai] {model.last_error}")
         log.warning("model %s: %s", model.name, model.last_error)
         self.metrics.crashes.labels(model.name).inc()
+        if worker.crash is not None and worker.crash.fatal:
+            self._fail(model, worker.crash)
+            return
         await self._auto_restart(model)
+
+    def _fail(self, model: ManagedModel, crash: WorkerCrashed) -> None:
+        """A crash that a restart would only repeat: the model stays ``error`` until started again."""
+        model.failed = True
+        model.failure = crash
+        model.last_error = crash.message
+        model.log(f"[kernai] model failed: {crash.message}")
+        log.error("model %s: %s", model.name, crash.message)
 
     async def _auto_restart(self, model: ManagedModel) -> None:
         while model.config.auto_restart and not model.config.disabled:
@@ -517,8 +547,7 @@ class ModelManager:
         model = self.get(name)
         if model.config.disabled:
             raise ModelUnavailable(f"Model '{name}' is disabled", code="model_disabled")
-        model.failed = False
-        model.restarts = 0
+        model.clear_failure()
         await self.ensure_running(model, on_demand=False)
         return model
 
@@ -535,8 +564,7 @@ class ModelManager:
         if flag == "disabled" and value:
             await self._stop(model, "disabled")
         if flag == "disabled" and not value:
-            model.failed = False
-            model.restarts = 0
+            model.clear_failure()
         return model
 
     async def unload(self, name: str) -> bool:

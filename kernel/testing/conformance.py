@@ -19,10 +19,6 @@ Capabilities whose requests need data (transcription, VAD, detection) need a sam
 from __future__ import annotations
 
 import asyncio
-import io
-import math
-import struct
-import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -34,6 +30,7 @@ import yaml
 from kernai import capabilities as cap
 from kernai.manager import ModelManager
 from kernai.plugins import registry
+from kernai.samples import sample_request
 from kernai.settings import Settings
 
 T = TypeVar("T")
@@ -55,37 +52,6 @@ CHUNK_TYPES: dict[cap.Capability, type[msgspec.Struct]] = {
     cap.Capability.COMPLETION: cap.CompletionChunk,
     cap.Capability.TRANSCRIPTION: cap.TranscriptionChunk,
     cap.Capability.SPEECH: cap.SpeechChunk,
-}
-
-
-def tone_pcm(seconds: float = 1.0, rate: int = 16000) -> bytes:
-    """A 440 Hz tone as float32 PCM, for VAD requests."""
-    return struct.pack(f"<{int(seconds * rate)}f", *(0.3 * math.sin(2 * math.pi * 440 * i / rate)
-                                                      for i in range(int(seconds * rate))))
-
-
-def tone_wav(seconds: float = 1.0, rate: int = 16000) -> bytes:
-    """A 440 Hz tone as a 16-bit mono WAV file, for transcription requests."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(b"".join(struct.pack("<h", int(32767 * 0.3 * math.sin(2 * math.pi * 440 * i / rate)))
-                                 for i in range(int(seconds * rate))))
-    return buffer.getvalue()
-
-
-DEFAULT_REQUESTS: dict[cap.Capability, cap.Request] = {
-    cap.Capability.CHAT: cap.ChatRequest(messages=[cap.ChatMessage(role="user", content="Say hello")],
-                                         sampling=cap.Sampling(max_tokens=8, temperature=0)),
-    cap.Capability.COMPLETION: cap.CompletionRequest(prompt="Once upon a time",
-                                                     sampling=cap.Sampling(max_tokens=8, temperature=0)),
-    cap.Capability.EMBEDDINGS: cap.EmbeddingsRequest(input=["hello world", "goodbye"]),
-    cap.Capability.TOKENIZE: cap.TokenizeRequest(content="hello world"),
-    cap.Capability.SPEECH: cap.SpeechRequest(input="Hello world."),
-    cap.Capability.VAD: cap.VADRequest(audio=tone_pcm()),
-    cap.Capability.RERANK: cap.RerankRequest(query="light", documents=["the speed of light", "bread recipes"]),
 }
 
 
@@ -125,15 +91,11 @@ class BackendConformance:
     def request_for(self, capability: cap.Capability, tmp_path: Path) -> cap.Request:
         if capability in self.requests:
             return self.requests[capability]
-        if capability is cap.Capability.TRANSCRIPTION:
-            audio = tmp_path / "tone.wav"
-            audio.write_bytes(tone_wav())
-            return cap.TranscriptionRequest(audio_path=str(audio))
         if capability is cap.Capability.DETOKENIZE:
             raise LookupError("detokenize is checked together with tokenize")
-        if capability not in DEFAULT_REQUESTS:
+        if (request := sample_request(capability, tmp_path)) is None:
             pytest.fail(f"give a sample request for '{capability.value}' in {type(self).__name__}.requests")
-        return DEFAULT_REQUESTS[capability]
+        return request
 
     @property
     def capabilities(self) -> list[cap.Capability]:

@@ -32,7 +32,7 @@ from kernai.worker.protocol import (
 )
 
 
-def _signal_name(number: int) -> str:
+def signal_name(number: int) -> str:
     """``SIGKILL`` for 9; the bare number for a signal Python has no name for (a real-time one)."""
     try:
         return signal.Signals(number).name
@@ -40,15 +40,46 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
-class WorkerCrashed(ModelUnavailable):
-    """The worker process exited while requests were in flight."""
+LOAD_CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGFPE})
+"""Signals that, while a model loads, mean the engine cannot load it here: restarting only crashes again."""
 
-    def __init__(self, model: str, returncode: int | None) -> None:
-        how = f"exit code {returncode}" if returncode is not None and returncode >= 0 else "a signal"
-        if returncode is not None and returncode < 0:
-            how = f"signal {_signal_name(-returncode)}"
-        super().__init__(f"The worker of model '{model}' stopped ({how}); retry to restart it", code="worker_crashed")
+
+class WorkerCrashed(ModelUnavailable):
+    """The worker process exited while requests were in flight.
+
+    ``fatal`` crashes are not worth a restart: SIGILL (the engine was built for instructions this
+    CPU lacks) at any time, and a crash signal while the model loads. Their message names the cause
+    and the fix.
+    """
+
+    def __init__(self, model: str, returncode: int | None, backend: str = "", loading: bool = False) -> None:
         self.returncode = returncode
+        number = -returncode if returncode is not None and returncode < 0 else None
+        self.fatal = number == signal.SIGILL or (loading and number in LOAD_CRASH_SIGNALS)
+        if number == signal.SIGILL:
+            super().__init__(
+                f"The worker of model '{model}' was killed by SIGILL: the engine of backend '{backend}' uses "
+                "CPU instructions this machine cannot run. Reinstall the backend so that it is built for this "
+                f"CPU (`kernai backends install {backend}`, or `bash scripts/install.sh` in a kernai checkout), "
+                f"then start the model again (POST /api/v1/instances/{model}/start); `kernai doctor` checks "
+                "every backend.",
+                code="illegal_instruction",
+            )
+        elif self.fatal:
+            assert number is not None
+            super().__init__(
+                f"The worker of model '{model}' crashed loading the model (signal {signal_name(number)}): "
+                f"the model file may be damaged or in a format this version of backend '{backend}' cannot read. "
+                "Check or reinstall the file, run `kernai doctor` to check the backend, then start the model "
+                f"again (POST /api/v1/instances/{model}/start).",
+                code="load_crashed",
+            )
+        else:
+            how = f"exit code {returncode}" if returncode is not None and returncode >= 0 else "a signal"
+            if number is not None:
+                how = f"signal {signal_name(number)}"
+            super().__init__(f"The worker of model '{model}' stopped ({how}); retry to restart it",
+                             code="worker_crashed")
 
 
 def _error_from(failed: Failed, model: str) -> KernaiError:
@@ -77,6 +108,8 @@ class WorkerClient:
         self._tasks: list[asyncio.Task[None]] = []
         self.exited = asyncio.Event()
         self.closing = False
+        self.crash: WorkerCrashed | None = None
+        """Why the process ended, once it has."""
 
     @property
     def pid(self) -> int | None:
@@ -128,9 +161,13 @@ class WorkerClient:
             raise
         return reply.seconds
 
+    def _crashed(self, loading: bool = False) -> WorkerCrashed:
+        returncode = self.process.returncode if self.process else None
+        return WorkerCrashed(self.config.name, returncode, self.config.backend, loading)
+
     def _send(self, message: Any) -> None:
         if self._writer is None or not self.alive:
-            raise WorkerCrashed(self.config.name, self.process.returncode if self.process else None)
+            raise self.crash or self._crashed()
         self._writer.write(frame(message))
 
     async def _read_frames(self, reader: asyncio.StreamReader) -> None:
@@ -179,8 +216,8 @@ class WorkerClient:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
+        self.crash = error = self._crashed(loading=0 in self._futures)
         self.exited.set()
-        error = WorkerCrashed(self.config.name, self.process.returncode if self.process else None)
         for future in self._futures.values():
             if not future.done():
                 future.set_exception(error)

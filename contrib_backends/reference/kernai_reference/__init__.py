@@ -10,9 +10,10 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from kernai import Backend, BackendOption, hookimpl
+from kernai import Backend, BackendOption, SelfTest, hookimpl
 from kernai import capabilities as cap
 from kernai.config import ModelConfig
 from kernai.errors import InvalidRequest
@@ -67,8 +68,14 @@ def register_backends(register: Callable[[Backend], None]) -> None:
             ],
             requires_model_file=False,
             parallel=True,
+            selftest=f"{__name__}:selftest",
         )
     )
+
+
+def selftest(folder: Path) -> SelfTest:
+    """For ``kernai doctor``: this backend needs no model file, so its smallest model is a bare config."""
+    return SelfTest(config={"dimensions": 8})
 
 
 @hookimpl

