@@ -29,13 +29,21 @@ def main() -> None:
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Server settings YAML (env KERNAI_CONFIG).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="A host name requests may be addressed to, e.g. a reverse proxy's (repeatable; replaces the "
+                   "allowed_hosts setting; env KERNAI_ALLOWED_HOSTS).")
+@click.option("--insecure-allow-open-management", is_flag=True, default=None,
+              help="Listen beyond loopback although management routes need no key (anyone who reaches the "
+                   "address can install models and backends).")
 def serve(host: str | None, port: int | None, models_dir: Path | None, data_dir: Path | None,
-          config_file: Path | None, log_level: str | None) -> None:
+          config_file: Path | None, log_level: str | None, allowed_hosts: tuple[str, ...],
+          insecure_allow_open_management: bool | None) -> None:
     """Start the HTTP server."""
     from granian import Granian
     from granian.constants import Interfaces
     from granian.log import LogLevels
 
+    from kernai.http.exposure import bind_refusal, required_auth
     from kernai.settings import Settings
 
     try:
@@ -43,11 +51,15 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, data_dir:
             config_file, host=host, port=port, log_level=log_level,
             models_dir=str(models_dir) if models_dir else None,
             data_dir=str(data_dir) if data_dir else None,
+            allowed_hosts=list(allowed_hosts) or None,
+            insecure_allow_open_management=insecure_allow_open_management,
         )
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     settings.models_path.mkdir(parents=True, exist_ok=True)
     settings.data_path.mkdir(parents=True, exist_ok=True)
+    if (refusal := bind_refusal(settings, required_auth(settings))) is not None:
+        raise click.ClickException(refusal)
     _ensure_port_free(settings.host, settings.port)
     os.environ.update(settings.to_env())
     console.print(f"kernai {__version__} on http://{settings.host}:{settings.port}  models: {settings.models_path}")

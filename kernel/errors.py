@@ -76,13 +76,13 @@ class Unauthorized(KernaiError):
 
 
 class Forbidden(KernaiError):
-    """A valid API key without permission for this route or model: 403."""
+    """A valid API key without permission for this route or model, or a web page of another origin: 403."""
 
     status_code = 403
     error_type = "permission_error"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, code="insufficient_permissions")
+    def __init__(self, message: str, *, code: str = "insufficient_permissions") -> None:
+        super().__init__(message, code=code)
 
 
 class Conflict(KernaiError):
@@ -101,6 +101,16 @@ class RateLimited(KernaiError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message, code="rate_limit_exceeded")
         self.retry_after = retry_after
+
+
+class UnsupportedMediaType(KernaiError):
+    """The body's ``Content-Type`` is not one the route reads: 415."""
+
+    status_code = 415
+    error_type = "invalid_request_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="unsupported_media_type")
 
 
 class PayloadTooLarge(KernaiError):

@@ -29,6 +29,8 @@ class GallerySource(Struct, frozen=True):
 
     name: str
     url: str
+    trusted: bool = False
+    """Whether its model entries may set ``environment`` for their workers."""
 
 
 class Settings(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -40,6 +42,11 @@ class Settings(Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = field(default_factory=lambda: str(_data_home() / "data"))
     log_level: LogLevel = "info"
     # HTTP
+    allowed_hosts: list[str] = field(default_factory=list)
+    """Host names requests may be addressed to besides localhost, 127.0.0.1, [::1] and ``host``
+    (``*.lan``: any name under lan; ``*``: any name, no DNS-rebinding protection)."""
+    insecure_allow_open_management: bool = False
+    """Let ``kernai serve`` bind beyond loopback with ``require_management_auth`` off."""
     cors_origins: list[str] = field(default_factory=list)
     cors_headers: list[str] = field(default_factory=lambda: ["*"])
     response_headers: dict[str, str] = field(default_factory=dict)

@@ -27,8 +27,8 @@ _OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403:
                  404: "invalid_request_error", 409: "conflict_error", 413: "invalid_request_error",
                  429: "rate_limit_error"}
 _ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-                    503: "overloaded_error"}
+                    404: "not_found_error", 413: "request_too_large", 415: "invalid_request_error",
+                    429: "rate_limit_error", 503: "overloaded_error"}
 
 
 def openai_shape(status: int, message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:

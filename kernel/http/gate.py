@@ -1,4 +1,5 @@
-"""The ASGI middleware every routed request passes: API keys, rate limits, body limits, metrics, traces.
+"""The ASGI middleware every routed request passes: browser checks (:mod:`kernai.http.browser_guard`),
+API keys, rate limits, body limits, body types, metrics, traces.
 
 Routes fall in three classes (:func:`route_class`): public (health, version, docs), management
 (``/api/*``, ``/models/*``, ``/backends*``, ``/backend/*``, ``/system*``, ``/metrics``, ``/ws/*``) and
@@ -26,6 +27,7 @@ from urllib.parse import parse_qs
 from kernai.auth.keys import KeyStore, digest
 from kernai.auth.principal import KeyKind, Principal, RequestContext, current_request
 from kernai.errors import Forbidden, KernaiError, PayloadTooLarge, RateLimited, Unauthorized
+from kernai.http.browser_guard import BrowserGuard, check_content_type
 from kernai.http.errors import handle_kernai_error
 from kernai.limits import RateLimiter
 from kernai.observability.metrics import Metrics
@@ -114,6 +116,7 @@ class GateServices:
     metrics: Metrics
     traces: TraceRing
     limiter: RateLimiter
+    guard: BrowserGuard
 
 
 class Gate:
@@ -187,6 +190,11 @@ class Gate:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
+            self.services.guard.check(scope)
+        except KernaiError:
+            await send({"type": "websocket.close", "code": 1008, "reason": "forbidden"})
+            return
+        try:
             principal, _ = self.authenticate_limited(scope, route_class(scope["path"]))
         except KernaiError:
             await send({"type": "websocket.close", "code": 1008, "reason": "unauthorized"})
@@ -243,6 +251,7 @@ class Gate:
 
         try:
             try:
+                services.guard.check(scope)
                 if kind != "public":
                     context.principal, key = self.authenticate_limited(scope, kind)
                     self.rate_limit(scope, key if context.principal is not None else None)
@@ -252,6 +261,7 @@ class Gate:
                     raise PayloadTooLarge(
                         f"Request body of {int(length)} bytes is over the limit of {limit} bytes for {path}"
                     )
+                check_content_type(scope)
                 await self.app(scope, counted_receive, observed_send)
             except KernaiError as exc:
                 if started:

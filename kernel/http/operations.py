@@ -8,8 +8,10 @@ from typing import Any
 
 from kernai.auth.keys import KeyStore, PermissionMode
 from kernai.auth.principal import KeyKind
+from kernai.http.browser_guard import BrowserGuard
 from kernai.http.controllers.auth import provide_keys
 from kernai.http.controllers.observability import provide_traces
+from kernai.http.exposure import open_routes_warning
 from kernai.http.gate import Gate, GateServices
 from kernai.limits import RateLimiter
 from kernai.manager import ModelManager
@@ -35,6 +37,8 @@ def operations(settings: Settings, manager: ModelManager) -> Operations:
         log.warning(
             "management auth is on and no management key exists: created one, shown only now: %s", secret
         )
+    if (warning := open_routes_warning(settings, keys.required)) is not None:
+        log.warning(warning)
     traces = TraceRing(settings.trace_size)
     services = GateServices(
         settings,
@@ -42,6 +46,7 @@ def operations(settings: Settings, manager: ModelManager) -> Operations:
         manager.metrics,
         traces,
         RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+        BrowserGuard(settings),
     )
     return Operations(
         state={"key_store": keys, "traces": traces},

@@ -20,6 +20,7 @@ from litestar.response import Stream
 
 from kernai import capabilities as cap
 from kernai.errors import InvalidRequest, KernaiError
+from kernai.http.browser_guard import BODY_MEDIA_TYPES, MULTIPART
 from kernai.http.inference import prefetch, sse_event, sse_response
 from kernai.http.schemas.audio import (
     CONTENT_TYPES,
@@ -246,6 +247,7 @@ class AudioController(Controller):
                 form.cleanup()
 
     @post("/v1/audio/transcriptions", status_code=200, operation_class=TranscriptionOperation,
+          opt={BODY_MEDIA_TYPES: [MULTIPART]},
           summary="Transcribe audio (OpenAI; multipart: file, model, language, prompt, temperature, "
                   "response_format, timestamp_granularities[], stream)")
     async def transcriptions(self, request: Request[Any, Any, Any], manager: ModelManager,
@@ -253,6 +255,7 @@ class AudioController(Controller):
         return await self._transcribe(request, manager, settings, translate=False)
 
     @post("/v1/audio/translations", status_code=200, operation_class=TranscriptionOperation,
+          opt={BODY_MEDIA_TYPES: [MULTIPART]},
           summary="Translate audio to English text (OpenAI; multipart like transcriptions)")
     async def translations(self, request: Request[Any, Any, Any], manager: ModelManager,
                            settings: Settings) -> Response[Any]:

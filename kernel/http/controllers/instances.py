@@ -9,6 +9,7 @@ from kernai import __version__
 from kernai.auth.principal import KeyKind, authorize_model, current_request
 from kernai.config import InvalidConfig, ModelConfig, parse_model_config
 from kernai.errors import Conflict, InvalidRequest
+from kernai.http.browser_guard import check_content_type
 from kernai.http.controllers.models import ModelList, created_at, model_card
 from kernai.http.gate import Gate
 from kernai.http.schemas.llamactl import Instance, InstanceOptions, NodeInfo, VersionInfo
@@ -244,6 +245,7 @@ class InstancesController(Controller):
             return reply.to_asgi_response(app=None, request=request)
         if scope["path"] in MODEL_LISTS:
             return Response(ModelList([model_card(model, manager)])).to_asgi_response(app=None, request=request)
+        check_content_type(scope)
         body = await request.body()
         if body and request.headers.get("content-type", "").startswith("application/json"):
             try:

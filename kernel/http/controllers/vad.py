@@ -11,6 +11,7 @@ from litestar import Controller, Request, post
 
 from kernai import capabilities as cap
 from kernai.errors import InvalidRequest
+from kernai.http.browser_guard import BODY_MEDIA_TYPES, JSON, MULTIPART
 from kernai.http.controllers.audio import pick_model
 from kernai.http.schemas.audio import VADBody, VADOperation, VADResponse, VADSegmentOut
 from kernai.http.uploads import read_multipart, upload_dir
@@ -47,6 +48,7 @@ class VADController(Controller):
     tags = ["audio"]
 
     @post(["/vad", "/v1/vad"], status_code=200, operation_class=VADOperation,
+          opt={BODY_MEDIA_TYPES: [JSON, MULTIPART]},
           summary="Speech segments in seconds (LocalAI: JSON {model, audio: [float32 at 16 kHz]}; or multipart file)")
     async def vad(self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings) -> VADResponse:
         model, typed, form = await _typed_request(request, settings)
