@@ -21,6 +21,7 @@ import yaml
 from msgspec import Struct, field
 
 from kernai.backends import Backend
+from kernai.environment import check_environment
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")
 CONFIG_SUFFIXES = (".yaml", ".yml")
@@ -152,6 +153,8 @@ def parse_model_config(
         raise fail("name", f"'{config.name}' is not a valid model name (letters, digits, . _ - : @ +)")
     if config.parallel < 1:
         raise fail("parallel", "must be at least 1")
+    if (refused := check_environment(config.environment)) is not None:
+        raise fail(f"environment.{refused[0]}", refused[1])
 
     model_path: str | None = None
     if config.parameters.model:

@@ -26,6 +26,7 @@ from kernai.config import (
     resolve_inside,
     write_atomically,
 )
+from kernai.environment import check_environment
 from kernai.errors import InvalidRequest
 from kernai.gallery.jobs import Reporter
 from kernai.gallery.schema import ModelEntry
@@ -109,6 +110,20 @@ def check_backend(config: Mapping[str, Any], backends: Mapping[str, Backend]) ->
             f"; install it first with POST /backends/apply or `kernai backends install {backend}`",
             param="backend",
         )
+
+
+def check_entry_environment(entry: ModelEntry, config: Mapping[str, Any], origin: str, trusted: bool) -> None:
+    """Refuse an entry that sets ``environment`` unless it comes from a trusted gallery, and a ``config``
+    (the entry's with the request's overrides) whose environment sets a variable no model may."""
+    if not trusted and build_config(entry, entry.name, {}).get("environment"):
+        raise InvalidRequest(
+            f"model '{entry.name}' from {origin} sets 'environment', which only a gallery marked"
+            " 'trusted: true' in the settings may do; set the model's environment in its config yourself",
+            param="environment",
+        )
+    environment = config.get("environment")
+    if isinstance(environment, Mapping) and (refused := check_environment(environment)) is not None:
+        raise InvalidRequest(refused[1], param=f"environment.{refused[0]}")
 
 
 def check_filenames(entry: ModelEntry, models_dir: Path) -> list[Path]:

@@ -147,15 +147,17 @@ class GalleryService:
         if id:
             found = catalog.find(await catalog.list_models(self.settings.galleries), id, "model")
             entry, source = found.entry, found.id
+            origin, trusted = f"gallery '{found.gallery.name}'", found.gallery.trusted
         else:
             assert url is not None
             entry, source = await catalog.model_from_url(url), url
+            origin, trusted = url, False
         name = name or entry.name
         model_files.check_name(name)
         model_files.check_filenames(entry, self.models_dir)
-        model_files.check_backend(
-            model_files.build_config(entry, name, overrides or {}), self.host.backends()
-        )
+        config = model_files.build_config(entry, name, overrides or {})
+        model_files.check_backend(config, self.host.backends())
+        model_files.check_entry_environment(entry, config, origin, trusted)
         self._refuse_busy("model", name)
         job = new_job("model", "install", name, source)
 
