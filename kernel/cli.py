@@ -121,16 +121,18 @@ def doctor(names: tuple[str, ...], config_file: Path | None, as_json: bool) -> N
     Exits 1 when a backend crashed or failed.
     """
     import asyncio
+    import logging
 
     import msgspec
 
     from kernai.doctor import Finding, check_backend
     from kernai.plugins import registry
 
+    logging.getLogger("kernai").setLevel(logging.CRITICAL)  # the table says it all
     loaded = registry()
     unknown = [name for name in names if name not in loaded.backends]
     if unknown:
-        raise click.ClickException(f"no installed backend named {', '.join(unknown)} "
+        raise click.UsageError(f"no installed backend named {', '.join(unknown)} "
                                    f"(installed: {', '.join(sorted(loaded.backends)) or 'none'})")
 
     async def run() -> list[Finding]:

@@ -14,6 +14,7 @@ MODELS = {
     "echo.yaml": "name: echo\nbackend: reference\n",
     "slow.yaml": "name: slow\nbackend: reference\ndelay: 0.2\n",
     "no-restart.yaml": "name: no-restart\nbackend: reference\ndelay: 0.2\nauto_restart: false\n",
+    "sigill.yaml": "name: sigill\nbackend: reference\ndelay: 0.2\n",
     "broken-load.yaml": "name: broken-load\nbackend: reference\nfail_load: true\n",
     "typo.yaml": "name: typo\nbackend: reference\ncontext_sise: 10\n",
     "ghost.yaml": "name: ghost\nbackend: no-such-backend\n",

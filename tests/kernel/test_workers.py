@@ -30,17 +30,21 @@ def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyp
         time.sleep(0.05)
 
 
-def kill_mid_request(client: httpx.Client, model: str) -> tuple[int, httpx.Response]:
-    """SIGKILL the model's worker while it answers a long chat; its PID and the chat's response."""
+def kill_mid_request_with(client: httpx.Client, model: str, signum: int) -> tuple[int, httpx.Response]:
+    """Kill the model's worker with ``signum`` while it answers a long chat; its PID and the chat's response."""
     assert chat(client, model, "warm up").status_code == 200
     pid = worker_pid(client, model)
     result: dict[str, httpx.Response] = {}
     thread = threading.Thread(target=lambda: result.update(r=chat(client, model, LONG)))
     thread.start()
     wait_for(lambda: client.get("/backend/monitor", params={"model": model}).json()["state"] == "busy")
-    os.kill(pid, signal.SIGKILL)
+    os.kill(pid, signum)
     thread.join(30)
     return pid, result["r"]
+
+
+def kill_mid_request(client: httpx.Client, model: str) -> tuple[int, httpx.Response]:
+    return kill_mid_request_with(client, model, signal.SIGKILL)
 
 
 def test_sigkill_mid_request_gives_503_and_the_next_request_restarts(client: httpx.Client) -> None:
@@ -126,3 +130,24 @@ def test_a_backend_that_fails_to_load_is_a_503_and_an_error_state(client: httpx.
     assert models["broken-load"]["status"]["state"] == "error"
     assert "fail_load is set" in models["broken-load"]["status"]["error"]
     assert chat(client, "echo", "others still serve").status_code == 200
+
+
+def test_a_worker_killed_by_sigill_fails_its_model_with_the_cause_and_the_fix(client: httpx.Client) -> None:
+    pid, crashed = kill_mid_request_with(client, "sigill", signal.SIGILL)
+    assert crashed.status_code == 503, crashed.text
+    error = crashed.json()["error"]
+    assert error["code"] == "illegal_instruction"
+    assert "CPU instructions this machine cannot run" in error["message"]
+    assert "kernai backends install reference" in error["message"] and "kernai doctor" in error["message"]
+    # no restart loop: the model stays in error, and says why, until it is started again
+    refused = chat(client, "sigill", "refused")
+    assert refused.status_code == 503 and refused.json()["error"] == error
+    models = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    assert models["sigill"]["status"] == {"state": "error", "error": error["message"]}
+    monitor = client.get("/backend/monitor", params={"model": "sigill"}).json()
+    assert monitor["state"] == "error" and monitor["instance_status"] == "failed"
+    assert monitor["error"] == error["message"] and monitor["restarts"] == 0 and "pid" not in monitor
+    assert client.post("/api/v1/instances/sigill/start").status_code == 200
+    again = chat(client, "sigill", "started again")
+    assert again.status_code == 200 and again.json()["choices"][0]["message"]["content"] == "started again"
+    assert worker_pid(client, "sigill") != pid
