@@ -268,9 +268,9 @@ def layered_venv(path: Path) -> Path:
 class Gallery:
     """The local file server, the test galleries on it, and a kernai server configured with them.
 
-    Two model galleries, ``test`` (searched first for a bare name) and ``mirror``. The server runs in
-    its own venv layered on this one, so the backends it installs stay there; ``env`` is added to its
-    environment.
+    Two model galleries, ``test`` (searched first for a bare name) and ``mirror`` (trusted: its entries
+    may set ``environment``). The server runs in its own venv layered on this one, so the backends it
+    installs stay there; ``env`` is added to its environment.
     """
 
     def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
@@ -299,7 +299,9 @@ class Gallery:
     def env(self) -> dict[str, str]:
         return {
             "KERNAI_LOAD_PLUGINS": "reference,gallery-echo",
-            "KERNAI_GALLERIES": json.dumps([{"name": n, "url": str(i)} for n, i in self.indexes.items()]),
+            "KERNAI_GALLERIES": json.dumps(
+                [{"name": n, "url": str(i), "trusted": n == "mirror"} for n, i in self.indexes.items()]
+            ),
             "KERNAI_BACKEND_GALLERIES": json.dumps([{"name": "test", "url": str(self.backends_index)}]),
             "HF_ENDPOINT": self.files.url,
             "HTTP_PROXY": self.files.url,  # the file server is also the proxy every download goes through
