@@ -113,10 +113,10 @@ def test_the_refusal_is_the_surface_error_naming_the_setting(http: httpx.Client)
     assert "allowed_hosts" in llamactl["error"]
 
 
-@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "LocalHost.", "localhost:1234", "[::1]:80"])
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "LocalHost.", "localhost:1", "[::1]:80"])
 def test_loopback_names_with_any_port_are_served(http: httpx.Client, server: KernaiServer, host: str) -> None:
     assert http.get("/v1/models", headers={"host": host}).status_code == 200
-    assert http.get("/api/traces", headers={"host": f"{host}"}).status_code == 200
+    assert http.get("/api/traces", headers={"host": host}).status_code == 200
 
 
 def test_a_websocket_to_a_foreign_host_is_refused(server: KernaiServer) -> None:
@@ -140,7 +140,7 @@ def test_a_body_of_a_type_the_route_does_not_read_is_refused_with_415(
                                     headers={"content-type": content_type})
             checked += 1
             if response.status_code != 415 or "not accepted here" not in response.text:
-                problems.append(f"{method} {path} as {content_type}: {response.status_code} {response.text[:200]}")
+                problems.append(f"{method} {path} as {content_type}: {response.status_code} {response.text}")
     assert checked > 100, checked
     assert not problems, "\n".join(problems)
 
@@ -189,14 +189,14 @@ def test_a_foreign_origin_is_refused_on_every_state_changing_route(
             response = http.request(method, path, headers={"origin": origin}, **arguments)
             checked += 1
             if response.status_code != 403 or "cors_origins" not in response.text:
-                problems.append(f"{method} {path} from {origin}: {response.status_code} {response.text[:200]}")
+                problems.append(f"{method} {path} from {origin}: {response.status_code} {response.text}")
     assert checked > 150, checked
     assert not problems, "\n".join(problems)
 
 
 def test_multipart_uploads_from_a_foreign_origin_are_refused(http: httpx.Client) -> None:
     for path in ("/v1/audio/transcriptions", "/v1/audio/translations", "/vad"):
-        response = http.post(path, data={"model": "echo"}, files=AUDIO, headers={"origin": "http://evil.example"})
+        response = http.post(path, data={"model": "echo"}, files=AUDIO, headers={"origin": FOREIGN_ORIGINS[0]})
         assert response.status_code == 403, (path, response.text)
         assert response.json()["error"]["code"] == "origin_not_allowed"
 
