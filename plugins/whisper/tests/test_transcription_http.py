@@ -204,8 +204,9 @@ def test_bad_audio_and_parameters_are_400(audio_server: KernaiServer, spoken: by
     assert uploads_left(audio_server) == []
 
 
-def test_not_multipart_is_400(audio_server: KernaiServer) -> None:
+def test_not_multipart_is_415(audio_server: KernaiServer) -> None:
     with audio_server.client() as client:
         response = client.post("/v1/audio/transcriptions", json={"model": TINY})
-    assert response.status_code == 400
-    assert "multipart/form-data" in response.json()["error"]["message"]
+    assert response.status_code == 415
+    error = response.json()["error"]
+    assert error["code"] == "unsupported_media_type" and "multipart/form-data" in error["message"]
