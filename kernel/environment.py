@@ -13,7 +13,6 @@ BLOCKED_PREFIXES = {
               "PYTHONBREAKPOINT name code it imports or runs",
     "BASH_FUNC_": "bash defines functions from them, which can replace commands",
     "GIT_": "git runs the commands GIT_SSH_COMMAND, GIT_EXEC_PATH, GIT_CONFIG_* name",
-    "KERNAI_": "kernai's own settings; the worker reads KERNAI_LOAD_PLUGINS to pick the plugins it imports",
 }
 BLOCKED_NAMES = {
     "PATH": "where the programs a worker starts are looked up",
