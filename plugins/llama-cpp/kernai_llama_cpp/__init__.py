@@ -8,9 +8,10 @@ process, never in the server process.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from kernai import Backend, hookimpl
+from kernai import Backend, SelfTest, hookimpl
 from kernai import capabilities as cap
 from kernai.config import ModelConfig
 
@@ -20,6 +21,14 @@ from kernai_llama_cpp.options import BACKEND, NAME
 @hookimpl
 def register_backends(register: Callable[[Backend], None]) -> None:
     register(BACKEND)
+
+
+def selftest(folder: Path) -> SelfTest:
+    """For ``kernai doctor``: a tiny llama with Q4_0/Q8_0 weights, so its chat runs the quantized kernels."""
+    from kernai_llama_cpp.testing import write_tiny_llama
+
+    write_tiny_llama(folder / "tiny-q4_0.gguf", quantized=True)
+    return SelfTest(config={"parameters": {"model": "tiny-q4_0.gguf"}, "context_size": 256})
 
 
 @hookimpl

@@ -8,7 +8,7 @@ Other test suites can import it::
 The model has 2 blocks of width 64, a 1024-token context, an SPM vocabulary (byte fallback, so any
 UTF-8 text encodes; printable ASCII; a few whole words), a small Jinja chat template, and
 fill-in-the-middle tokens. It loads in milliseconds; at temperature 0 its output is deterministic
-(and meaningless). ``gguf`` and ``numpy`` are needed, both in the plugin's ``test`` extra.
+(and meaningless). It needs ``gguf`` and ``numpy``, both dependencies of the plugin.
 
 :func:`gemma_gguf` gives the real gemma-3-270m model (base model, no chat template: use
 ``chat_format: gemma``) from a shared cache.
@@ -56,21 +56,31 @@ def _vocabulary() -> tuple[list[str], list[float], list[int]]:
 
 
 def write_tiny_llama(path: str | os.PathLike[str], *, seed: int = 0, chat_template: str | None = CHAT_TEMPLATE,
-                     context_length: int = 1024) -> Path:
+                     context_length: int = 1024, quantized: bool = False) -> Path:
     """Write a tiny random-weight llama GGUF to ``path`` (atomically) and return the path.
 
     ``chat_template=None`` leaves the template out, as in base models such as gemma-3-270m.
+    ``quantized`` stores the block matrices as Q4_0 and the output as Q8_0, so that inference runs
+    llama.cpp's quantized kernels (the CPU-specific code a real GGUF exercises), not only F32.
     """
     import gguf
     import numpy as np
+    from gguf import quants
 
     path = Path(path)
     rng = np.random.default_rng(seed)
+    q4 = gguf.GGMLQuantizationType.Q4_0
     tokens, scores, types = _vocabulary()
     n_vocab, n_embd, n_ff, n_head, n_layer = len(tokens), 64, 128, 4, 2
 
     def weight(*shape: int) -> np.ndarray:
         return rng.normal(0.0, 0.5, size=shape).astype(np.float32)
+
+    def add_matrix(name: str, values: np.ndarray, kind: gguf.GGMLQuantizationType) -> None:
+        if not quantized:
+            writer.add_tensor(name, values)
+            return
+        writer.add_tensor(name, quants.quantize(values, kind), raw_dtype=kind)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -86,7 +96,7 @@ def write_tiny_llama(path: str | os.PathLike[str], *, seed: int = 0, chat_templa
         writer.add_head_count_kv(n_head)
         writer.add_rope_dimension_count(n_embd // n_head)
         writer.add_layer_norm_rms_eps(1e-5)
-        writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+        writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q4_0 if quantized else gguf.LlamaFileType.ALL_F32)
         writer.add_tokenizer_model("llama")
         writer.add_token_list(tokens)
         writer.add_token_scores(scores)
@@ -106,13 +116,13 @@ def write_tiny_llama(path: str | os.PathLike[str], *, seed: int = 0, chat_templa
             prefix = f"blk.{block}"
             writer.add_tensor(f"{prefix}.attn_norm.weight", np.ones(n_embd, dtype=np.float32))
             for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
-                writer.add_tensor(f"{prefix}.{name}.weight", weight(n_embd, n_embd))
+                add_matrix(f"{prefix}.{name}.weight", weight(n_embd, n_embd), q4)
             writer.add_tensor(f"{prefix}.ffn_norm.weight", np.ones(n_embd, dtype=np.float32))
-            writer.add_tensor(f"{prefix}.ffn_gate.weight", weight(n_ff, n_embd))
-            writer.add_tensor(f"{prefix}.ffn_up.weight", weight(n_ff, n_embd))
-            writer.add_tensor(f"{prefix}.ffn_down.weight", weight(n_embd, n_ff))
+            add_matrix(f"{prefix}.ffn_gate.weight", weight(n_ff, n_embd), q4)
+            add_matrix(f"{prefix}.ffn_up.weight", weight(n_ff, n_embd), q4)
+            add_matrix(f"{prefix}.ffn_down.weight", weight(n_embd, n_ff), q4)
         writer.add_tensor("output_norm.weight", np.ones(n_embd, dtype=np.float32))
-        writer.add_tensor("output.weight", weight(n_vocab, n_embd))
+        add_matrix("output.weight", weight(n_vocab, n_embd), gguf.GGMLQuantizationType.Q8_0)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()

@@ -1,0 +1,148 @@
+"""Install-time only: build llama-cpp-python so that it runs on every CPU of this machine's family.
+
+llama-cpp-python ships as source only, and its default build compiles llama.cpp with
+``-march=native`` (GGML_NATIVE). That wheel carries every instruction the build machine has: on a
+CPU that reports AMX it compiles llama.cpp's AMX kernels, which die with SIGILL on many such
+machines (cloud VMs included), and pip caches the wheel under a key that knows nothing of CPUs, so
+a later install on another machine reuses it.
+
+So the plugins that need the engine (llama-cpp, rerank) build it here, from ``setup.py``, with
+explicit flags instead of ``-march=native``:
+
+- x86_64 with AVX2: the x86-64-v3 set (AVX, AVX2, FMA, F16C, BMI2), no AVX-512, no AMX; it runs on
+  every x86_64 CPU since 2013-2015 (Haswell, Zen 1), AMX machines included;
+- x86_64 without AVX2: SSE4.2 only;
+- anything else (aarch64): GGML_NATIVE off, the compiler's baseline for the architecture.
+
+The wheel is built once into ``$KERNAI_ENGINE_CACHE`` (default ``~/.cache/kernai/engines``), in a
+folder named by a hash of the version, the flags and the Python tag, never into pip's own wheel
+cache; the plugin then depends on that file (``llama-cpp-python @ file:///...``), so pip installs
+exactly this build and never a cached native one.
+
+Environment:
+- ``CMAKE_ARGS`` is appended to the flags (a GPU build: ``-DGGML_CUDA=on``) and is part of the key;
+- ``KERNAI_LLAMA_CPP_ENGINE=index`` skips all this and depends on llama-cpp-python from the package
+  index as it is (for prebuilt GPU wheels from an extra index, or a build of your own).
+
+Run ``python engine_build.py`` to print the flags and the requirement for this machine.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ENGINE = "llama-cpp-python"
+VERSION = "0.3.36"
+INDEX_REQUIREMENT = f"{ENGINE}>={VERSION},<0.4"
+MODE_ENV = "KERNAI_LLAMA_CPP_ENGINE"
+CACHE_ENV = "KERNAI_ENGINE_CACHE"
+FLAGS_FILE = "cmake-args.txt"
+
+X86_V3 = ("AVX", "AVX2", "FMA", "F16C", "BMI2")
+X86_NEVER = ("AVX_VNNI", "AVX512", "AVX512_VBMI", "AVX512_VNNI", "AVX512_BF16", "AMX_TILE", "AMX_INT8", "AMX_BF16")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags the kernel reports (``/proc/cpuinfo``); empty where there is none."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def portable_cmake_args(machine: str | None = None, flags: set[str] | None = None) -> list[str]:
+    """CMake definitions for a build that runs on every CPU of this machine's family."""
+    machine = (machine or platform.machine()).lower()
+    args = ["-DGGML_NATIVE=OFF"]
+    if machine in ("x86_64", "amd64"):
+        flags = cpu_flags() if flags is None else flags
+        has_v3 = {"avx", "avx2", "fma", "f16c", "bmi2"} <= flags or not flags  # unknown CPU: assume a modern one
+        args += [f"-DGGML_{name}={'ON' if has_v3 else 'OFF'}" for name in X86_V3]
+        args += [f"-DGGML_{name}=OFF" for name in X86_NEVER]
+    return args
+
+
+def cmake_args() -> list[str]:
+    """The portable definitions followed by the user's ``CMAKE_ARGS`` (which win where they overlap)."""
+    return [*portable_cmake_args(), *os.environ.get("CMAKE_ARGS", "").split()]
+
+
+def cache_root() -> Path:
+    if root := os.environ.get(CACHE_ENV):
+        return Path(root)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "kernai" / "engines"
+
+
+def build_key(args: list[str]) -> str:
+    tag = f"{sys.implementation.name}{sys.version_info.major}{sys.version_info.minor}"
+    text = "\n".join([ENGINE, VERSION, tag, platform.machine(), sys.platform, *args])
+    return f"{ENGINE}-{VERSION}-{tag}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def _wheel_in(folder: Path) -> Path | None:
+    return next(iter(sorted(folder.glob("llama_cpp_python-*.whl"))), None)
+
+
+def built_wheel() -> Path:
+    """The portable wheel for this machine, built now (about 10 minutes on 2 cores) unless cached."""
+    args = cmake_args()
+    root = cache_root()
+    folder = root / build_key(args)
+    if (wheel := _wheel_in(folder)) is not None:
+        return wheel
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another install building the same engine: wait for it
+        if (wheel := _wheel_in(folder)) is not None:
+            return wheel
+        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+        try:
+            log = staging / "build.log"
+            print(f"kernai: building {ENGINE} {VERSION} for this CPU family ({' '.join(args)}); "
+                  f"log: {log}", file=sys.stderr, flush=True)
+            with log.open("w") as out:
+                done = subprocess.run(
+                    [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "--no-binary", ENGINE,
+                     "--disable-pip-version-check", "-w", str(staging), f"{ENGINE}=={VERSION}"],
+                    env={**os.environ, "CMAKE_ARGS": " ".join(args)}, stdout=out, stderr=subprocess.STDOUT,
+                    check=False,
+                )
+            if done.returncode != 0 or _wheel_in(staging) is None:
+                tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
+                raise RuntimeError(f"building {ENGINE} failed (pip exited {done.returncode}):\n{tail}")
+            (staging / FLAGS_FILE).write_text(" ".join(args) + "\n")
+            log.unlink()
+            os.replace(staging, folder)  # whole or not at all
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    wheel = _wheel_in(folder)
+    assert wheel is not None
+    return wheel
+
+
+def engine_requirement() -> str:
+    """The requirement the plugins depend on: this machine's portable wheel, or the index's."""
+    if os.environ.get(MODE_ENV, "").strip().lower() == "index":
+        return INDEX_REQUIREMENT
+    return f"{ENGINE} @ {built_wheel().resolve().as_uri()}"
+
+
+if __name__ == "__main__":
+    print("cmake args:", " ".join(cmake_args()))
+    print("cache:", cache_root() / build_key(cmake_args()))
+    if "--build" in sys.argv:
+        print(engine_requirement())
