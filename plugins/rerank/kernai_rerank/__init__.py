@@ -8,9 +8,10 @@ models score documents by the cosine similarity of their embeddings to the query
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from kernai import Backend, BackendOption, hookimpl
+from kernai import Backend, BackendOption, SelfTest, hookimpl
 from kernai import capabilities as cap
 from kernai.config import ModelConfig
 from kernai.errors import InvalidRequest
@@ -32,8 +33,17 @@ def register_backends(register: Callable[[Backend], None]) -> None:
                 BackendOption(name="activation", type="str", default="sigmoid", choices=["sigmoid", "none"],
                               description="Cross-encoders: map the head's logit to 0..1 with a sigmoid, or not."),
             ],
+            selftest=f"{__name__}:selftest",
         )
     )
+
+
+def selftest(folder: Path) -> SelfTest:
+    """For ``kernai doctor``: a tiny random-weight BERT cross-encoder GGUF."""
+    from kernai_rerank.testing import write_tiny_bert
+
+    write_tiny_bert(folder / "tiny-reranker.gguf", cross_encoder=True)
+    return SelfTest(config={"parameters": {"model": "tiny-reranker.gguf"}, "threads": 1})
 
 
 @hookimpl

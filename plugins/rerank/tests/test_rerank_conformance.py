@@ -1,5 +1,8 @@
 """The rerank backend honours the plugin contract (kernai's conformance kit)."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,3 +16,10 @@ class TestRerankBackend(BackendConformance):
 
     def prepare_models_dir(self, models_dir: Path) -> None:
         write_tiny_bert(models_dir / "tiny.gguf", cross_encoder=True)
+
+
+def test_doctor_reranks_with_a_tiny_model_in_a_worker() -> None:
+    done = subprocess.run([sys.executable, "-m", "kernai", "doctor", "rerank", "--json"], capture_output=True,
+                          text=True, timeout=300, check=False)
+    (finding,) = json.loads(done.stdout)["backends"]
+    assert done.returncode == 0 and finding["outcome"] == "ok", finding
