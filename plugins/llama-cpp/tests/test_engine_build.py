@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import platform
+import re
+import shutil
 import subprocess
 import sys
 from importlib.metadata import distribution
@@ -88,3 +91,21 @@ def test_doctor_chats_with_a_quantized_model_in_a_worker() -> None:
                           text=True, timeout=300, check=False)
     (finding,) = json.loads(done.stdout)["backends"]
     assert done.returncode == 0 and finding["outcome"] == "ok", finding
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None or platform.machine() != "x86_64", reason="needs objdump, x86_64")
+def test_the_engine_libraries_hold_no_amx_or_avx512_instruction() -> None:
+    """The machine code itself: not one AMX tile (tmm) or AVX-512 (zmm) register in llama.cpp's libraries,
+    so the build cannot die with SIGILL on a CPU without them, whatever its runtime dispatch decides."""
+    import llama_cpp
+
+    libraries = sorted((Path(llama_cpp.__file__).parent / "lib").glob("lib*.so"))
+    assert libraries
+    counts = {}
+    for library in libraries:
+        listing = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(library)], capture_output=True,
+                                 text=True, timeout=120, check=True).stdout
+        counts[library.name] = (len(re.findall(r"%tmm\d|%zmm\d", listing)), listing.count("%ymm"))
+    assert all(forbidden == 0 for forbidden, _ in counts.values()), counts
+    if "avx2" in engine_build().cpu_flags():
+        assert counts["libggml-cpu.so"][1] > 0, "no AVX2 (ymm) code either: is this the right library?"
