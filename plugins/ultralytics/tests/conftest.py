@@ -74,8 +74,8 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Co
     del plain.metadata_props[:]
     onnx.save(plain, models / "random-plain.onnx")
     for name, config in MODELS.items():
-        environment = {"PYTHONPATH": os.pathsep.join(filter(None, [str(NETWORK_GUARD), os.environ.get("PYTHONPATH")])),
-                       "KERNAI_TEST_NETWORK_LOG": str(network_logs / f"{name}.log")}
+        # the guard is on the server's PYTHONPATH (a model may not set it); this arms it in the worker only
+        environment = {"KERNAI_TEST_NETWORK_LOG": str(network_logs / f"{name}.log")}
         (models / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, "backend": "ultralytics", "threads": 2,
                                                              "environment": environment, **config}))
     return models
@@ -85,7 +85,8 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Co
 def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
     env = {"KERNAI_IMAGE_FETCH_TIMEOUT": str(FETCH_TIMEOUT), "KERNAI_IMAGE_MAX_BYTES": str(FETCH_MAX_BYTES),
            # this process ran offline_environment() to build the models: the workers must not inherit it
-           "YOLO_OFFLINE": "0", "YOLO_AUTOINSTALL": "1"}
+           "YOLO_OFFLINE": "0", "YOLO_AUTOINSTALL": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(NETWORK_GUARD), os.environ.get("PYTHONPATH")]))}
     with KernaiServer(models_dir, tmp_path_factory.mktemp("data"), env=env) as running:
         _load_all(running, list(MODELS))
         yield running

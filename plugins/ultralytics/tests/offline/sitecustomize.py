@@ -1,5 +1,6 @@
-"""Imported at start-up by every Python process whose ``PYTHONPATH`` holds this folder (the detection
-workers of these tests): refuses any DNS lookup or network connection and records it.
+"""Imported at start-up by every Python process whose ``PYTHONPATH`` holds this folder: in those that
+have ``KERNAI_TEST_NETWORK_LOG`` (the detection workers of these tests, through their model's
+``environment``) it refuses any DNS lookup or network connection and records it.
 
 The file named by ``KERNAI_TEST_NETWORK_LOG`` gets ``armed <pid>`` once per process, then one
 ``blocked ...`` line per attempt. Unix sockets (the worker's link to the server) stay allowed.
@@ -9,7 +10,7 @@ import os
 import socket
 import sys
 
-_LOG = os.environ["KERNAI_TEST_NETWORK_LOG"]
+_LOG = os.environ.get("KERNAI_TEST_NETWORK_LOG", "")
 _ADDRESSED = ("socket.connect", "socket.sendto", "socket.sendmsg")  # (socket, address)
 _LOOKUPS = ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo")  # (host, ...)
 
@@ -32,5 +33,6 @@ def _guard(event: str, args: tuple) -> None:
     raise OSError(f"network access is blocked in this test ({event} {target!r})")
 
 
-_record(f"armed {os.getpid()}")
-sys.addaudithook(_guard)
+if _LOG:
+    _record(f"armed {os.getpid()}")
+    sys.addaudithook(_guard)
