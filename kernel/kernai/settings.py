@@ -20,7 +20,7 @@ def _data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "kernai"
 
 
-BUNDLED_GALLERY = Path(__file__).resolve().parent.parent / "gallery"
+BUNDLED_GALLERY = Path(__file__).resolve().parents[2] / "gallery"
 """The gallery folder of a source checkout (``index.yaml``, ``backends.yaml``)."""
 
 
