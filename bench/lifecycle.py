@@ -23,6 +23,8 @@ from pathlib import Path
 
 import httpx
 import yaml
+from litestar import Litestar, get
+
 from kernai.auth.keys import PermissionMode
 from kernai.auth.principal import KeyKind
 from kernai.http.gate import Gate
@@ -31,7 +33,6 @@ from kernai.manager import ModelManager
 from kernai.plugins import registry
 from kernai.settings import Settings
 from kernai.testing import KernaiServer
-from litestar import Litestar, get
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
 ROUNDS = 5

@@ -55,16 +55,28 @@ def measure(chunks: Iterator[str]) -> tuple[float, float, int]:
 
 def raw_stream(llama: object) -> Callable[[], Iterator[str]]:
     def run() -> Iterator[str]:
-        for chunk in llama.create_completion(PROMPT, max_tokens=TOKENS, temperature=0, stream=True,  # type: ignore[attr-defined]
-                                             logit_bias={1: -100.0, 106: -100.0}):
+        for chunk in llama.create_completion(
+            PROMPT,
+            max_tokens=TOKENS,
+            temperature=0,
+            stream=True,  # type: ignore[attr-defined]
+            logit_bias={1: -100.0, 106: -100.0},
+        ):
             yield chunk["choices"][0]["text"]
+
     return run
 
 
 def http_stream(client: httpx.Client, model: str) -> Callable[[], Iterator[str]]:
     """Streamed completions over one keep-alive connection (as an SDK client holds one)."""
-    body = {"model": model, "prompt": PROMPT, "max_tokens": TOKENS, "temperature": 0, "stream": True,
-            "logit_bias": {"1": -100, "106": -100}}  # no end of text: always 128 tokens
+    body = {
+        "model": model,
+        "prompt": PROMPT,
+        "max_tokens": TOKENS,
+        "temperature": 0,
+        "stream": True,
+        "logit_bias": {"1": -100, "106": -100},
+    }  # no end of text: always 128 tokens
 
     def run() -> Iterator[str]:
         with client.stream("POST", "/v1/completions", json=body) as response:
@@ -74,12 +86,14 @@ def http_stream(client: httpx.Client, model: str) -> Callable[[], Iterator[str]]
                     choices = json.loads(line[6:])["choices"]
                     if choices:
                         yield choices[0]["text"]
+
     return run
 
 
 def wrk_rps(url: str, connections: int = 32, duration: str = "5s") -> float:
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}", url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}", url], capture_output=True, text=True, check=True
+    ).stdout
     if errors := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
         raise RuntimeError(f"{url}: {errors.group(1)} error responses")
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -88,10 +102,30 @@ def wrk_rps(url: str, connections: int = 32, duration: str = "5s") -> float:
 def start_peer(model: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "gemma",
-         "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(THREADS),
-         "--n_threads_batch", str(THREADS), "--n_ctx", str(CONTEXT), "--verbose", "False"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--model_alias",
+            "gemma",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_threads",
+            str(THREADS),
+            "--n_threads_batch",
+            str(THREADS),
+            "--n_ctx",
+            str(CONTEXT),
+            "--verbose",
+            "False",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -106,6 +140,7 @@ def start_peer(model: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 def main() -> None:
     import llama_cpp
+
     from kernai_llama_cpp.testing import gemma_gguf
 
     load = os.getloadavg()[0]
@@ -116,44 +151,62 @@ def main() -> None:
     (models / "gemma.gguf").symlink_to(model)
     (models / "gemma.yaml").write_text(
         f"name: gemma\nbackend: llama-cpp\nparameters:\n  model: gemma.gguf\nchat_format: gemma\n"
-        f"context_size: {CONTEXT}\nthreads: {THREADS}\nthreads_batch: {THREADS}\n")
+        f"context_size: {CONTEXT}\nthreads: {THREADS}\nthreads_batch: {THREADS}\n"
+    )
 
-    raw = llama_cpp.Llama(str(model), n_ctx=CONTEXT, n_threads=THREADS, n_threads_batch=THREADS, verbose=False)
+    raw = llama_cpp.Llama(
+        str(model), n_ctx=CONTEXT, n_threads=THREADS, n_threads_batch=THREADS, verbose=False
+    )
     peer, peer_base = start_peer(model)
     try:
-        with (KernaiServer(models, root / "data", env={"KERNAI_LOAD_PLUGINS": "llama-cpp"}) as server,
-              httpx.Client(base_url=server.url, timeout=120) as ours,
-              httpx.Client(base_url=peer_base, timeout=120) as theirs):
-            runners = {"raw llama-cpp-python": raw_stream(raw), "kernai (HTTP)": http_stream(ours, "gemma"),
-                       "llama_cpp.server (HTTP)": http_stream(theirs, "gemma")}
+        with (
+            KernaiServer(models, root / "data", env={"KERNAI_LOAD_PLUGINS": "llama-cpp"}) as server,
+            httpx.Client(base_url=server.url, timeout=120) as ours,
+            httpx.Client(base_url=peer_base, timeout=120) as theirs,
+        ):
+            runners = {
+                "raw llama-cpp-python": raw_stream(raw),
+                "kernai (HTTP)": http_stream(ours, "gemma"),
+                "llama_cpp.server (HTTP)": http_stream(theirs, "gemma"),
+            }
             for run in runners.values():  # warm up: load, first-request costs
                 measure(run())
             results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in runners}
             for _ in range(ROUNDS):
                 for name, run in runners.items():
                     results[name].append(measure(run()))
-            models_rps = {"kernai (HTTP)": wrk_rps(f"{server.url}/v1/models"),
-                          "llama_cpp.server (HTTP)": wrk_rps(f"{peer_base}/v1/models")}
+            models_rps = {
+                "kernai (HTTP)": wrk_rps(f"{server.url}/v1/models"),
+                "llama_cpp.server (HTTP)": wrk_rps(f"{peer_base}/v1/models"),
+            }
     finally:
         peer.terminate()
         peer.wait()
 
-    print(f"gemma-3-270m Q4_K_M, {THREADS} thread, context {CONTEXT}, greedy, {TOKENS} streamed tokens, "
-          f"median of {ROUNDS} rounds; load average at start: {load:.1f}\n")
-    print(f"{'':<26}{'tokens/s':>10}{'vs raw':>8}{'TTFT ms':>10}{'vs raw':>9}{'best TTFT':>11}{'vs raw':>9}"
-          f"{'tokens':>8}")
+    print(
+        f"gemma-3-270m Q4_K_M, {THREADS} thread, context {CONTEXT}, greedy, {TOKENS} streamed tokens, "
+        f"median of {ROUNDS} rounds; load average at start: {load:.1f}\n"
+    )
+    print(
+        f"{'':<26}{'tokens/s':>10}{'vs raw':>8}{'TTFT ms':>10}{'vs raw':>9}{'best TTFT':>11}{'vs raw':>9}"
+        f"{'tokens':>8}"
+    )
     raw = results["raw llama-cpp-python"]
     raw_tps = statistics.median(r[1] for r in raw)
     raw_ttft, raw_best = statistics.median(r[0] for r in raw) * 1000, min(r[0] for r in raw) * 1000
     for name, rows in results.items():
         tps = statistics.median(r[1] for r in rows)
         ttft, best = statistics.median(r[0] for r in rows) * 1000, min(r[0] for r in rows) * 1000
-        print(f"{name:<26}{tps:>10.1f}{tps / raw_tps:>8.3f}{ttft:>10.1f}{ttft - raw_ttft:>+9.1f}"
-              f"{best:>11.1f}{best - raw_best:>+9.1f}{min(r[2] for r in rows):>8}")
+        print(
+            f"{name:<26}{tps:>10.1f}{tps / raw_tps:>8.3f}{ttft:>10.1f}{ttft - raw_ttft:>+9.1f}"
+            f"{best:>11.1f}{best - raw_best:>+9.1f}{min(r[2] for r in rows):>8}"
+        )
     print("(TTFT in ms; 'best' is the fastest round, the least disturbed by other load on the machine)")
-    print(f"\nGET /v1/models, 32 connections, wrk 5 s: kernai {models_rps['kernai (HTTP)']:.0f} req/s, "
-          f"llama_cpp.server {models_rps['llama_cpp.server (HTTP)']:.0f} req/s, ratio "
-          f"{models_rps['kernai (HTTP)'] / models_rps['llama_cpp.server (HTTP)']:.2f}x (target >= 3x)")
+    print(
+        f"\nGET /v1/models, 32 connections, wrk 5 s: kernai {models_rps['kernai (HTTP)']:.0f} req/s, "
+        f"llama_cpp.server {models_rps['llama_cpp.server (HTTP)']:.0f} req/s, ratio "
+        f"{models_rps['kernai (HTTP)'] / models_rps['llama_cpp.server (HTTP)']:.2f}x (target >= 3x)"
+    )
 
 
 if __name__ == "__main__":

@@ -114,7 +114,13 @@ def surfaces(base: str, model: str) -> dict[str, Stream]:
         ),
         "kernai /v1/responses": sse_stream(
             f"{base}/v1/responses",
-            {"model": model, "input": QUESTION, "max_output_tokens": TOKENS, "temperature": 0, "stream": True},
+            {
+                "model": model,
+                "input": QUESTION,
+                "max_output_tokens": TOKENS,
+                "temperature": 0,
+                "stream": True,
+            },
             responses_text,
         ),
         "kernai /chat (LocalLab)": ndjson_stream(
@@ -133,7 +139,11 @@ def raw_stream(llama: Any) -> Stream:
 
 
 SMALL_REQUESTS = {
-    "/v1/chat/completions": {"model": "echo", "max_tokens": 4, "messages": [{"role": "user", "content": "a b c"}]},
+    "/v1/chat/completions": {
+        "model": "echo",
+        "max_tokens": 4,
+        "messages": [{"role": "user", "content": "a b c"}],
+    },
     "/v1/messages": {"model": "echo", "max_tokens": 4, "messages": [{"role": "user", "content": "a b c"}]},
     "/v1/responses": {"model": "echo", "max_output_tokens": 4, "input": "a b c"},
     "/chat": {"model_id": "echo", "max_length": 4, "messages": [{"role": "user", "content": "a b c"}]},
@@ -176,6 +186,7 @@ def start_peer(model: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 def main() -> None:
     import llama_cpp
+
     from kernai_llama_cpp.testing import gemma_gguf
 
     model = gemma_gguf()
@@ -198,7 +209,13 @@ def main() -> None:
             runners = {"raw llama-cpp-python": raw_stream(raw), **surfaces(server.url, "gemma")}
             runners["llama_cpp.server /v1/chat/completions"] = sse_stream(
                 f"{peer_base}/v1/chat/completions",
-                {"model": "gemma", "messages": MESSAGES, "max_tokens": TOKENS, "temperature": 0, "stream": True},
+                {
+                    "model": "gemma",
+                    "messages": MESSAGES,
+                    "max_tokens": TOKENS,
+                    "temperature": 0,
+                    "stream": True,
+                },
                 openai_text,
             )
             for run in runners.values():  # warm up: load, first-request costs
@@ -207,8 +224,12 @@ def main() -> None:
             for _ in range(ROUNDS):
                 for name, run in runners.items():
                     results[name].append(measure(run()))
-            httpx.post(f"{server.url}/v1/chat/completions", json=SMALL_REQUESTS["/v1/chat/completions"], timeout=60)
-            small = {path: wrk_post_rps(f"{server.url}{path}", body, root) for path, body in SMALL_REQUESTS.items()}
+            httpx.post(
+                f"{server.url}/v1/chat/completions", json=SMALL_REQUESTS["/v1/chat/completions"], timeout=60
+            )
+            small = {
+                path: wrk_post_rps(f"{server.url}{path}", body, root) for path, body in SMALL_REQUESTS.items()
+            }
     finally:
         peer.terminate()
         peer.wait()

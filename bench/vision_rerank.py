@@ -40,8 +40,11 @@ from kernai.testing import KernaiServer, free_port
 CACHE = Path.home() / ".cache" / "kernai" / "wheels"
 QUERY = "What is the speed of light?"
 TOPICS = ["light", "bread", "the stock market", "cats", "football", "rivers", "volcanoes", "jazz"]
-DOCUMENTS = [f"A short passage number {i} about {TOPICS[i % len(TOPICS)]}, written to be ranked against a "
-             f"question by a model that reads both." for i in range(32)]
+DOCUMENTS = [
+    f"A short passage number {i} about {TOPICS[i % len(TOPICS)]}, written to be ranked against a "
+    f"question by a model that reads both."
+    for i in range(32)
+]
 
 
 def median_ms(samples: list[float]) -> float:
@@ -93,19 +96,44 @@ def prepare_models(models: Path, threads: int) -> None:
     (models / "fall.pt").symlink_to(fall_detector(CACHE))
     convert(minilm_folder(CACHE), models / "minilm.gguf")
     write_tiny_bert(models / "tiny-cross-encoder.gguf", cross_encoder=True)
-    configs = {"fall": {"backend": "ultralytics", "parameters": {"model": "fall.pt"}},
-               "minilm": {"backend": "rerank", "parameters": {"model": "minilm.gguf"}},
-               "tiny-cross-encoder": {"backend": "rerank", "parameters": {"model": "tiny-cross-encoder.gguf"}}}
+    configs = {
+        "fall": {"backend": "ultralytics", "parameters": {"model": "fall.pt"}},
+        "minilm": {"backend": "rerank", "parameters": {"model": "minilm.gguf"}},
+        "tiny-cross-encoder": {"backend": "rerank", "parameters": {"model": "tiny-cross-encoder.gguf"}},
+    }
     for name, config in configs.items():
         (models / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, "threads": threads, **config}))
 
 
 def start_peer(model: Path, threads: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--embedding", "true",
-                                "--n_threads", str(threads), "--n_threads_batch", str(threads), "--n_ctx", "512", "--n_batch", "512", "--n_ubatch", "512",
-                                "--host", "127.0.0.1", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--embedding",
+            "true",
+            "--n_threads",
+            str(threads),
+            "--n_threads_batch",
+            str(threads),
+            "--n_ctx",
+            "512",
+            "--n_batch",
+            "512",
+            "--n_ubatch",
+            "512",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -145,7 +173,9 @@ def bench_detection(server: KernaiServer, models: Path, rounds: int, threads: in
     return interleave(rounds, {"ultralytics in-process": in_process, "kernai HTTP": kernai})
 
 
-def bench_rerank(server: KernaiServer, models: Path, rounds: int, threads: int) -> tuple[dict[str, float], dict[str, float]]:
+def bench_rerank(
+    server: KernaiServer, models: Path, rounds: int, threads: int
+) -> tuple[dict[str, float], dict[str, float]]:
     import llama_cpp
 
     from kernai_rerank.engine import Mode, Reranker
@@ -154,13 +184,24 @@ def bench_rerank(server: KernaiServer, models: Path, rounds: int, threads: int) 
 
     def kernai(model: str) -> Callable[[], object]:
         def call() -> object:
-            response = client.post("/v1/rerank", json={"model": model, "query": QUERY, "documents": DOCUMENTS})
+            response = client.post(
+                "/v1/rerank", json={"model": model, "query": QUERY, "documents": DOCUMENTS}
+            )
             response.raise_for_status()
             return response
+
         return call
 
-    embedder = llama_cpp.Llama(str(models / "minilm.gguf"), embedding=True, n_ctx=512, n_batch=512, n_ubatch=512,
-                               n_threads=threads, n_threads_batch=threads, verbose=False)
+    embedder = llama_cpp.Llama(
+        str(models / "minilm.gguf"),
+        embedding=True,
+        n_ctx=512,
+        n_batch=512,
+        n_ubatch=512,
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+    )
 
     def cosine_in_process() -> list[float]:
         vectors = np.asarray(embedder.embed([QUERY, *DOCUMENTS], normalize=True))
@@ -189,8 +230,13 @@ def bench_rerank(server: KernaiServer, models: Path, rounds: int, threads: int) 
             peer.terminate()
             peer.wait()
     scorer = Reranker(str(models / "tiny-cross-encoder.gguf"), mode=Mode.CROSS_ENCODER, threads=threads)
-    cross = interleave(rounds, {"llama-cpp-python in-process": lambda: scorer.score(QUERY, DOCUMENTS),
-                                "kernai HTTP": kernai("tiny-cross-encoder")})
+    cross = interleave(
+        rounds,
+        {
+            "llama-cpp-python in-process": lambda: scorer.score(QUERY, DOCUMENTS),
+            "kernai HTTP": kernai("tiny-cross-encoder"),
+        },
+    )
     return minilm, cross
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-import msgspec
 from msgspec import Struct, field
 
 

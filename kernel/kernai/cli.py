@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Column, Table
 
 from kernai import __version__
+
+if TYPE_CHECKING:
+    from kernai.doctor import Finding
 
 console = Console()
 
@@ -24,20 +28,41 @@ def main() -> None:
 @main.command()
 @click.option("--host", help="Address to bind (default 127.0.0.1; env KERNAI_HOST).")
 @click.option("--port", type=int, help="Port (default 8080; env KERNAI_PORT).")
-@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), help="Model configs and files.")
+@click.option(
+    "--models-dir", type=click.Path(file_okay=False, path_type=Path), help="Model configs and files."
+)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Database, jobs, uploads.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Server settings YAML (env KERNAI_CONFIG).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Server settings YAML (env KERNAI_CONFIG).",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
-@click.option("--allowed-host", "allowed_hosts", multiple=True,
-              help="A host name requests may be addressed to, e.g. a reverse proxy's (repeatable; replaces the "
-                   "allowed_hosts setting; env KERNAI_ALLOWED_HOSTS).")
-@click.option("--insecure-allow-open-management", is_flag=True, default=None,
-              help="Listen beyond loopback although management routes need no key (anyone who reaches the "
-                   "address can install models and backends).")
-def serve(host: str | None, port: int | None, models_dir: Path | None, data_dir: Path | None,
-          config_file: Path | None, log_level: str | None, allowed_hosts: tuple[str, ...],
-          insecure_allow_open_management: bool | None) -> None:
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="A host name requests may be addressed to, e.g. a reverse proxy's (repeatable; replaces the "
+    "allowed_hosts setting; env KERNAI_ALLOWED_HOSTS).",
+)
+@click.option(
+    "--insecure-allow-open-management",
+    is_flag=True,
+    default=None,
+    help="Listen beyond loopback although management routes need no key (anyone who reaches the "
+    "address can install models and backends).",
+)
+def serve(
+    host: str | None,
+    port: int | None,
+    models_dir: Path | None,
+    data_dir: Path | None,
+    config_file: Path | None,
+    log_level: str | None,
+    allowed_hosts: tuple[str, ...],
+    insecure_allow_open_management: bool | None,
+) -> None:
     """Start the HTTP server."""
     from granian import Granian
     from granian.constants import Interfaces
@@ -48,7 +73,10 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, data_dir:
 
     try:
         settings = Settings.load(
-            config_file, host=host, port=port, log_level=log_level,
+            config_file,
+            host=host,
+            port=port,
+            log_level=log_level,
             models_dir=str(models_dir) if models_dir else None,
             data_dir=str(data_dir) if data_dir else None,
             allowed_hosts=list(allowed_hosts) or None,
@@ -62,7 +90,9 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, data_dir:
         raise click.ClickException(refusal)
     _ensure_port_free(settings.host, settings.port)
     os.environ.update(settings.to_env())
-    console.print(f"kernai {__version__} on http://{settings.host}:{settings.port}  models: {settings.models_path}")
+    console.print(
+        f"kernai {__version__} on http://{settings.host}:{settings.port}  models: {settings.models_path}"
+    )
     Granian(
         "kernai.http.asgi:app",
         address=settings.host,
@@ -82,8 +112,9 @@ def _ensure_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}"
-                                       " (is another server running there?)") from None
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {exc.strerror} (is another server running there?)"
+            ) from None
 
 
 @main.command()
@@ -96,15 +127,28 @@ def plugins(as_json: bool) -> None:
 
     loaded = registry()
     if as_json:
-        click.echo(msgspec.json.format(msgspec.json.encode(
-            {"plugins": loaded.plugins(), "errors": loaded.load_errors}), indent=2))
+        click.echo(
+            msgspec.json.format(
+                msgspec.json.encode({"plugins": loaded.plugins(), "errors": loaded.load_errors}), indent=2
+            )
+        )
         return
     # folded, never cut with an ellipsis: a narrow terminal still shows every name whole
-    table = Table(*(Column(header, overflow="fold") for header in ("plugin", "distribution", "version",
-                                                                    "backends", "hooks")), show_lines=True)
+    table = Table(
+        *(
+            Column(header, overflow="fold")
+            for header in ("plugin", "distribution", "version", "backends", "hooks")
+        ),
+        show_lines=True,
+    )
     for info in loaded.plugins():
-        table.add_row(info.name, info.distribution or "-", info.version or "-", "\n".join(info.backends),
-                      "\n".join(info.hooks))
+        table.add_row(
+            info.name,
+            info.distribution or "-",
+            info.version or "-",
+            "\n".join(info.backends),
+            "\n".join(info.hooks),
+        )
     console.print(table)
     for name, error in loaded.load_errors.items():
         console.print(f"[red]{name}: failed to load: {error}[/red]")
@@ -112,8 +156,12 @@ def plugins(as_json: bool) -> None:
 
 @main.command()
 @click.argument("names", nargs=-1)
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Server settings YAML, for the galleries to compare with (env KERNAI_CONFIG).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Server settings YAML, for the galleries to compare with (env KERNAI_CONFIG).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def doctor(names: tuple[str, ...], config_file: Path | None, as_json: bool) -> None:
     """Check each installed backend (or those NAMED): load its smallest model in a worker, run one request.
@@ -125,15 +173,17 @@ def doctor(names: tuple[str, ...], config_file: Path | None, as_json: bool) -> N
 
     import msgspec
 
-    from kernai.doctor import Finding, check_backend
+    from kernai.doctor import check_backend
     from kernai.plugins import registry
 
     logging.getLogger("kernai").setLevel(logging.CRITICAL)  # the table says it all
     loaded = registry()
     unknown = [name for name in names if name not in loaded.backends]
     if unknown:
-        raise click.UsageError(f"no installed backend named {', '.join(unknown)} "
-                                   f"(installed: {', '.join(sorted(loaded.backends)) or 'none'})")
+        raise click.UsageError(
+            f"no installed backend named {', '.join(unknown)} "
+            f"(installed: {', '.join(sorted(loaded.backends)) or 'none'})"
+        )
 
     async def run() -> list[Finding]:
         found = []
@@ -149,12 +199,22 @@ def doctor(names: tuple[str, ...], config_file: Path | None, as_json: bool) -> N
     if as_json:
         click.echo(msgspec.json.format(msgspec.json.encode({"backends": findings}), indent=2))
     else:
-        colours = {"ok": "green", "crashed": "red", "failed": "red", "untested": "yellow", "missing": "yellow"}
+        colours = {
+            "ok": "green",
+            "crashed": "red",
+            "failed": "red",
+            "untested": "yellow",
+            "missing": "yellow",
+        }
         table = Table("backend", "result", Column("detail", overflow="fold"), "seconds", show_lines=True)
         for finding in findings:
             outcome = finding.outcome + (f" ({finding.signal})" if finding.signal else "")
-            table.add_row(finding.backend, f"[{colours[finding.outcome]}]{outcome}[/]", finding.detail,
-                          f"{finding.seconds:.2f}" if finding.seconds is not None else "-")
+            table.add_row(
+                finding.backend,
+                f"[{colours[finding.outcome]}]{outcome}[/]",
+                finding.detail,
+                f"{finding.seconds:.2f}" if finding.seconds is not None else "-",
+            )
         console.print(table)
     if any(finding.outcome in ("crashed", "failed") for finding in findings):
         raise SystemExit(1)

@@ -107,7 +107,9 @@ def resolve_inside(root: Path, relative: str) -> Path:
     if candidate.is_absolute() or not relative.strip() or "\0" in relative:
         raise ValueError(f"'{relative}' must be a relative path inside {root}")
     normalised = Path(os.path.normpath(root / candidate))
-    if not normalised.is_relative_to(Path(os.path.normpath(root))) or normalised == Path(os.path.normpath(root)):
+    if not normalised.is_relative_to(Path(os.path.normpath(root))) or normalised == Path(
+        os.path.normpath(root)
+    ):
         raise ValueError(f"'{relative}' escapes {root}")
     return normalised
 

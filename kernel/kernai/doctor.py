@@ -48,11 +48,17 @@ def _selftest(reference: str, folder: Path) -> SelfTest:
     return result
 
 
-async def check_backend(entry: RegisteredBackend, registry: PluginRegistry, load_timeout: float = 300.0) -> Finding:
+async def check_backend(
+    entry: RegisteredBackend, registry: PluginRegistry, load_timeout: float = 300.0
+) -> Finding:
     """Load ``entry``'s self-test model in a worker and run one request."""
     backend = entry.backend
-    found = Finding(backend=backend.name, plugin=entry.plugin, outcome="untested",
-                    detail="the backend declares no self-test")
+    found = Finding(
+        backend=backend.name,
+        plugin=entry.plugin,
+        outcome="untested",
+        detail="the backend declares no self-test",
+    )
     if backend.selftest is None:
         return found
     with tempfile.TemporaryDirectory(prefix="kernai-doctor-") as scratch:
@@ -64,7 +70,10 @@ async def check_backend(entry: RegisteredBackend, registry: PluginRegistry, load
             found.detail = f"no test model here: {exc}"
             return found
         except Exception as exc:
-            found.outcome, found.detail = "failed", f"its self-test could not prepare a model: {type(exc).__name__}: {exc}"
+            found.outcome, found.detail = (
+                "failed",
+                f"its self-test could not prepare a model: {type(exc).__name__}: {exc}",
+            )
             return found
         request = test.request or sample_request(backend.capabilities[0], root)
         if request is None:
@@ -72,7 +81,9 @@ async def check_backend(entry: RegisteredBackend, registry: PluginRegistry, load
             return found
         config = {**test.config, "name": MODEL, "backend": backend.name, "auto_restart": False}
         (root / "models" / f"{MODEL}.yaml").write_text(yaml.safe_dump(config))
-        settings = Settings(models_dir=str(root / "models"), data_dir=str(root / "data"), load_timeout=load_timeout)
+        settings = Settings(
+            models_dir=str(root / "models"), data_dir=str(root / "data"), load_timeout=load_timeout
+        )
         manager = ModelManager(settings, registry)
         manager.reload()
         if errors := manager.config_errors:
@@ -81,7 +92,10 @@ async def check_backend(entry: RegisteredBackend, registry: PluginRegistry, load
         started = time.monotonic()
         try:
             await manager.predict(MODEL, request)
-            found.outcome, found.detail = "ok", f"loaded its test model and answered a {type(request).__name__}"
+            found.outcome, found.detail = (
+                "ok",
+                f"loaded its test model and answered a {type(request).__name__}",
+            )
         except WorkerCrashed as exc:
             found.outcome, found.detail = "crashed", exc.message
             if exc.returncode is not None and exc.returncode < 0:
@@ -96,5 +110,8 @@ async def check_backend(entry: RegisteredBackend, registry: PluginRegistry, load
 
 def missing(installed: set[str], offered: list[str]) -> list[Finding]:
     """Backends a gallery offers that no installed plugin provides."""
-    return [Finding(backend=name, outcome="missing", detail=f"not installed: kernai backends install {name}")
-            for name in offered if name not in installed]
+    return [
+        Finding(backend=name, outcome="missing", detail=f"not installed: kernai backends install {name}")
+        for name in offered
+        if name not in installed
+    ]

@@ -10,7 +10,7 @@ BLOCKED_PREFIXES = {
     "LD_": "the dynamic linker loads libraries named by LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT",
     "DYLD_": "macOS's dynamic linker loads libraries named by DYLD_INSERT_LIBRARIES, DYLD_LIBRARY_PATH",
     "PYTHON": "Python reads them at start-up: PYTHONPATH, PYTHONSTARTUP, PYTHONHOME, PYTHONUSERBASE, "
-              "PYTHONBREAKPOINT name code it imports or runs",
+    "PYTHONBREAKPOINT name code it imports or runs",
     "BASH_FUNC_": "bash defines functions from them, which can replace commands",
     "GIT_": "git runs the commands GIT_SSH_COMMAND, GIT_EXEC_PATH, GIT_CONFIG_* name",
 }

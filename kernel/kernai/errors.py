@@ -53,7 +53,9 @@ class ModelUnavailable(KernaiError):
     status_code = 503
     error_type = "server_error"
 
-    def __init__(self, message: str, *, retry_after: int | None = None, code: str = "model_unavailable") -> None:
+    def __init__(
+        self, message: str, *, retry_after: int | None = None, code: str = "model_unavailable"
+    ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
 

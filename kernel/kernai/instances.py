@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 import yaml
+
 from kernai.backends import Backend
 from kernai.config import (
     ConfigError,

@@ -27,6 +27,7 @@ from typing import Any
 
 import msgspec
 import psutil
+
 from kernai.admission import Admission
 from kernai.auth.principal import authorize_model
 from kernai.capabilities import Capability, Chunk, Request, Result, capability_of
@@ -229,8 +230,9 @@ class ModelManager:
         if error is None:
             raise ModelNotFound(name)
         authorize_model(name)
-        raise ModelUnavailable(f"Model '{name}' cannot be served, its config is invalid: {error}",
-                               code="model_config_invalid")
+        raise ModelUnavailable(
+            f"Model '{name}' cannot be served, its config is invalid: {error}", code="model_config_invalid"
+        )
 
     def _check(self, model: ManagedModel, request: Request) -> None:
         capability = capability_of(request)

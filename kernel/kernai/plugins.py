@@ -54,7 +54,9 @@ def _allowed(entry_point: EntryPoint) -> bool:
 
 
 def _entry_points() -> list[EntryPoint]:
-    return sorted((ep for ep in entry_points(group=ENTRY_POINT_GROUP) if _allowed(ep)), key=lambda ep: ep.name)
+    return sorted(
+        (ep for ep in entry_points(group=ENTRY_POINT_GROUP) if _allowed(ep)), key=lambda ep: ep.name
+    )
 
 
 def new_plugin_manager() -> pluggy.PluginManager:
@@ -88,7 +90,9 @@ class PluginRegistry:
 
             def register(backend: Backend, owner: str = owner) -> None:
                 if backend.name in found:
-                    log.warning("backend %s from %s shadows %s", backend.name, owner, found[backend.name].plugin)
+                    log.warning(
+                        "backend %s from %s shadows %s", backend.name, owner, found[backend.name].plugin
+                    )
                 found[backend.name] = RegisteredBackend(backend, owner)
 
             try:

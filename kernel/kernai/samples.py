@@ -13,8 +13,10 @@ from kernai import capabilities as cap
 
 def tone_pcm(seconds: float = 1.0, rate: int = 16000) -> bytes:
     """A 440 Hz tone as float32 PCM, for VAD requests."""
-    return struct.pack(f"<{int(seconds * rate)}f", *(0.3 * math.sin(2 * math.pi * 440 * i / rate)
-                                                      for i in range(int(seconds * rate))))
+    return struct.pack(
+        f"<{int(seconds * rate)}f",
+        *(0.3 * math.sin(2 * math.pi * 440 * i / rate) for i in range(int(seconds * rate))),
+    )
 
 
 def tone_wav(seconds: float = 1.0, rate: int = 16000) -> bytes:
@@ -24,21 +26,30 @@ def tone_wav(seconds: float = 1.0, rate: int = 16000) -> bytes:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
-        out.writeframes(b"".join(struct.pack("<h", int(32767 * 0.3 * math.sin(2 * math.pi * 440 * i / rate)))
-                                 for i in range(int(seconds * rate))))
+        out.writeframes(
+            b"".join(
+                struct.pack("<h", int(32767 * 0.3 * math.sin(2 * math.pi * 440 * i / rate)))
+                for i in range(int(seconds * rate))
+            )
+        )
     return buffer.getvalue()
 
 
 DEFAULT_REQUESTS: dict[cap.Capability, cap.Request] = {
-    cap.Capability.CHAT: cap.ChatRequest(messages=[cap.ChatMessage(role="user", content="Say hello")],
-                                         sampling=cap.Sampling(max_tokens=8, temperature=0)),
-    cap.Capability.COMPLETION: cap.CompletionRequest(prompt="Once upon a time",
-                                                     sampling=cap.Sampling(max_tokens=8, temperature=0)),
+    cap.Capability.CHAT: cap.ChatRequest(
+        messages=[cap.ChatMessage(role="user", content="Say hello")],
+        sampling=cap.Sampling(max_tokens=8, temperature=0),
+    ),
+    cap.Capability.COMPLETION: cap.CompletionRequest(
+        prompt="Once upon a time", sampling=cap.Sampling(max_tokens=8, temperature=0)
+    ),
     cap.Capability.EMBEDDINGS: cap.EmbeddingsRequest(input=["hello world", "goodbye"]),
     cap.Capability.TOKENIZE: cap.TokenizeRequest(content="hello world"),
     cap.Capability.SPEECH: cap.SpeechRequest(input="Hello world."),
     cap.Capability.VAD: cap.VADRequest(audio=tone_pcm()),
-    cap.Capability.RERANK: cap.RerankRequest(query="light", documents=["the speed of light", "bread recipes"]),
+    cap.Capability.RERANK: cap.RerankRequest(
+        query="light", documents=["the speed of light", "bread recipes"]
+    ),
 }
 
 

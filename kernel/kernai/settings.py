@@ -66,10 +66,12 @@ class Settings(Struct, kw_only=True, forbid_unknown_fields=True):
     """Largest image fetched by URL, in bytes."""
     # gallery
     galleries: list[GallerySource] = field(
-        default_factory=lambda: [GallerySource("kernai", str(BUNDLED_GALLERY / "index.yaml"))])
+        default_factory=lambda: [GallerySource("kernai", str(BUNDLED_GALLERY / "index.yaml"))]
+    )
     """Model galleries, searched in order for a bare entry name."""
     backend_galleries: list[GallerySource] = field(
-        default_factory=lambda: [GallerySource("kernai", str(BUNDLED_GALLERY / "backends.yaml"))])
+        default_factory=lambda: [GallerySource("kernai", str(BUNDLED_GALLERY / "backends.yaml"))]
+    )
     """Backend (plugin) galleries."""
     max_running_models: int = 0
     """How many models may run at once (0: no cap). LocalAI's ``max_active_backends``."""

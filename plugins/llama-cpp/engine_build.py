@@ -1,23 +1,24 @@
-"""Install-time only: build llama-cpp-python so that it runs on every CPU of this machine's family.
+"""Install-time only: build llama-cpp-python for this CPU's instruction sets, explicitly, without AMX.
 
 llama-cpp-python ships as source only, and its default build compiles llama.cpp with
-``-march=native`` (GGML_NATIVE). That wheel carries every instruction the build machine has: on a
-CPU that reports AMX it compiles llama.cpp's AMX kernels, which die with SIGILL on many such
-machines (cloud VMs included), and pip caches the wheel under a key that knows nothing of CPUs, so
-a later install on another machine reuses it.
+``-march=native`` (GGML_NATIVE). On a CPU that reports AMX that compiles llama.cpp's AMX kernels,
+which die with SIGILL on many such machines (cloud VMs included: AMX needs a per-process kernel
+permission); and pip caches the wheel under a key that knows nothing of CPUs, so a later install on
+another machine (a shared cache, a VM moved to another host) reuses it.
 
 So the plugins that need the engine (llama-cpp, rerank) build it here, from ``setup.py``, with
 explicit flags instead of ``-march=native``:
 
-- x86_64 with AVX2: the x86-64-v3 set (AVX, AVX2, FMA, F16C, BMI2), no AVX-512, no AMX; it runs on
-  every x86_64 CPU since 2013-2015 (Haswell, Zen 1), AMX machines included;
-- x86_64 without AVX2: SSE4.2 only;
+- x86_64: each instruction set the CPU reports (``/proc/cpuinfo``), as llama.cpp's own options:
+  AVX, AVX2, FMA, F16C, BMI2, AVX-VNNI, and AVX-512 (F, CD, VL, DQ, BW) with VBMI, VNNI and BF16;
+  **never AMX**. A CPU whose flags cannot be read gets the x86-64-v3 set (AVX2);
 - anything else (aarch64): GGML_NATIVE off, the compiler's baseline for the architecture.
 
 The wheel is built once into ``$KERNAI_ENGINE_CACHE`` (default ``~/.cache/kernai/engines``), in a
 folder named by a hash of the version, the flags and the Python tag, never into pip's own wheel
 cache; the plugin then depends on that file (``llama-cpp-python @ file:///...``), so pip installs
-exactly this build and never a cached native one.
+exactly this build and never a cached native one. A machine with other instruction sets computes
+other flags, so another key: a cached wheel is only reused where every instruction in it runs.
 
 Environment:
 - ``CMAKE_ARGS`` is appended to the flags (a GPU build: ``-DGGML_CUDA=on``) and is part of the key;
@@ -46,8 +47,23 @@ MODE_ENV = "KERNAI_LLAMA_CPP_ENGINE"
 CACHE_ENV = "KERNAI_ENGINE_CACHE"
 FLAGS_FILE = "cmake-args.txt"
 
-X86_V3 = ("AVX", "AVX2", "FMA", "F16C", "BMI2")
-X86_NEVER = ("AVX_VNNI", "AVX512", "AVX512_VBMI", "AVX512_VNNI", "AVX512_BF16", "AMX_TILE", "AMX_INT8", "AMX_BF16")
+X86_OPTIONS: dict[str, set[str]] = {
+    # llama.cpp's CMake option: the /proc/cpuinfo flags it compiles for
+    "AVX": {"avx"},
+    "AVX2": {"avx", "avx2"},
+    "FMA": {"fma"},
+    "F16C": {"f16c"},
+    "BMI2": {"bmi2"},
+    "AVX_VNNI": {"avx2", "avx_vnni"},
+    "AVX512": {"avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw"},
+    "AVX512_VBMI": {"avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw", "avx512vbmi"},
+    "AVX512_VNNI": {"avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw", "avx512_vnni"},
+    "AVX512_BF16": {"avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw", "avx512_bf16"},
+}
+X86_V3 = {"avx", "avx2", "fma", "f16c", "bmi2"}
+"""What a CPU whose flags cannot be read is assumed to have (Haswell, Zen 1 and later)."""
+X86_NEVER = ("AMX_TILE", "AMX_INT8", "AMX_BF16")
+"""AMX needs a per-process kernel permission that llama.cpp does not always request: SIGILL."""
 
 
 def cpu_flags() -> set[str]:
@@ -64,13 +80,12 @@ def cpu_flags() -> set[str]:
 
 
 def portable_cmake_args(machine: str | None = None, flags: set[str] | None = None) -> list[str]:
-    """CMake definitions for a build that runs on every CPU of this machine's family."""
+    """CMake definitions for this CPU's instruction sets, explicitly (never ``-march=native``), AMX off."""
     machine = (machine or platform.machine()).lower()
     args = ["-DGGML_NATIVE=OFF"]
     if machine in ("x86_64", "amd64"):
-        flags = cpu_flags() if flags is None else flags
-        has_v3 = {"avx", "avx2", "fma", "f16c", "bmi2"} <= flags or not flags  # unknown CPU: assume a modern one
-        args += [f"-DGGML_{name}={'ON' if has_v3 else 'OFF'}" for name in X86_V3]
+        flags = (cpu_flags() if flags is None else flags) or X86_V3
+        args += [f"-DGGML_{name}={'ON' if needs <= flags else 'OFF'}" for name, needs in X86_OPTIONS.items()]
         args += [f"-DGGML_{name}=OFF" for name in X86_NEVER]
     return args
 
@@ -112,13 +127,30 @@ def built_wheel() -> Path:
         staging = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
         try:
             log = staging / "build.log"
-            print(f"kernai: building {ENGINE} {VERSION} for this CPU family ({' '.join(args)}); "
-                  f"log: {log}", file=sys.stderr, flush=True)
+            print(
+                f"kernai: building {ENGINE} {VERSION} for this CPU ({' '.join(args)}); log: {log}",
+                file=sys.stderr,
+                flush=True,
+            )
             with log.open("w") as out:
                 done = subprocess.run(
-                    [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "--no-binary", ENGINE,
-                     "--disable-pip-version-check", "-w", str(staging), f"{ENGINE}=={VERSION}"],
-                    env={**os.environ, "CMAKE_ARGS": " ".join(args)}, stdout=out, stderr=subprocess.STDOUT,
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "wheel",
+                        "--no-deps",
+                        "--no-cache-dir",
+                        "--no-binary",
+                        ENGINE,
+                        "--disable-pip-version-check",
+                        "-w",
+                        str(staging),
+                        f"{ENGINE}=={VERSION}",
+                    ],
+                    env={**os.environ, "CMAKE_ARGS": " ".join(args)},
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
                     check=False,
                 )
             if done.returncode != 0 or _wheel_in(staging) is None:

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 import yaml
+
 from kernai.testing import KernaiServer
 
 

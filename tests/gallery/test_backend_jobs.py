@@ -134,7 +134,9 @@ def test_the_detected_hardware_picks_the_variant_and_its_pip_requirement(cuda_ga
         status = wait_job(client, reply.json()["uuid"], "/backends")
         assert status["state"] == "done", status
         assert status["message"] == "installed backend 'gallery-echo' (cuda)"
-        assert {b["name"]: b["version"] for b in client.get("/backends").json()}["gallery-echo"] == "0.1.0+cuda"
+        assert {b["name"]: b["version"] for b in client.get("/backends").json()}[
+            "gallery-echo"
+        ] == "0.1.0+cuda"
         model = wait_job(client, client.post("/models/apply", json={"url": str(definition)}).json()["uuid"])
         assert model["state"] == "done", model
         assert chat(client, "stressed").json()["choices"][0]["message"]["content"] == "DESSERTS"

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 from kernai.testing import KernaiServer
-
 from tests.gallery.conftest import (
     Gallery,
     blob,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from kernai.gallery.schema import ModelEntry, parse_models
 from kernai.testing import KernaiServer
-
 from tests.gallery.conftest import wait_job
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from kernai.gallery.schema import json_schemas, parse_backends, parse_models
 
 ROOT = Path(__file__).resolve().parents[2]

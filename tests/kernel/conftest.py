@@ -40,7 +40,6 @@ def client(server: KernaiServer) -> Iterator[httpx.Client]:
         yield http
 
 
-
 @pytest.fixture()
 def models_dir(server: KernaiServer) -> Path:
     return server.models_dir

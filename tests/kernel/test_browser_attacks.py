@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from kernai.testing import KernaiServer
 
 FOREIGN_HOST = "attacker.example"
@@ -136,8 +137,9 @@ def test_a_body_of_a_type_the_route_does_not_read_is_refused_with_415(
         if not body_types(operation):
             continue
         for content_type in ("text/plain", "application/x-www-form-urlencoded", "text/plain; charset=utf-8"):
-            response = http.request(method, path, content=b'{"model": "echo"}',
-                                    headers={"content-type": content_type})
+            response = http.request(
+                method, path, content=b'{"model": "echo"}', headers={"content-type": content_type}
+            )
             checked += 1
             if response.status_code != 415 or "not accepted here" not in response.text:
                 problems.append(f"{method} {path} as {content_type}: {response.status_code} {response.text}")
@@ -160,13 +162,16 @@ def test_the_instance_proxy_checks_the_type_of_the_route_it_forwards_to(http: ht
     assert http.post(proxied, json={"messages": [{"role": "user", "content": "hi"}]}).status_code == 200
 
 
-@pytest.mark.parametrize("content_type", [None, "application/json", "application/json; charset=utf-8",
-                                          "application/vnd.kernai+json"])
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/json", "application/json; charset=utf-8", "application/vnd.kernai+json"],
+)
 def test_json_and_untyped_bodies_are_read(http: httpx.Client, content_type: str | None) -> None:
     """As before: clients that send JSON without a type (requests' ``data=``) keep working."""
     headers = {"content-type": content_type} if content_type else {}
-    response = http.post("/v1/chat/completions", content=httpx.Request("POST", "/", json=CHAT).content,
-                         headers=headers)
+    response = http.post(
+        "/v1/chat/completions", content=httpx.Request("POST", "/", json=CHAT).content, headers=headers
+    )
     assert response.status_code == 200, response.text
 
 
@@ -196,14 +201,19 @@ def test_a_foreign_origin_is_refused_on_every_state_changing_route(
 
 def test_multipart_uploads_from_a_foreign_origin_are_refused(http: httpx.Client) -> None:
     for path in ("/v1/audio/transcriptions", "/v1/audio/translations", "/vad"):
-        response = http.post(path, data={"model": "echo"}, files=AUDIO, headers={"origin": FOREIGN_ORIGINS[0]})
+        response = http.post(
+            path, data={"model": "echo"}, files=AUDIO, headers={"origin": FOREIGN_ORIGINS[0]}
+        )
         assert response.status_code == 403, (path, response.text)
         assert response.json()["error"]["code"] == "origin_not_allowed"
 
 
 def test_same_origin_and_no_origin_posts_are_accepted(http: httpx.Client, server: KernaiServer) -> None:
-    for headers in ({}, {"origin": server.url}, {"origin": f"http://localhost:{server.port}",
-                                                   "host": f"localhost:{server.port}"}):
+    for headers in (
+        {},
+        {"origin": server.url},
+        {"origin": f"http://localhost:{server.port}", "host": f"localhost:{server.port}"},
+    ):
         response = http.post("/v1/chat/completions", json=CHAT, headers=headers)
         assert response.status_code == 200, (headers, response.text)
 
@@ -226,16 +236,20 @@ def test_a_websocket_from_a_foreign_origin_is_refused(server: KernaiServer) -> N
 
 @pytest.mark.parametrize("variable", CODE_LOADERS)
 def test_an_instance_may_not_set_a_variable_that_loads_code(http: httpx.Client, variable: str) -> None:
-    response = http.post("/api/v1/instances/probe",
-                         json={"backend_type": "reference", "environment": {variable: "/tmp/payload"}})
+    response = http.post(
+        "/api/v1/instances/probe",
+        json={"backend_type": "reference", "environment": {variable: "/tmp/payload"}},
+    )
     assert response.status_code == 400, response.text
     assert f"'{variable}' may not be set" in response.json()["error"]
     assert http.get("/api/v1/instances/probe").status_code == 404
 
 
 def test_an_instance_may_set_other_variables(http: httpx.Client) -> None:
-    created = http.post("/api/v1/instances/threads",
-                        json={"backend_type": "reference", "environment": {"OMP_NUM_THREADS": "1"}})
+    created = http.post(
+        "/api/v1/instances/threads",
+        json={"backend_type": "reference", "environment": {"OMP_NUM_THREADS": "1"}},
+    )
     assert created.status_code == 201, created.text
     assert created.json()["options"]["environment"] == {"OMP_NUM_THREADS": "1"}
     assert http.delete("/api/v1/instances/threads").status_code == 204

@@ -25,21 +25,39 @@ REFERENCE_HOOKS = ["load", "predict", "register_backends", "shutdown", "status"]
 
 
 def kernai_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kernai", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "kernai", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @contextmanager
-def serving(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def serving(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """``kernai serve`` with ``args`` and ``env`` (and an ``echo`` model); stopped with Ctrl-C on exit."""
     models = tmp_path / "models"
     models.mkdir(exist_ok=True)
     (models / "echo.yaml").write_text("name: echo\nbackend: reference\n")
     process = subprocess.Popen(
-        [sys.executable, "-m", "kernai", "serve", "--models-dir", str(models), "--data-dir", str(tmp_path / "d"),
-         *args],
+        [
+            sys.executable,
+            "-m",
+            "kernai",
+            "serve",
+            "--models-dir",
+            str(models),
+            "--data-dir",
+            str(tmp_path / "d"),
+            *args,
+        ],
         env={**os.environ, "KERNAI_LOAD_PLUGINS": "reference", **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         yield process
     finally:
@@ -61,7 +79,11 @@ def get_when_up(process: subprocess.Popen[bytes], url: str, timeout: float = 60)
 
 def listening(port: int) -> set[str]:
     """The addresses on which something listens on ``port``."""
-    return {c.laddr.ip for c in psutil.net_connections("tcp") if c.laddr.port == port and c.status == psutil.CONN_LISTEN}
+    return {
+        c.laddr.ip
+        for c in psutil.net_connections("tcp")
+        if c.laddr.port == port and c.status == psutil.CONN_LISTEN
+    }
 
 
 def table_rows(text: str) -> list[list[list[str]]]:
@@ -100,8 +122,12 @@ def test_plugins_table_shows_versions_and_every_hook_whole_in_80_columns() -> No
     assert table.returncode == 0, table.stderr
     assert max(map(len, table.stdout.splitlines())) <= 80
     rows = {row[0][0]: row for row in table_rows(table.stdout)}
-    assert rows["reference"][1:] == [["kernai-reference"], [version("kernai-reference")], ["reference"],
-                                     REFERENCE_HOOKS], table.stdout
+    assert rows["reference"][1:] == [
+        ["kernai-reference"],
+        [version("kernai-reference")],
+        ["reference"],
+        REFERENCE_HOOKS,
+    ], table.stdout
 
 
 def test_load_plugins_env_limits_which_plugins_load() -> None:
@@ -136,10 +162,13 @@ def test_serve_flags_win_over_the_env_vars(tmp_path: Path) -> None:
         assert listening(env_port) == set()
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("port: not-a-number\n", "port: Expected `int`, got `str`"),
-    ("port: [8080\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("port: not-a-number\n", "port: Expected `int`, got `str`"),
+        ("port: [8080\n", "not valid YAML"),
+    ],
+)
 def test_serve_refuses_a_bad_config_file_naming_it(tmp_path: Path, text: str, message: str) -> None:
     config = tmp_path / "kernai.yaml"
     config.write_text(text)
@@ -155,8 +184,10 @@ def test_serve_refuses_a_bad_log_level_naming_where_it_was_set(tmp_path: Path) -
     from_env = kernai_cli("serve", env={"KERNAI_LOG_LEVEL": "loud"})
     for result, origin in ((from_file, str(config)), (from_env, "KERNAI_LOG_LEVEL")):
         assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
-        assert f"{origin}: log_level: Invalid enum value 'loud' (one of: debug, info, warning, error)" \
+        assert (
+            f"{origin}: log_level: Invalid enum value 'loud' (one of: debug, info, warning, error)"
             in result.stderr
+        )
 
 
 def test_serve_refuses_a_port_another_server_listens_on(server: KernaiServer) -> None:

@@ -61,8 +61,13 @@ def doctor(*args: str, plugins: str, extra_path: Path | None = None) -> subproce
     env = {**os.environ, "KERNAI_LOAD_PLUGINS": plugins, "COLUMNS": "400"}
     if extra_path is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(extra_path), env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-m", "kernai", "doctor", *args], capture_output=True, text=True,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "kernai", "doctor", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def test_a_working_backend_is_ok() -> None:
@@ -98,14 +103,17 @@ def test_an_unknown_backend_is_a_clear_error() -> None:
     assert result.returncode == 2 and "no installed backend named no-such-backend" in result.stderr
 
 
-@pytest.mark.parametrize(("signum", "loading", "fatal", "code"), [
-    (signal.SIGILL, False, True, "illegal_instruction"),
-    (signal.SIGILL, True, True, "illegal_instruction"),
-    (signal.SIGSEGV, True, True, "load_crashed"),
-    (signal.SIGBUS, True, True, "load_crashed"),
-    (signal.SIGSEGV, False, False, "worker_crashed"),
-    (signal.SIGKILL, True, False, "worker_crashed"),
-])
+@pytest.mark.parametrize(
+    ("signum", "loading", "fatal", "code"),
+    [
+        (signal.SIGILL, False, True, "illegal_instruction"),
+        (signal.SIGILL, True, True, "illegal_instruction"),
+        (signal.SIGSEGV, True, True, "load_crashed"),
+        (signal.SIGBUS, True, True, "load_crashed"),
+        (signal.SIGSEGV, False, False, "worker_crashed"),
+        (signal.SIGKILL, True, False, "worker_crashed"),
+    ],
+)
 def test_which_crashes_are_not_worth_a_restart(signum: int, loading: bool, fatal: bool, code: str) -> None:
     crash = WorkerCrashed("m", -signum, "b", loading)
     assert crash.fatal is fatal and crash.code == code

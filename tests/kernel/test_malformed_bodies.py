@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from kernai.testing import KernaiServer
 
 NESTED = {"nested": {"deeper": [1, {"x": None}]}}
@@ -35,8 +36,10 @@ def sweep_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Cli
     root = tmp_path_factory.mktemp("malformed")
     (root / "models").mkdir()
     (root / "models" / "echo.yaml").write_text("name: echo\nbackend: reference\n")
-    with KernaiServer(root / "models", root / "data", env={"KERNAI_LOAD_PLUGINS": "reference"}) as server, \
-            server.client(timeout=30) as client:
+    with (
+        KernaiServer(root / "models", root / "data", env={"KERNAI_LOAD_PLUGINS": "reference"}) as server,
+        server.client(timeout=30) as client,
+    ):
         yield client
 
 
@@ -119,7 +122,9 @@ def _bodies(spec: dict[str, Any], body: dict[str, Any]) -> Iterator[tuple[str, d
     yield "an empty object", {"json": {}}, bool(schema.get("required"))
     if not props:
         return
-    wrong = {key: value for key, value in ((k, _wrong(spec, v)) for k, v in props.items()) if value is not None}
+    wrong = {
+        key: value for key, value in ((k, _wrong(spec, v)) for k, v in props.items()) if value is not None
+    }
     yield "every property of a wrong type", {"json": wrong}, bool(wrong)
     yield "every property huge", {"json": dict.fromkeys(props, HUGE)}, False
     base = _example(spec, schema)
@@ -129,14 +134,27 @@ def _bodies(spec: dict[str, Any], body: dict[str, Any]) -> Iterator[tuple[str, d
         yield f"{key}: huge", {"json": {**base, key: HUGE}}, False
         yield f"{key}: [huge]", {"json": {**base, key: [HUGE]}}, False
     if "multipart/form-data" in content:
-        yield "multipart without the file", {"data": {"model": "echo"}, "files": {"other": ("a.txt", b"x")}}, True
+        yield (
+            "multipart without the file",
+            {"data": {"model": "echo"}, "files": {"other": ("a.txt", b"x")}},
+            True,
+        )
         yield "text/plain", {"content": b"hello", "headers": {"content-type": "text/plain"}}, True
-        yield ("a broken multipart body", {"content": b"hello",
-                                           "headers": {"content-type": "multipart/form-data; boundary=zz"}}, True)
+        yield (
+            "a broken multipart body",
+            {"content": b"hello", "headers": {"content-type": "multipart/form-data; boundary=zz"}},
+            True,
+        )
         for key in props:
             if key != "file" and _types(spec, props[key]) != {"string"}:
-                yield (f"multipart {key}: not a value", {"data": {"model": "echo", key: "{[not a value"},
-                                                         "files": {"file": ("a.wav", b"not audio")}}, True)
+                yield (
+                    f"multipart {key}: not a value",
+                    {
+                        "data": {"model": "echo", key: "{[not a value"},
+                        "files": {"file": ("a.wav", b"not audio")},
+                    },
+                    True,
+                )
 
 
 def _routes(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -157,16 +175,23 @@ def _error_shape_problem(path: str, body: Any) -> str | None:
     if not isinstance(body, dict):
         return "not a JSON object"
     if path == "/v1/messages":  # Anthropic's surface inside /v1: Anthropic's clients parse their own shape
-        ok = body.get("type") == "error" and isinstance(body.get("error"), dict) \
+        ok = (
+            body.get("type") == "error"
+            and isinstance(body.get("error"), dict)
             and {"type", "message"} <= set(body["error"])
+        )
     elif path.startswith("/api/v1/") and not path.startswith("/api/v1/instances/echo/proxy/"):
         ok = isinstance(body.get("error"), str)  # llamactl; its proxy to a model passes on the route's answer
     elif path in LOCALLAB_PATHS:
         ok = isinstance(body.get("detail"), str)
     else:  # OpenAI, on /v1 and on its un-prefixed aliases
         error = body.get("error")
-        ok = isinstance(error, dict) and set(error) == {"message", "type", "param", "code"} \
-            and isinstance(error["message"], str) and error["message"] != ""
+        ok = (
+            isinstance(error, dict)
+            and set(error) == {"message", "type", "param", "code"}
+            and isinstance(error["message"], str)
+            and error["message"] != ""
+        )
     return None if ok else f"not the error shape of {path}: {body}"
 
 

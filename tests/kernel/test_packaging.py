@@ -19,8 +19,9 @@ def test_every_plugin_folder_is_its_own_distribution_with_an_entry_point() -> No
         assert project["name"].startswith("kernai-"), folder
         assert "kernai" in project.get("entry-points", {}), f"{folder}: no [project.entry-points.kernai]"
         # read from the installed metadata: llama-cpp and rerank compute theirs in setup.py
-        assert any(Requirement(dep).name == "kernai" for dep in requires(project["name"]) or []), \
+        assert any(Requirement(dep).name == "kernai" for dep in requires(project["name"]) or []), (
             f"{folder}: must depend on kernai"
+        )
 
 
 def test_the_kernel_imports_no_plugin_or_engine() -> None:

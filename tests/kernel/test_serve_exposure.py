@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from kernai.testing import KernaiServer
 from kernai.testing.server import free_port
 
@@ -28,24 +29,47 @@ def models(root: Path) -> Path:
 def test_a_non_loopback_address_without_management_auth_is_refused(tmp_path: Path, how: list[str]) -> None:
     env = {**os.environ, **PLUGINS, **({} if how else {"KERNAI_HOST": "0.0.0.0"})}
     result = subprocess.run(
-        [sys.executable, "-m", "kernai", "serve", *how, "--port", str(free_port()),
-         "--models-dir", str(models(tmp_path)), "--data-dir", str(tmp_path / "data")],
-        capture_output=True, text=True, timeout=60, env=env,
+        [
+            sys.executable,
+            "-m",
+            "kernai",
+            "serve",
+            *how,
+            "--port",
+            str(free_port()),
+            "--models-dir",
+            str(models(tmp_path)),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
     assert "with management auth off" in result.stderr
-    for advice in ("require_management_auth: true", "KERNAI_REQUIRE_MANAGEMENT_AUTH=true",
-                   "--insecure-allow-open-management"):
+    for advice in (
+        "require_management_auth: true",
+        "KERNAI_REQUIRE_MANAGEMENT_AUTH=true",
+        "--insecure-allow-open-management",
+    ):
         assert advice in result.stderr
 
 
-@pytest.mark.parametrize(("flag", "env"), [(["--insecure-allow-open-management"], {}),
-                                         ([], {"KERNAI_INSECURE_ALLOW_OPEN_MANAGEMENT": "true"})])
+@pytest.mark.parametrize(
+    ("flag", "env"),
+    [(["--insecure-allow-open-management"], {}), ([], {"KERNAI_INSECURE_ALLOW_OPEN_MANAGEMENT": "true"})],
+)
 def test_the_flag_accepts_the_risk_and_the_log_names_the_open_routes(
     tmp_path: Path, flag: list[str], env: dict[str, str]
 ) -> None:
-    with KernaiServer(models(tmp_path), tmp_path / "data", env={**PLUGINS, **env},
-                      args=["--host", "0.0.0.0", *flag]) as server, server.client() as http:
+    with (
+        KernaiServer(
+            models(tmp_path), tmp_path / "data", env={**PLUGINS, **env}, args=["--host", "0.0.0.0", *flag]
+        ) as server,
+        server.client() as http,
+    ):
         log = server.log()
         assert "listening on 0.0.0.0 with no API key needed for: management routes (/api/*, /models/*" in log
         assert "inference routes (/v1/*" in log
@@ -74,22 +98,38 @@ def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
         yield server
 
 
-@pytest.mark.parametrize(("host", "status"), [
-    ("kernai.lan", 200), ("KERNAI.lan:443", 200), ("gpu.corp.example", 200), ("a.b.corp.example:80", 200),
-    ("corp.example", 400), ("kernai.lan.attacker.example", 400), ("192.0.2.7", 400), ("localhost", 200),
-])
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("kernai.lan", 200),
+        ("KERNAI.lan:443", 200),
+        ("gpu.corp.example", 200),
+        ("a.b.corp.example:80", 200),
+        ("corp.example", 400),
+        ("kernai.lan.attacker.example", 400),
+        ("192.0.2.7", 400),
+        ("localhost", 200),
+    ],
+)
 def test_allowed_host_names_the_server_may_be_reached_by(named: KernaiServer, host: str, status: int) -> None:
     assert httpx.get(f"{named.url}/v1/models", headers={"host": host}).status_code == status
 
 
-@pytest.mark.parametrize(("host", "origin", "status"), [
-    ("127.0.0.1:{port}", "http://ui.example:3000", 200),  # in cors_origins
-    ("127.0.0.1:{port}", "http://ui.example:3001", 403),
-    ("kernai.lan:{port}", "http://kernai.lan:{port}", 200),  # same origin under an allowed name
-    ("kernai.lan", "https://kernai.lan", 200),  # behind a TLS proxy: the page is https, kernai sees http
-    ("kernai.lan", "https://kernai.lan:8443", 403),
-    ("kernai.lan:{port}", "http://gpu.corp.example:{port}", 403),  # another allowed name is another origin
-])
+@pytest.mark.parametrize(
+    ("host", "origin", "status"),
+    [
+        ("127.0.0.1:{port}", "http://ui.example:3000", 200),  # in cors_origins
+        ("127.0.0.1:{port}", "http://ui.example:3001", 403),
+        ("kernai.lan:{port}", "http://kernai.lan:{port}", 200),  # same origin under an allowed name
+        ("kernai.lan", "https://kernai.lan", 200),  # behind a TLS proxy: the page is https, kernai sees http
+        ("kernai.lan", "https://kernai.lan:8443", 403),
+        (
+            "kernai.lan:{port}",
+            "http://gpu.corp.example:{port}",
+            403,
+        ),  # another allowed name is another origin
+    ],
+)
 def test_allowed_origins(named: KernaiServer, host: str, origin: str, status: int) -> None:
     headers = {"host": host.format(port=named.port), "origin": origin.format(port=named.port)}
     response = httpx.post(f"{named.url}/v1/chat/completions", json=CHAT, headers=headers)

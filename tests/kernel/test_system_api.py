@@ -26,7 +26,9 @@ def test_models_list_reports_each_broken_config_with_file_and_field(client: http
     typo = models["typo"]["status"]
     assert typo["state"] == "error" and "typo.yaml" in typo["error"] and "context_sise" in typo["error"]
     ghost = models["ghost"]["status"]
-    assert ghost["state"] == "error" and "ghost.yaml" in ghost["error"] and "no-such-backend" in ghost["error"]
+    assert (
+        ghost["state"] == "error" and "ghost.yaml" in ghost["error"] and "no-such-backend" in ghost["error"]
+    )
     missing = models["no-weights"]["status"]
     assert missing["state"] == "error" and "no-weights.yaml" in missing["error"]
     assert "parameters.model" in missing["error"] and "not found" in missing["error"]
@@ -34,25 +36,35 @@ def test_models_list_reports_each_broken_config_with_file_and_field(client: http
 
 def test_broken_configs_are_logged_at_startup_with_file_and_field(server: KernaiServer) -> None:
     log = server.log()
-    for file, field in (("typo.yaml", "context_sise"), ("ghost.yaml", "no-such-backend"),
-                        ("no-weights.yaml", "parameters.model")):
+    for file, field in (
+        ("typo.yaml", "context_sise"),
+        ("ghost.yaml", "no-such-backend"),
+        ("no-weights.yaml", "parameters.model"),
+    ):
         assert any(file in line and field in line for line in log.splitlines()), (file, log)
 
 
 def test_a_broken_config_does_not_stop_the_others(client: httpx.Client) -> None:
-    for name, file, field in (("typo", "typo.yaml", "context_sise"), ("ghost", "ghost.yaml", "backend"),
-                              ("no-weights", "no-weights.yaml", "parameters.model"),
-                              ("declared-name", "file-stem.yaml", "threads")):
-        response = client.post("/v1/chat/completions", json={"model": name,
-                                                             "messages": [{"role": "user", "content": "x"}]})
+    for name, file, field in (
+        ("typo", "typo.yaml", "context_sise"),
+        ("ghost", "ghost.yaml", "backend"),
+        ("no-weights", "no-weights.yaml", "parameters.model"),
+        ("declared-name", "file-stem.yaml", "threads"),
+    ):
+        response = client.post(
+            "/v1/chat/completions", json={"model": name, "messages": [{"role": "user", "content": "x"}]}
+        )
         assert response.status_code == 503, (name, response.text)
         error = response.json()["error"]
         assert error["code"] == "model_config_invalid" and error["type"] == "server_error"
         assert f"{file}: {field}:" in error["message"], error
-    nope = client.post("/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]})
+    nope = client.post(
+        "/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]}
+    )
     assert nope.status_code == 404 and nope.json()["error"]["code"] == "model_not_found"
-    ok = client.post("/v1/chat/completions", json={"model": "echo",
-                                                   "messages": [{"role": "user", "content": "x"}]})
+    ok = client.post(
+        "/v1/chat/completions", json={"model": "echo", "messages": [{"role": "user", "content": "x"}]}
+    )
     assert ok.status_code == 200
 
 
@@ -89,7 +101,9 @@ def test_openapi_document_and_docs_ui(client: httpx.Client) -> None:
     ui = client.get("/docs")
     assert ui.status_code == 200 and "swagger" in ui.text.lower()
     assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', ui.text)
-    assert len(assets) == 3 and all(a.startswith("/docs/assets/") for a in assets), assets  # nothing from a CDN
+    assert len(assets) == 3 and all(a.startswith("/docs/assets/") for a in assets), (
+        assets
+    )  # nothing from a CDN
     for asset in assets:
         served = client.get(asset)
         assert served.status_code == 200 and len(served.content) > 1000, asset

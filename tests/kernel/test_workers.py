@@ -14,8 +14,10 @@ LONG = " ".join(f"w{i}" for i in range(60))
 
 
 def chat(client: httpx.Client, model: str, text: str, **extra: object) -> httpx.Response:
-    return client.post("/v1/chat/completions", json={
-        "model": model, "max_tokens": 100, "messages": [{"role": "user", "content": text}], **extra})
+    return client.post(
+        "/v1/chat/completions",
+        json={"model": model, "max_tokens": 100, "messages": [{"role": "user", "content": text}], **extra},
+    )
 
 
 def worker_pid(client: httpx.Client, model: str) -> int:
@@ -74,9 +76,16 @@ def test_without_auto_restart_a_crashed_model_stays_failed_until_started(client:
 def test_sigkill_mid_stream_ends_the_stream_with_an_error_event(client: httpx.Client) -> None:
     chat(client, "slow", "warm")
     pid = worker_pid(client, "slow")
-    with client.stream("POST", "/v1/chat/completions", json={
-            "model": "slow", "stream": True, "max_tokens": 100,
-            "messages": [{"role": "user", "content": LONG}]}) as response:
+    with client.stream(
+        "POST",
+        "/v1/chat/completions",
+        json={
+            "model": "slow",
+            "stream": True,
+            "max_tokens": 100,
+            "messages": [{"role": "user", "content": LONG}],
+        },
+    ) as response:
         lines = response.iter_lines()
         assert next(line for line in lines if line.startswith("data: "))
         os.kill(pid, signal.SIGKILL)
@@ -87,9 +96,16 @@ def test_sigkill_mid_stream_ends_the_stream_with_an_error_event(client: httpx.Cl
 
 def test_closing_a_stream_stops_generation_in_the_worker(client: httpx.Client) -> None:
     chat(client, "slow", "warm")
-    with client.stream("POST", "/v1/chat/completions", json={
-            "model": "slow", "stream": True, "max_tokens": 100,
-            "messages": [{"role": "user", "content": LONG}]}) as response:
+    with client.stream(
+        "POST",
+        "/v1/chat/completions",
+        json={
+            "model": "slow",
+            "stream": True,
+            "max_tokens": 100,
+            "messages": [{"role": "user", "content": LONG}],
+        },
+    ) as response:
         lines = response.iter_lines()
         for _ in range(3):
             next(line for line in lines if line.startswith("data: "))

@@ -14,6 +14,7 @@ import httpx
 import psutil
 import pytest
 import yaml
+
 from kernai.testing import KernaiServer, free_port
 
 MANAGEMENT_KEY = "test-management-key"

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from kernai.testing import KernaiServer
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+
+from kernai.testing import KernaiServer
 
 from .conftest import CONFIG_INFERENCE_KEY, MANAGEMENT_KEY, chat
 

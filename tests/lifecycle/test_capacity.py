@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import psutil
 import yaml
+
 from kernai.testing import KernaiServer
 
 from .conftest import chat, gone, instance, make_server, wait_for

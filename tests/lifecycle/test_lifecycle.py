@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import psutil
 import yaml
+
 from kernai.testing import KernaiServer
 
 from .conftest import chat, gone, instance, wait_for
@@ -132,7 +133,9 @@ def test_an_instance_whose_config_broke_can_still_be_replaced_and_deleted(
     options = {"backend_type": "reference", "backend_options": {"model": weights.name}}
     assert client.post("/api/v1/instances/orphan", json=options).status_code == 201
     weights.unlink()
-    assert client.post("/api/v1/instances/orphan-reloads", json={"backend_type": "reference"}).status_code == 201
+    assert (
+        client.post("/api/v1/instances/orphan-reloads", json={"backend_type": "reference"}).status_code == 201
+    )
     broken = client.get("/api/v1/instances/orphan")
     assert broken.status_code == 503 and "parameters.model" in broken.json()["error"]
 

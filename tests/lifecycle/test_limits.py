@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from kernai.testing import KernaiServer
 
 from .conftest import chat, make_server
@@ -66,11 +67,15 @@ def test_bodies_over_the_route_limit_are_413(http: httpx.Client) -> None:
     assert streamed.status_code == 413
     assert chat(http, "echo", "fits", **{"x-api-key": "bucket-f"}).status_code == 200
     proxied = http.post(  # through an instance's proxy, the inner route's limit
-        "/api/v1/instances/echo/proxy/v1/embeddings", json={"input": "y" * 200}, headers={"x-api-key": "bucket-g"}
+        "/api/v1/instances/echo/proxy/v1/embeddings",
+        json={"input": "y" * 200},
+        headers={"x-api-key": "bucket-g"},
     )
     assert proxied.status_code == 413, proxied.text
     fits = http.post(
-        "/api/v1/instances/echo/proxy/v1/embeddings", json={"input": "y" * 20}, headers={"x-api-key": "bucket-g"}
+        "/api/v1/instances/echo/proxy/v1/embeddings",
+        json={"input": "y" * 20},
+        headers={"x-api-key": "bucket-g"},
     )
     assert fits.status_code == 200, fits.text
 

@@ -7,9 +7,10 @@ import threading
 import time
 
 import httpx
-from kernai.testing import KernaiServer
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
+
+from kernai.testing import KernaiServer
 
 from .conftest import chat, wait_for
 

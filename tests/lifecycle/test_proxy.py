@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+
 from kernai.testing import KernaiServer
 
 from .conftest import CONFIG_INFERENCE_KEY

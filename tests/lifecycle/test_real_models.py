@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+
 from kernai.testing import KernaiServer
 
 from .conftest import chat, gone, instance, wait_for

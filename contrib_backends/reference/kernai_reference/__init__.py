@@ -59,12 +59,21 @@ def register_backends(register: Callable[[Backend], None]) -> None:
         Backend(
             name=NAME,
             description="Echoes its input; a teaching example of the backend contract.",
-            capabilities=[cap.Capability.CHAT, cap.Capability.COMPLETION, cap.Capability.EMBEDDINGS,
-                          cap.Capability.TOKENIZE, cap.Capability.DETOKENIZE],
+            capabilities=[
+                cap.Capability.CHAT,
+                cap.Capability.COMPLETION,
+                cap.Capability.EMBEDDINGS,
+                cap.Capability.TOKENIZE,
+                cap.Capability.DETOKENIZE,
+            ],
             options=[
-                BackendOption(name="delay", type="float", default=0.0, description="Seconds per generated token."),
+                BackendOption(
+                    name="delay", type="float", default=0.0, description="Seconds per generated token."
+                ),
                 BackendOption(name="dimensions", type="int", default=16, description="Embedding size."),
-                BackendOption(name="fail_load", type="bool", default=False, description="Fail in load (for tests)."),
+                BackendOption(
+                    name="fail_load", type="bool", default=False, description="Fail in load (for tests)."
+                ),
             ],
             requires_model_file=False,
             parallel=True,
@@ -125,7 +134,9 @@ def _chat(model: EchoModel, request: cap.ChatRequest) -> Any:
     if (call := _forced_tool_call(request, text)) is not None:
         if request.stream:
             delta = cap.ToolCallDelta(index=0, id=call.id, function=call.function)
-            return iter([cap.ChatChunk(tool_calls=[delta]), cap.ChatChunk(finish_reason="tool_calls", usage=usage)])
+            return iter(
+                [cap.ChatChunk(tool_calls=[delta]), cap.ChatChunk(finish_reason="tool_calls", usage=usage)]
+            )
         return cap.ChatResult(tool_calls=[call], finish_reason="tool_calls", usage=usage)
     if request.stream:
         return _stream(model, text, request.sampling, lambda piece, **kw: cap.ChatChunk(content=piece, **kw))
@@ -144,8 +155,12 @@ def predict(backend: str, model: EchoModel, request: cap.Request) -> Any:
             if len(request.prompt.encode()) > model.context_size:
                 raise InvalidRequest(f"Prompt exceeds the context size of {model.context_size} tokens")
             if request.stream:
-                return _stream(model, request.prompt, request.sampling,
-                               lambda piece, **kw: cap.CompletionChunk(text=piece or "", **kw))
+                return _stream(
+                    model,
+                    request.prompt,
+                    request.sampling,
+                    lambda piece, **kw: cap.CompletionChunk(text=piece or "", **kw),
+                )
             text, usage, reason = _generate(model, request.prompt, request.sampling)
             return cap.CompletionResult(text=text, usage=usage, finish_reason=reason)
         case cap.EmbeddingsRequest():
@@ -162,8 +177,11 @@ def predict(backend: str, model: EchoModel, request: cap.Request) -> Any:
 
 @hookimpl
 def status(backend: str, model: EchoModel) -> dict[str, Any]:
-    return {"requests_served": model.requests, "tokens_generated": model.tokens_generated,
-            "context_size": model.context_size}
+    return {
+        "requests_served": model.requests,
+        "tokens_generated": model.tokens_generated,
+        "context_size": model.context_size,
+    }
 
 
 @hookimpl

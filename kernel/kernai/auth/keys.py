@@ -16,11 +16,12 @@ import sqlite3
 import time
 from enum import StrEnum
 
+from msgspec import Struct
+
 from kernai.auth.principal import KeyKind, Principal
 from kernai.errors import Conflict, InvalidRequest, Unauthorized
 from kernai.settings import Settings
 from kernai.store import transaction
-from msgspec import Struct
 
 LAST_USED_RESOLUTION = 1.0
 """Seconds between writes of a key's ``last_used_at``."""

@@ -10,10 +10,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from kernai.gallery.schema import BackendEntry, BackendVariant
-from kernai.plugins import PluginInfo
 from msgspec import Struct
 from packaging.version import InvalidVersion, Version
+
+from kernai.gallery.schema import BackendEntry, BackendVariant
+from kernai.plugins import PluginInfo
 
 VARIANT_ENV = "KERNAI_BACKEND_VARIANT"
 

@@ -11,11 +11,12 @@ from urllib.parse import unquote, urlparse
 import httpx
 import msgspec
 import yaml
+from msgspec import Struct
+
 from kernai.errors import InvalidRequest, KernaiError
 from kernai.gallery.schema import BackendEntry, ModelEntry, parse_backends, parse_models
 from kernai.gallery.sources import resolve_uri
 from kernai.settings import GallerySource
-from msgspec import Struct
 
 Entry = TypeVar("Entry", ModelEntry, BackendEntry)
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import msgspec
 import yaml
+from msgspec import Struct
+
 from kernai.backends import Backend
 from kernai.config import (
     NAME_PATTERN,
@@ -31,7 +33,6 @@ from kernai.errors import InvalidRequest
 from kernai.gallery.jobs import Reporter
 from kernai.gallery.schema import ModelEntry
 from kernai.gallery.sources import FetchContext, fetch, partial_path
-from msgspec import Struct
 
 RECORDS_DIR = ".gallery"
 

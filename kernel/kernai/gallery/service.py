@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from msgspec import Struct
+
 from kernai.backends import Backend
 from kernai.errors import InvalidRequest, KernaiError
 from kernai.gallery import backends as pip_backends
@@ -28,7 +30,6 @@ from kernai.gallery.schema import BackendEntry, ModelEntry
 from kernai.gallery.sources import FetchContext, FetchError
 from kernai.plugins import PluginInfo
 from kernai.settings import Settings
-from msgspec import Struct
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import httpx
-from kernai.config import resolve_inside
-from kernai.gallery.schema import FileEntry
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from kernai.config import resolve_inside
+from kernai.gallery.schema import FileEntry
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called with (bytes done, total bytes or ``None``) for the file being fetched."""

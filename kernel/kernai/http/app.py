@@ -32,17 +32,31 @@ from kernai.http.deps import provide_manager, provide_registry, provide_settings
 from kernai.http.errors import EXCEPTION_HANDLERS
 from kernai.http.operations import operations
 from kernai.manager import ModelManager
-from kernai.plugins import PluginRegistry, registry as default_registry
+from kernai.plugins import PluginRegistry
+from kernai.plugins import registry as default_registry
 from kernai.settings import Settings
 
 CONTROLLERS = [
     # health, models, system
-    SystemController, ModelsController, LifecycleController, ObservabilityController,
+    SystemController,
+    ModelsController,
+    LifecycleController,
+    ObservabilityController,
     # inference surfaces
-    OpenAIController, AudioController, VADController, RerankController, DetectionController,
-    AnthropicController, ResponsesController, LocalLabController, LocalLabModelsController,
+    OpenAIController,
+    AudioController,
+    VADController,
+    RerankController,
+    DetectionController,
+    AnthropicController,
+    ResponsesController,
+    LocalLabController,
+    LocalLabModelsController,
     # management
-    InstancesController, AuthController, AuthSettingsController, GalleryController,
+    InstancesController,
+    AuthController,
+    AuthSettingsController,
+    GalleryController,
 ]
 DOCS_ASSETS = "/docs/assets"
 """Swagger UI's files, served from the ``swagger-ui-bundle-v2`` package: the docs page works offline."""
@@ -65,9 +79,16 @@ def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Li
         finally:
             await manager.shutdown()
 
-    cors = CORSConfig(allow_origins=settings.cors_origins, allow_headers=settings.cors_headers,
-                      allow_methods=settings.cors_methods,  # type: ignore[arg-type]
-                      allow_credentials=settings.cors_allow_credentials) if settings.cors_origins else None
+    cors = (
+        CORSConfig(
+            allow_origins=settings.cors_origins,
+            allow_headers=settings.cors_headers,
+            allow_methods=settings.cors_methods,  # type: ignore[arg-type]
+            allow_credentials=settings.cors_allow_credentials,
+        )
+        if settings.cors_origins
+        else None
+    )
     return Litestar(
         route_handlers=[
             *CONTROLLERS,

@@ -22,11 +22,12 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from kernai.errors import Forbidden, InvalidRequest, UnsupportedMediaType
-from kernai.settings import Settings
 from litestar.enums import RequestEncodingType
 from litestar.handlers import BaseRouteHandler
 from litestar.types import Scope
+
+from kernai.errors import Forbidden, InvalidRequest, UnsupportedMediaType
+from kernai.settings import Settings
 
 JSON = RequestEncodingType.JSON.value
 MULTIPART = RequestEncodingType.MULTI_PART.value
@@ -110,8 +111,12 @@ class BrowserGuard:
 
     def host_allowed(self, host: str) -> bool:
         name = host_name(host)
-        return (self.any_host or name in self.names or name.endswith(self.suffixes)
-                or (self.any_ip and _is_ip(name)))
+        return (
+            self.any_host
+            or name in self.names
+            or name.endswith(self.suffixes)
+            or (self.any_ip and _is_ip(name))
+        )
 
     def origin_allowed(self, origin: str, host: str | None) -> bool:
         """Whether ``origin`` is one of ``cors_origins``, or has the host and port of the ``host`` header
@@ -124,8 +129,11 @@ class BrowserGuard:
             parsed = urlsplit(origin)
             default = DEFAULT_PORTS[parsed.scheme]
             own = urlsplit(f"//{host}")
-            return (parsed.hostname is not None and parsed.hostname == own.hostname
-                    and (parsed.port or default) == (own.port or default))
+            return (
+                parsed.hostname is not None
+                and parsed.hostname == own.hostname
+                and (parsed.port or default) == (own.port or default)
+            )
         except (KeyError, ValueError):  # another scheme ("null" has none), a bad port
             return False
 

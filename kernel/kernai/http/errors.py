@@ -23,33 +23,62 @@ log = logging.getLogger(__name__)
 
 ErrorShape = Callable[[int, str, str, str | None, str | None], dict[str, Any]]
 
-_OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                 404: "invalid_request_error", 409: "conflict_error", 413: "invalid_request_error",
-                 429: "rate_limit_error"}
-_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                    404: "not_found_error", 413: "request_too_large", 415: "invalid_request_error",
-                    429: "rate_limit_error", 503: "overloaded_error"}
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+}
 
 
-def openai_shape(status: int, message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:
+def openai_shape(
+    status: int, message: str, type_: str, param: str | None, code: str | None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def anthropic_shape(status: int, message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:
+def anthropic_shape(
+    status: int, message: str, type_: str, param: str | None, code: str | None
+) -> dict[str, Any]:
     return {"type": "error", "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message}}
 
 
-def llamactl_shape(status: int, message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:
+def llamactl_shape(
+    status: int, message: str, type_: str, param: str | None, code: str | None
+) -> dict[str, Any]:
     return {"error": message}
 
 
-def detail_shape(status: int, message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:
+def detail_shape(
+    status: int, message: str, type_: str, param: str | None, code: str | None
+) -> dict[str, Any]:
     return {"detail": message}
 
 
 LOCALLAB_PATHS = frozenset(
-    {"/generate", "/generate/batch", "/chat", "/models/load", "/models/unload", "/models/current",
-     "/system/info", "/health"}
+    {
+        "/generate",
+        "/generate/batch",
+        "/chat",
+        "/models/load",
+        "/models/unload",
+        "/models/current",
+        "/system/info",
+        "/health",
+    }
 )
 
 
@@ -124,8 +153,15 @@ def handle_kernai_error(request: Request[Any, Any, Any], exc: KernaiError) -> Re
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
-    return error_response(request, exc.status_code, exc.message, type_=exc.error_type, param=exc.param,
-                          code=exc.code, headers=headers or None)
+    return error_response(
+        request,
+        exc.status_code,
+        exc.message,
+        type_=exc.error_type,
+        param=exc.param,
+        code=exc.code,
+        headers=headers or None,
+    )
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

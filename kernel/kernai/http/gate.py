@@ -24,6 +24,9 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
+from litestar import Request
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
 from kernai.auth.keys import KeyStore, digest
 from kernai.auth.principal import KeyKind, Principal, RequestContext, current_request
 from kernai.errors import Forbidden, KernaiError, PayloadTooLarge, RateLimited, Unauthorized
@@ -33,8 +36,6 @@ from kernai.limits import RateLimiter
 from kernai.observability.metrics import Metrics
 from kernai.observability.traces import TraceRing
 from kernai.settings import Settings
-from litestar import Request
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 PUBLIC = ("/healthz", "/readyz", "/health", "/version", "/v1/version", "/favicon.ico")
 MANAGEMENT_PREFIXES = (
@@ -65,7 +66,9 @@ def route_class(path: str) -> str:
     """``public``, ``management`` or ``inference``."""
     if path in PUBLIC or path == "/docs" or path.startswith("/docs/"):
         return "public"
-    if path.startswith(MANAGEMENT_PREFIXES):  # "/models/" is the gallery's; "/models" lists models, like /v1/models
+    if path.startswith(
+        MANAGEMENT_PREFIXES
+    ):  # "/models/" is the gallery's; "/models" lists models, like /v1/models
         return "management"
     return "inference"
 

@@ -31,14 +31,17 @@ async def image_bytes(reference: str, *, timeout: float, max_bytes: int, param: 
             raise InvalidRequest("The image data URI is malformed", param=param)
         media_type = match["type"].strip().lower()
         if not media_type.startswith("image/"):
-            raise InvalidRequest(f"The data URI's media type is '{media_type or 'missing'}', expected image/*",
-                                 param=param)
+            raise InvalidRequest(
+                f"The data URI's media type is '{media_type or 'missing'}', expected image/*", param=param
+            )
         if ";base64" not in match["params"].lower():
             raise InvalidRequest("The image data URI must be base64-encoded", param=param)
         reference = match["data"]
     data = _b64decode(reference, param)
     if len(data) > max_bytes:
-        raise InvalidRequest(f"The image is {len(data)} bytes, more than the limit of {max_bytes}", param=param)
+        raise InvalidRequest(
+            f"The image is {len(data)} bytes, more than the limit of {max_bytes}", param=param
+        )
     return data
 
 
@@ -46,30 +49,41 @@ def _b64decode(text: str, param: str) -> bytes:
     try:
         return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidRequest("The image is neither an http(s) URL, a data URI nor valid base64", param=param) from None
+        raise InvalidRequest(
+            "The image is neither an http(s) URL, a data URI nor valid base64", param=param
+        ) from None
 
 
 async def fetch(url: str, *, timeout: float, max_bytes: int, param: str = "image") -> bytes:
     """GET ``url`` within ``timeout`` seconds in all, refusing bodies over ``max_bytes``."""
     try:
-        async with (asyncio.timeout(timeout),
-                    httpx.AsyncClient(timeout=timeout, follow_redirects=True, max_redirects=5) as client,
-                    client.stream("GET", url) as response):
+        async with (
+            asyncio.timeout(timeout),
+            httpx.AsyncClient(timeout=timeout, follow_redirects=True, max_redirects=5) as client,
+            client.stream("GET", url) as response,
+        ):
             if response.status_code != 200:
-                raise InvalidRequest(f"Fetching the image from {url} answered HTTP {response.status_code}",
-                                     param=param)
+                raise InvalidRequest(
+                    f"Fetching the image from {url} answered HTTP {response.status_code}", param=param
+                )
             declared = response.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-                raise InvalidRequest(f"The image at {url} is {declared} bytes, more than the limit of {max_bytes}",
-                                     param=param)
+                raise InvalidRequest(
+                    f"The image at {url} is {declared} bytes, more than the limit of {max_bytes}", param=param
+                )
             body = bytearray()
             async for part in response.aiter_bytes():
                 body += part
                 if len(body) > max_bytes:
-                    raise InvalidRequest(f"The image at {url} is more than the limit of {max_bytes} bytes",
-                                         param=param)
+                    raise InvalidRequest(
+                        f"The image at {url} is more than the limit of {max_bytes} bytes", param=param
+                    )
             return bytes(body)
     except TimeoutError:
-        raise InvalidRequest(f"Fetching the image from {url} took more than {timeout:g} s", param=param) from None
+        raise InvalidRequest(
+            f"Fetching the image from {url} took more than {timeout:g} s", param=param
+        ) from None
     except httpx.HTTPError as exc:
-        raise InvalidRequest(f"Could not fetch the image from {url}: {type(exc).__name__}: {exc}", param=param) from None
+        raise InvalidRequest(
+            f"Could not fetch the image from {url}: {type(exc).__name__}: {exc}", param=param
+        ) from None

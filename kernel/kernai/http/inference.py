@@ -41,8 +41,17 @@ def stop_list(stop: str | list[str] | None) -> list[str]:
 def sampling_with_defaults(defaults: ModelParameters, **given: Any) -> Sampling:
     """A :class:`Sampling` from the request's values, falling back to the model config's ``parameters``."""
     values = {key: value for key, value in given.items() if value is not None}
-    for key in ("temperature", "top_p", "top_k", "min_p", "max_tokens", "seed", "repeat_penalty",
-                "presence_penalty", "frequency_penalty"):
+    for key in (
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "max_tokens",
+        "seed",
+        "repeat_penalty",
+        "presence_penalty",
+        "frequency_penalty",
+    ):
         if key not in values and (default := getattr(defaults, key)) is not None:
             values[key] = default
     return Sampling(**values)
@@ -101,12 +110,21 @@ class EventStream(Stream):
 
 def openai_error_event(error: KernaiError) -> bytes:
     """An error that happens after a stream started, as OpenAI sends it: one ``data: {"error": ...}``."""
-    return sse_event({"error": {"message": error.message, "type": error.error_type, "param": error.param,
-                                "code": error.code}})
+    return sse_event(
+        {
+            "error": {
+                "message": error.message,
+                "type": error.error_type,
+                "param": error.param,
+                "code": error.code,
+            }
+        }
+    )
 
 
-def sse_response(events: AsyncIterator[bytes],
-                 error_event: Callable[[KernaiError], bytes] = openai_error_event) -> Stream:
+def sse_response(
+    events: AsyncIterator[bytes], error_event: Callable[[KernaiError], bytes] = openai_error_event
+) -> Stream:
     """Stream ``events``; an error after the first byte becomes a final ``error_event``.
 
     When the client goes away, ``events`` is closed at once, which cancels the work in the worker.
@@ -123,5 +141,8 @@ def sse_response(events: AsyncIterator[bytes],
                 log.exception("stream failed")
                 yield error_event(BackendError(f"Internal server error: {type(error).__name__}"))
 
-    return EventStream(guarded(), media_type="text/event-stream",
-                       headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventStream(
+        guarded(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -6,6 +6,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+
 from kernai.auth.keys import KeyStore, PermissionMode
 from kernai.auth.principal import KeyKind
 from kernai.http.browser_guard import BrowserGuard
@@ -17,8 +20,6 @@ from kernai.limits import RateLimiter
 from kernai.manager import ModelManager
 from kernai.observability.traces import TraceRing
 from kernai.settings import Settings
-from litestar.di import Provide
-from litestar.middleware import DefineMiddleware
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,15 @@ def _timestamp(seconds: float, separator: str) -> str:
 
 
 def srt(segments: Iterable[Segment]) -> str:
-    blocks = [f"{index}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{s.text.strip()}\n"
-              for index, s in enumerate(segments, start=1)]
+    blocks = [
+        f"{index}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{s.text.strip()}\n"
+        for index, s in enumerate(segments, start=1)
+    ]
     return "\n".join(blocks)
 
 
 def vtt(segments: Iterable[Segment]) -> str:
-    blocks = [f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{s.text.strip()}\n" for s in segments]
+    blocks = [
+        f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{s.text.strip()}\n" for s in segments
+    ]
     return "WEBVTT\n\n" + "\n".join(blocks)

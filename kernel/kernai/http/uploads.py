@@ -119,17 +119,25 @@ async def read_multipart(request: Request[Any, Any, Any], directory: Path) -> Up
                         if handle is not None:
                             handle.write(event)
                         elif len(text) + len(event) > MAX_FIELD_BYTES:
-                            raise InvalidRequest(f"Form field '{segment.name if segment else ''}' is too large")
+                            raise InvalidRequest(
+                                f"Form field '{segment.name if segment else ''}' is too large"
+                            )
                         else:
                             text += event
                     elif segment is not None:
                         if handle is not None and upload is not None:
                             handle.close()
-                            form.files[segment.name] = UploadedFile(upload.path, upload.filename,
-                                                                    upload.content_type, os.path.getsize(upload.path))
+                            form.files[segment.name] = UploadedFile(
+                                upload.path,
+                                upload.filename,
+                                upload.content_type,
+                                os.path.getsize(upload.path),
+                            )
                             handle = upload = None
                         else:
-                            form.fields.setdefault(segment.name, []).append(text.decode(segment.charset or "utf-8"))
+                            form.fields.setdefault(segment.name, []).append(
+                                text.decode(segment.charset or "utf-8")
+                            )
                             text = bytearray()
                         segment = None
     except (ParserError, ParserLimitReached, UnicodeDecodeError) as exc:

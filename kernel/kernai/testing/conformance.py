@@ -127,15 +127,20 @@ class BackendConformance:
         async def check(manager: ModelManager) -> dict[cap.Capability, Any]:
             results = {}
             for capability in wanted:
-                results[capability] = await manager.predict("conformance", self.request_for(capability, tmp_path))
+                results[capability] = await manager.predict(
+                    "conformance", self.request_for(capability, tmp_path)
+                )
             if cap.Capability.DETOKENIZE in self.capabilities:
                 tokens = results[cap.Capability.TOKENIZE].tokens
                 results[cap.Capability.DETOKENIZE] = await manager.predict(
-                    "conformance", cap.DetokenizeRequest(tokens=tokens))
+                    "conformance", cap.DetokenizeRequest(tokens=tokens)
+                )
             return results
 
         for capability, result in self.run(conformance_settings, check).items():
-            assert isinstance(result, RESULT_TYPES[capability]), f"{capability.value}: got {type(result).__name__}"
+            assert isinstance(result, RESULT_TYPES[capability]), (
+                f"{capability.value}: got {type(result).__name__}"
+            )
 
     def test_streams(self, conformance_settings: Settings, tmp_path: Path) -> None:
         streamable = [c for c in self.capabilities if c in CHUNK_TYPES]

@@ -26,8 +26,16 @@ class KernaiServer:
     Its output goes to ``<data_dir>/server.log``; ``log()`` returns it, for failing tests.
     """
 
-    def __init__(self, models_dir: Path, data_dir: Path, *, env: dict[str, str] | None = None,
-                 args: list[str] | None = None, startup_timeout: float = 60.0, python: str | None = None) -> None:
+    def __init__(
+        self,
+        models_dir: Path,
+        data_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        startup_timeout: float = 60.0,
+        python: str | None = None,
+    ) -> None:
         self.models_dir = Path(models_dir)
         self.data_dir = Path(data_dir)
         self.port = free_port()
@@ -42,11 +50,25 @@ class KernaiServer:
 
     def start(self) -> KernaiServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [self.python, "-m", "kernai", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--models-dir", str(self.models_dir), "--data-dir", str(self.data_dir), *self.args]
+        command = [
+            self.python,
+            "-m",
+            "kernai",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--models-dir",
+            str(self.models_dir),
+            "--data-dir",
+            str(self.data_dir),
+            *self.args,
+        ]
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, **self.env})
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+            )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

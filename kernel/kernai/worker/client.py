@@ -78,8 +78,9 @@ class WorkerCrashed(ModelUnavailable):
             how = f"exit code {returncode}" if returncode is not None and returncode >= 0 else "a signal"
             if number is not None:
                 how = f"signal {signal_name(number)}"
-            super().__init__(f"The worker of model '{model}' stopped ({how}); retry to restart it",
-                             code="worker_crashed")
+            super().__init__(
+                f"The worker of model '{model}' stopped ({how}); retry to restart it", code="worker_crashed"
+            )
 
 
 def _error_from(failed: Failed, model: str) -> KernaiError:
@@ -155,7 +156,9 @@ class WorkerClient:
             reply = await asyncio.wait_for(loaded, load_timeout)
         except TimeoutError:
             await self.kill()
-            raise ModelUnavailable(f"Model '{self.config.name}' did not load within {load_timeout:g} s") from None
+            raise ModelUnavailable(
+                f"Model '{self.config.name}' did not load within {load_timeout:g} s"
+            ) from None
         except BaseException:
             await self.kill()
             raise
@@ -190,8 +193,12 @@ class WorkerClient:
                 queue.put_nowait(_END)
         elif isinstance(message, Failed):
             error = _error_from(message, self.config.name)
-            if message.id == 0:  # the load: whatever the backend raised, the model cannot serve (503), not a bad request
-                error = ModelUnavailable(f"Model '{self.config.name}' failed to load: {message.message}", code="load_failed")
+            if (
+                message.id == 0
+            ):  # the load: whatever the backend raised, the model cannot serve (503), not a bad request
+                error = ModelUnavailable(
+                    f"Model '{self.config.name}' failed to load: {message.message}", code="load_failed"
+                )
             if (queue := self._queues.get(message.id)) is not None:
                 queue.put_nowait(error)
             elif (future := self._futures.pop(message.id, None)) is not None and not future.done():

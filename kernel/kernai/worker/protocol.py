@@ -87,5 +87,7 @@ def frame(message: Struct) -> bytes:
     """Encode one message with its length header; one over :data:`MAX_FRAME` is a ``ValueError``."""
     body = encoder.encode(message)
     if len(body) > MAX_FRAME:
-        raise ValueError(f"a {type(message).__name__} frame of {len(body)} bytes is over the {MAX_FRAME}-byte limit")
+        raise ValueError(
+            f"a {type(message).__name__} frame of {len(body)} bytes is over the {MAX_FRAME}-byte limit"
+        )
     return HEADER.pack(len(body)) + body

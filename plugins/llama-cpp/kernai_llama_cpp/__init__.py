@@ -14,7 +14,6 @@ from typing import Any
 from kernai import Backend, SelfTest, hookimpl
 from kernai import capabilities as cap
 from kernai.config import ModelConfig
-
 from kernai_llama_cpp.options import BACKEND, NAME
 
 

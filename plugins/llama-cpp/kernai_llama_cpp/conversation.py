@@ -14,7 +14,6 @@ from typing import Any
 
 from kernai import capabilities as cap
 from kernai.errors import InvalidRequest, NotSupported
-
 from kernai_llama_cpp.model import LlamaModel
 
 TOOL_PROMPT = (
@@ -41,8 +40,9 @@ def chosen_tools(request: cap.ChatRequest) -> tuple[list[cap.Tool], bool]:
         if not match:
             raise InvalidRequest(f"tool_choice names '{name}', which is not in tools", param="tool_choice")
         return match, True
-    raise InvalidRequest(f"tool_choice must be none, auto, required or a named function, not {choice!r}",
-                         param="tool_choice")
+    raise InvalidRequest(
+        f"tool_choice must be none, auto, required or a named function, not {choice!r}", param="tool_choice"
+    )
 
 
 def _call_text(call: cap.ToolCall) -> str:
@@ -58,8 +58,9 @@ def _plain(message: cap.ChatMessage, model: LlamaModel, names: dict[str, str]) -
     if message.role not in ("system", "developer", "user", "assistant", "tool"):
         raise InvalidRequest(f"Unknown message role '{message.role}'", param="messages")
     if isinstance(message.content, list) and (kinds := {p.type for p in message.content} - {"text"}):
-        raise NotSupported(f"Model '{model.name}' takes text only, not {', '.join(sorted(kinds))} content",
-                           param="messages")
+        raise NotSupported(
+            f"Model '{model.name}' takes text only, not {', '.join(sorted(kinds))} content", param="messages"
+        )
     text = message.text()
     if message.role == "developer":
         return {"role": "system", "content": text}
@@ -76,8 +77,9 @@ def _plain(message: cap.ChatMessage, model: LlamaModel, names: dict[str, str]) -
     return {"role": message.role, "content": text}
 
 
-def template_messages(model: LlamaModel, messages: list[cap.ChatMessage], tool_prompt: str | None
-                      ) -> list[dict[str, Any]]:
+def template_messages(
+    model: LlamaModel, messages: list[cap.ChatMessage], tool_prompt: str | None
+) -> list[dict[str, Any]]:
     """The conversation as plain role/content dicts the chat template can render."""
     names: dict[str, str] = {}
     plain = [_plain(message, model, names) for message in messages]
@@ -108,20 +110,30 @@ def template_messages(model: LlamaModel, messages: list[cap.ChatMessage], tool_p
 def tool_prompt(tools: list[cap.Tool], required: bool) -> str | None:
     if not tools:
         return None
-    described = "\n".join(json.dumps({"name": t.function.name, "description": t.function.description or "",
-                                      "parameters": t.function.parameters or {"type": "object"}},
-                                     separators=(",", ":"))
-                          for t in tools)
+    described = "\n".join(
+        json.dumps(
+            {
+                "name": t.function.name,
+                "description": t.function.description or "",
+                "parameters": t.function.parameters or {"type": "object"},
+            },
+            separators=(",", ":"),
+        )
+        for t in tools
+    )
     return (TOOL_PROMPT_REQUIRED if required else TOOL_PROMPT_AUTO).format(tools=described)
 
 
-def render(model: LlamaModel, request: cap.ChatRequest, tools: list[cap.Tool], required: bool
-           ) -> tuple[list[int], list[str]]:
+def render(
+    model: LlamaModel, request: cap.ChatRequest, tools: list[cap.Tool], required: bool
+) -> tuple[list[int], list[str]]:
     """The prompt tokens and the extra stop strings of the model's chat template."""
     if model.formatter is None:
         raise InvalidRequest(
             f"Model '{model.name}' has no chat template: set chat_format (e.g. gemma, chatml) or chat_template "
-            "in its config, or use /v1/completions", param="model")
+            "in its config, or use /v1/completions",
+            param="model",
+        )
     messages = template_messages(model, request.messages, tool_prompt(tools, required))
     try:
         formatted = model.formatter(messages=messages)
@@ -144,7 +156,13 @@ def parse_tool_call(text: str, tools: list[cap.Tool]) -> cap.ToolCall | None:
     except json.JSONDecodeError:
         return None
     names = {tool.function.name for tool in tools}
-    if not isinstance(data, dict) or data.get("name") not in names or not isinstance(data.get("arguments"), dict):
+    if (
+        not isinstance(data, dict)
+        or data.get("name") not in names
+        or not isinstance(data.get("arguments"), dict)
+    ):
         return None
-    return cap.ToolCall(id=f"call_{uuid.uuid4().hex[:24]}",
-                        function=cap.FunctionCall(name=data["name"], arguments=json.dumps(data["arguments"])))
+    return cap.ToolCall(
+        id=f"call_{uuid.uuid4().hex[:24]}",
+        function=cap.FunctionCall(name=data["name"], arguments=json.dumps(data["arguments"])),
+    )

@@ -17,12 +17,18 @@ from llama_cpp import LogitsProcessorList
 
 from kernai import capabilities as cap
 from kernai.errors import InvalidRequest
-
 from kernai_llama_cpp.lazy_grammar import LazyGrammar
 from kernai_llama_cpp.model import LlamaModel
 
-DEFAULTS = {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.0,
-            "presence_penalty": 0.0, "frequency_penalty": 0.0}
+DEFAULTS = {
+    "temperature": 0.8,
+    "top_p": 0.95,
+    "top_k": 40,
+    "min_p": 0.05,
+    "repeat_penalty": 1.0,
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+}
 
 
 @dataclass
@@ -59,7 +65,9 @@ class Generation:
             raise InvalidRequest(
                 f"This model's maximum context length is {context} tokens, but the prompt is "
                 f"{len(self.prompt_tokens)} tokens long. Shorten the prompt or raise context_size.",
-                param=self.param, code="context_length_exceeded")
+                param=self.param,
+                code="context_length_exceeded",
+            )
         return context - len(self.prompt_tokens)
 
     def _processors(self) -> tuple[LogitsProcessorList | None, list[np.ndarray]]:
@@ -89,8 +97,10 @@ class Generation:
         budget = self.check_context()
         wanted = self.sampling.max_tokens or self.default_max_tokens
         max_tokens = min(wanted, budget) if wanted else budget
-        settings = {key: getattr(self.sampling, key) if getattr(self.sampling, key) is not None else value
-                    for key, value in DEFAULTS.items()}
+        settings = {
+            key: getattr(self.sampling, key) if getattr(self.sampling, key) is not None else value
+            for key, value in DEFAULTS.items()
+        }
         processors, captured = self._processors()
         llama = self.model.llama
         llama.set_seed(self.sampling.seed if self.sampling.seed is not None else random.getrandbits(31))
@@ -98,10 +108,16 @@ class Generation:
         stops = [s for s in self.stop if s]
         held = ""
         tokens = llama.generate(
-            self.prompt_tokens, temp=settings["temperature"], top_p=settings["top_p"], top_k=settings["top_k"],
-            min_p=settings["min_p"], repeat_penalty=settings["repeat_penalty"],
-            presence_penalty=settings["presence_penalty"], frequency_penalty=settings["frequency_penalty"],
-            logits_processor=processors)
+            self.prompt_tokens,
+            temp=settings["temperature"],
+            top_p=settings["top_p"],
+            top_k=settings["top_k"],
+            min_p=settings["min_p"],
+            repeat_penalty=settings["repeat_penalty"],
+            presence_penalty=settings["presence_penalty"],
+            frequency_penalty=settings["frequency_penalty"],
+            logits_processor=processors,
+        )
         self.model.active_generations += 1
         try:
             for token in tokens:
@@ -119,7 +135,7 @@ class Generation:
                     yield Piece(text[:cut], logprobs)
                     return
                 keep = _stop_prefix_length(text, stops) if stops else 0
-                held = text[len(text) - keep:] if keep else ""
+                held = text[len(text) - keep :] if keep else ""
                 yield Piece(text[: len(text) - keep], logprobs)
                 if self.completion_tokens >= max_tokens:
                     break
@@ -140,10 +156,19 @@ class Generation:
             best = np.argpartition(-logprobs, self.top_logprobs)[: self.top_logprobs]
             for candidate in best[np.argsort(-logprobs[best])]:
                 raw = self.model.piece(int(candidate))
-                top.append(cap.TopLogprob(token=raw.decode("utf-8", errors="replace"),
-                                          logprob=float(logprobs[candidate]), bytes=list(raw)))
-        return cap.TokenLogprob(token=piece.decode("utf-8", errors="replace"), logprob=float(logprobs[token]),
-                                bytes=list(piece), top_logprobs=top)
+                top.append(
+                    cap.TopLogprob(
+                        token=raw.decode("utf-8", errors="replace"),
+                        logprob=float(logprobs[candidate]),
+                        bytes=list(raw),
+                    )
+                )
+        return cap.TokenLogprob(
+            token=piece.decode("utf-8", errors="replace"),
+            logprob=float(logprobs[token]),
+            bytes=list(piece),
+            top_logprobs=top,
+        )
 
 
 def _logsumexp(values: np.ndarray) -> float:

@@ -15,7 +15,6 @@ from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
 from kernai import capabilities as cap
 from kernai.errors import InvalidRequest
-
 from kernai_llama_cpp.lazy_grammar import LazyGrammar
 from kernai_llama_cpp.model import LlamaModel
 
@@ -46,11 +45,14 @@ def response_format_gbnf(response_format: cap.ResponseFormat | None) -> str | No
         return JSON_GBNF
     if response_format.type in ("json_object", "json_schema") and response_format.schema:
         return schema_to_gbnf(response_format.schema, "response_format")
-    raise InvalidRequest(f"Unsupported response_format type '{response_format.type}'", param="response_format")
+    raise InvalidRequest(
+        f"Unsupported response_format type '{response_format.type}'", param="response_format"
+    )
 
 
-def request_grammar(model: LlamaModel, grammar: str | None, response_format: cap.ResponseFormat | None
-                    ) -> str | None:
+def request_grammar(
+    model: LlamaModel, grammar: str | None, response_format: cap.ResponseFormat | None
+) -> str | None:
     """The grammar a chat or completion request asks for: ``grammar`` wins over ``response_format``."""
     if grammar and grammar.strip():
         return checked(model, grammar, "grammar")
@@ -90,5 +92,7 @@ def tool_gbnf(tools: list[cap.Tool], *, optional: bool, answer_schema: dict[str,
         return schema_to_gbnf(call, "tools")
     if answer_schema is not None:
         return schema_to_gbnf({"anyOf": [call, answer_schema]}, "tools")
-    calls = re.sub(r"^root ::=", "kernai-tool-call ::=", schema_to_gbnf(call, "tools"), count=1, flags=re.MULTILINE)
-    return (calls + f"\nroot ::= kernai-tool-call | {FREE_TEXT_RULE}\n{FREE_TEXT_RULE} ::= [^{{] [^\\x00]*\n")
+    calls = re.sub(
+        r"^root ::=", "kernai-tool-call ::=", schema_to_gbnf(call, "tools"), count=1, flags=re.MULTILINE
+    )
+    return calls + f"\nroot ::= kernai-tool-call | {FREE_TEXT_RULE}\n{FREE_TEXT_RULE} ::= [^{{] [^\\x00]*\n"

@@ -9,7 +9,6 @@ import numpy as np
 
 from kernai import capabilities as cap
 from kernai.errors import InvalidRequest, NotSupported
-
 from kernai_llama_cpp import conversation, grammars
 from kernai_llama_cpp.generation import Generation
 from kernai_llama_cpp.model import LlamaModel
@@ -27,14 +26,21 @@ def chat_generation(model: LlamaModel, request: cap.ChatRequest) -> tuple[Genera
         raise InvalidRequest("grammar cannot be combined with tools", param="grammar")
     prompt, template_stops = conversation.render(model, request, tools, required)
     if tools:
-        gbnf = grammars.tool_gbnf(tools, optional=not required,
-                                  answer_schema=grammars.response_schema(request.response_format))
+        gbnf = grammars.tool_gbnf(
+            tools, optional=not required, answer_schema=grammars.response_schema(request.response_format)
+        )
         grammar = grammars.checked(model, gbnf, "tools")
     else:
         grammar = grammars.request_grammar(model, request.grammar, request.response_format)
-    generation = Generation(model, prompt, request.sampling, param="messages",
-                            stop=[*request.sampling.stop, *template_stops], grammar=grammar,
-                            top_logprobs=request.top_logprobs if request.logprobs else None)
+    generation = Generation(
+        model,
+        prompt,
+        request.sampling,
+        param="messages",
+        stop=[*request.sampling.stop, *template_stops],
+        grammar=grammar,
+        top_logprobs=request.top_logprobs if request.logprobs else None,
+    )
     generation.check_context()
     return generation, tools
 
@@ -48,8 +54,13 @@ def chat(model: LlamaModel, request: cap.ChatRequest) -> cap.ChatResult:
     usage = cap.Usage(len(generation.prompt_tokens), generation.completion_tokens)
     if tools and (call := conversation.parse_tool_call(text, tools)) is not None:
         return cap.ChatResult(tool_calls=[call], finish_reason="tool_calls", usage=usage, logprobs=logprobs)
-    return cap.ChatResult(content=text, finish_reason=generation.finish_reason, usage=usage, logprobs=logprobs,
-                          stop_sequence=_requested_stop(generation, request))
+    return cap.ChatResult(
+        content=text,
+        finish_reason=generation.finish_reason,
+        usage=usage,
+        logprobs=logprobs,
+        stop_sequence=_requested_stop(generation, request),
+    )
 
 
 def chat_stream(model: LlamaModel, request: cap.ChatRequest) -> Iterator[cap.ChatChunk]:
@@ -67,8 +78,9 @@ def _usage_first(chunks: Iterator[cap.ChatChunk], generation: Generation) -> Ite
             yield chunk
 
 
-def _chat_chunks(model: LlamaModel, generation: Generation, tools: list[cap.Tool], request: cap.ChatRequest
-                 ) -> Iterator[cap.ChatChunk]:
+def _chat_chunks(
+    model: LlamaModel, generation: Generation, tools: list[cap.Tool], request: cap.ChatRequest
+) -> Iterator[cap.ChatChunk]:
     logprobs = request.logprobs
     calling = None if tools else False  # decided by the first text: a tool call starts with "{"
     held: list[str] = []  # a tool call is sent whole, once it is complete
@@ -94,8 +106,11 @@ def _chat_chunks(model: LlamaModel, generation: Generation, tools: list[cap.Tool
         return
     if text or held_logprobs:
         yield cap.ChatChunk(content=text, logprobs=held_logprobs if logprobs else None)
-    yield cap.ChatChunk(finish_reason=generation.finish_reason, usage=usage,
-                        stop_sequence=_requested_stop(generation, request))
+    yield cap.ChatChunk(
+        finish_reason=generation.finish_reason,
+        usage=usage,
+        stop_sequence=_requested_stop(generation, request),
+    )
 
 
 def _requested_stop(generation: Generation, request: cap.ChatRequest) -> str | None:
@@ -110,18 +125,33 @@ def completion_generation(model: LlamaModel, request: cap.CompletionRequest) -> 
     if request.suffix is not None:
         fim = model.fim_tokens()
         if fim is None:
-            raise NotSupported(f"Model '{model.name}' has no fill-in-the-middle tokens, so 'suffix' is not supported",
-                               param="suffix")
+            raise NotSupported(
+                f"Model '{model.name}' has no fill-in-the-middle tokens, so 'suffix' is not supported",
+                param="suffix",
+            )
         prefix, suffix, middle = fim
         bos = [model.llama.token_bos()] if model.llama._model.add_bos_token() else []
-        prompt = (bos + [prefix] + model.tokenize(request.prompt, add_bos=False, special=False)
-                  + [suffix] + model.tokenize(request.suffix, add_bos=False, special=False) + [middle])
+        prompt = (
+            bos
+            + [prefix]
+            + model.tokenize(request.prompt, add_bos=False, special=False)
+            + [suffix]
+            + model.tokenize(request.suffix, add_bos=False, special=False)
+            + [middle]
+        )
     else:
         prompt = model.tokenize(request.prompt)
     grammar = grammars.request_grammar(model, request.grammar, request.response_format)
-    generation = Generation(model, prompt, request.sampling, param="prompt",
-                            default_max_tokens=COMPLETION_MAX_TOKENS, stop=request.sampling.stop,
-                            grammar=grammar, top_logprobs=request.logprobs)
+    generation = Generation(
+        model,
+        prompt,
+        request.sampling,
+        param="prompt",
+        default_max_tokens=COMPLETION_MAX_TOKENS,
+        stop=request.sampling.stop,
+        grammar=grammar,
+        top_logprobs=request.logprobs,
+    )
     generation.check_context()
     return generation
 
@@ -132,9 +162,12 @@ def completion(model: LlamaModel, request: cap.CompletionRequest) -> cap.Complet
         pieces = list(generation.run())
     text = "".join(piece.text for piece in pieces)
     logprobs = [lp for piece in pieces for lp in piece.logprobs] if request.logprobs is not None else None
-    return cap.CompletionResult(text=(request.prompt + text) if request.echo else text,
-                                finish_reason=generation.finish_reason, logprobs=logprobs,
-                                usage=cap.Usage(len(generation.prompt_tokens), generation.completion_tokens))
+    return cap.CompletionResult(
+        text=(request.prompt + text) if request.echo else text,
+        finish_reason=generation.finish_reason,
+        logprobs=logprobs,
+        usage=cap.Usage(len(generation.prompt_tokens), generation.completion_tokens),
+    )
 
 
 def completion_stream(model: LlamaModel, request: cap.CompletionRequest) -> Iterator[cap.CompletionChunk]:
@@ -146,10 +179,13 @@ def completion_stream(model: LlamaModel, request: cap.CompletionRequest) -> Iter
         with model.lock:
             for piece in generation.run():
                 if piece.text or piece.logprobs:
-                    yield cap.CompletionChunk(text=piece.text,
-                                              logprobs=piece.logprobs if request.logprobs is not None else None)
-        yield cap.CompletionChunk(finish_reason=generation.finish_reason,
-                                  usage=cap.Usage(len(generation.prompt_tokens), generation.completion_tokens))
+                    yield cap.CompletionChunk(
+                        text=piece.text, logprobs=piece.logprobs if request.logprobs is not None else None
+                    )
+        yield cap.CompletionChunk(
+            finish_reason=generation.finish_reason,
+            usage=cap.Usage(len(generation.prompt_tokens), generation.completion_tokens),
+        )
 
     return chunks()
 
@@ -162,8 +198,11 @@ def embeddings(model: LlamaModel, request: cap.EmbeddingsRequest) -> cap.Embeddi
     limit = model.embedding_limit
     for index, count in enumerate(counts):
         if count > limit:
-            raise InvalidRequest(f"Input {index} is {count} tokens long; this model embeds at most {limit} tokens "
-                                 "per input", param="input", code="context_length_exceeded")
+            raise InvalidRequest(
+                f"Input {index} is {count} tokens long; this model embeds at most {limit} tokens per input",
+                param="input",
+                code="context_length_exceeded",
+            )
     with model.lock:
         raw = model.embed(request.input)
     vectors = []
@@ -171,8 +210,9 @@ def embeddings(model: LlamaModel, request: cap.EmbeddingsRequest) -> cap.Embeddi
         vector = _pool(np.asarray(item, dtype=np.float32), model.pooling)
         if request.dimensions is not None:
             if request.dimensions > vector.shape[0]:
-                raise InvalidRequest(f"dimensions must be at most {vector.shape[0]} for this model",
-                                     param="dimensions")
+                raise InvalidRequest(
+                    f"dimensions must be at most {vector.shape[0]} for this model", param="dimensions"
+                )
             vector = vector[: request.dimensions]
         norm = float(np.linalg.norm(vector))
         vectors.append((vector / norm if norm > 0 else vector).tolist())

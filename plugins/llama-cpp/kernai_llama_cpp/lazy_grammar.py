@@ -27,8 +27,9 @@ class LazyGrammar:
     def __init__(self, vocab: llama_cpp.llama_vocab_p, gbnf: str, param: str) -> None:
         self._sampler = llama_cpp.llama_sampler_init_grammar(vocab, gbnf.encode("utf-8"), b"root")
         if not self._sampler:
-            raise InvalidRequest("Invalid GBNF grammar (llama.cpp could not parse it, or it has no 'root' rule)",
-                                 param=param)
+            raise InvalidRequest(
+                "Invalid GBNF grammar (llama.cpp could not parse it, or it has no 'root' rule)", param=param
+            )
         self._seen: int | None = None
 
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -46,7 +47,7 @@ class LazyGrammar:
     def _accept_new(self, input_ids: np.ndarray) -> None:
         """Advance the parse over the tokens sampled since the last step."""
         if self._seen is not None:
-            for token in input_ids[self._seen:]:
+            for token in input_ids[self._seen :]:
                 llama_cpp.llama_sampler_accept(self._sampler, int(token))
         self._seen = len(input_ids)
 
@@ -54,7 +55,11 @@ class LazyGrammar:
         data = np.empty(ids.shape[0], dtype=_TOKEN_DATA)
         data["id"], data["logit"], data["p"] = ids, logits, 0.0
         candidates = llama_cpp.llama_token_data_array(
-            data=data.ctypes.data_as(llama_cpp.llama_token_data_p), size=ids.shape[0], selected=-1, sorted=False)
+            data=data.ctypes.data_as(llama_cpp.llama_token_data_p),
+            size=ids.shape[0],
+            selected=-1,
+            sorted=False,
+        )
         llama_cpp.llama_sampler_apply(self._sampler, ctypes.byref(candidates))
         return data["id"][np.isfinite(data["logit"])]
 

@@ -12,7 +12,6 @@ from llama_cpp import llama_chat_format
 
 from kernai.config import ModelConfig
 from kernai.errors import InvalidRequest
-
 from kernai_llama_cpp.options import DEFAULT_CONTEXT_SIZE, POOLING_TYPES, default_threads
 
 Formatter = Any  # llama_chat_format.ChatFormatter: (messages=..., tools=...) -> ChatFormatterResponse
@@ -100,9 +99,13 @@ class LlamaModel:
                 return False
 
         keeps_system = renders([{"role": "system", "content": _PROBE}, {"role": "user", "content": "hi"}])
-        keeps_tool = renders([{"role": "user", "content": "hi"},
-                              {"role": "assistant", "content": "call"},
-                              {"role": "tool", "content": _PROBE, "tool_call_id": "call_0"}])
+        keeps_tool = renders(
+            [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "call"},
+                {"role": "tool", "content": _PROBE, "tool_call_id": "call_0"},
+            ]
+        )
         return not keeps_system, keeps_tool
 
     # --- tokens ------------------------------------------------------------------------------------
@@ -130,8 +133,9 @@ class LlamaModel:
     def check_token_ids(self, tokens: list[int], param: str) -> None:
         bad = next((t for t in tokens if not 0 <= t < self.n_vocab), None)
         if bad is not None:
-            raise InvalidRequest(f"Token id {bad} is out of range (the vocabulary has {self.n_vocab} tokens)",
-                                 param=param)
+            raise InvalidRequest(
+                f"Token id {bad} is out of range (the vocabulary has {self.n_vocab} tokens)", param=param
+            )
 
     @property
     def embedding_limit(self) -> int:
@@ -202,8 +206,8 @@ def _registered_formatter(name: str) -> Formatter:
     formatter = inspect.getclosurevars(handler).nonlocals.get("chat_formatter") if handler else None
     if formatter is None:
         registry = llama_chat_format.LlamaChatCompletionHandlerRegistry()._chat_handlers
-        known = ", ".join(n for n, h in registry.items()
-                          if "chat_formatter" in inspect.getclosurevars(h).nonlocals)
+        known = ", ".join(
+            n for n, h in registry.items() if "chat_formatter" in inspect.getclosurevars(h).nonlocals
+        )
         raise InvalidRequest(f"chat_format: unknown or unsupported chat format '{name}' (known: {known})")
     return formatter
-

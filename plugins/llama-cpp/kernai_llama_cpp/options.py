@@ -19,20 +19,42 @@ POOLING_TYPES = {"mean": 1, "cls": 2, "last": 3}
 BACKEND = Backend(
     name=NAME,
     description="GGUF language models on llama.cpp (llama-cpp-python): chat, completion, embeddings, tokens.",
-    capabilities=[Capability.CHAT, Capability.COMPLETION, Capability.EMBEDDINGS, Capability.TOKENIZE,
-                  Capability.DETOKENIZE],
+    capabilities=[
+        Capability.CHAT,
+        Capability.COMPLETION,
+        Capability.EMBEDDINGS,
+        Capability.TOKENIZE,
+        Capability.DETOKENIZE,
+    ],
     options=[
-        BackendOption(name="threads_batch", type="int",
-                      description="Threads for prompt processing (default: same as threads)."),
-        BackendOption(name="batch_size", type="int", default=512,
-                      description="Prompt tokens evaluated per batch (n_batch)."),
-        BackendOption(name="chat_format", type="str",
-                      description="A llama-cpp-python chat format (e.g. gemma, chatml, llama-3) for models "
-                                  "whose GGUF has no chat template."),
-        BackendOption(name="chat_template", type="str",
-                      description="A Jinja chat template (Hugging Face style); wins over the GGUF's."),
-        BackendOption(name="pooling", type="str", choices=list(POOLING_TYPES),
-                      description="Embedding pooling; default: the GGUF's, or mean when it declares none."),
+        BackendOption(
+            name="threads_batch",
+            type="int",
+            description="Threads for prompt processing (default: same as threads).",
+        ),
+        BackendOption(
+            name="batch_size",
+            type="int",
+            default=512,
+            description="Prompt tokens evaluated per batch (n_batch).",
+        ),
+        BackendOption(
+            name="chat_format",
+            type="str",
+            description="A llama-cpp-python chat format (e.g. gemma, chatml, llama-3) for models "
+            "whose GGUF has no chat template.",
+        ),
+        BackendOption(
+            name="chat_template",
+            type="str",
+            description="A Jinja chat template (Hugging Face style); wins over the GGUF's.",
+        ),
+        BackendOption(
+            name="pooling",
+            type="str",
+            choices=list(POOLING_TYPES),
+            description="Embedding pooling; default: the GGUF's, or mean when it declares none.",
+        ),
         BackendOption(name="mmap", type="bool", default=True, description="Memory-map the model file."),
         BackendOption(name="mlock", type="bool", default=False, description="Lock the model in RAM."),
         BackendOption(name="flash_attn", type="bool", default=False, description="Use flash attention."),

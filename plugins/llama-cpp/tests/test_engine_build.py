@@ -31,7 +31,9 @@ def engine_build() -> ModuleType:
 def system_info() -> dict[str, str]:
     """llama.cpp's compile-time CPU features, read in a child process (a bad build dies there, not here)."""
     code = "import llama_cpp; print(llama_cpp.llama_print_system_info().decode())"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, f"importing llama_cpp failed ({done.returncode}): {done.stderr[-1000:]}"
     pairs = (part.split("=") for part in done.stdout.replace("CPU :", "|").split("|") if "=" in part)
     return {key.strip(): value.strip() for key, value in pairs}
@@ -51,28 +53,47 @@ def test_the_engine_has_no_amx_and_no_instruction_this_cpu_lacks() -> None:
     enabled = {key for key, value in info.items() if value == "1"}
     assert not {key for key in enabled if key.startswith("AMX")}, info
     flags = engine_build().cpu_flags()
-    needs = {"AVX": "avx", "AVX2": "avx2", "F16C": "f16c", "FMA": "fma", "BMI2": "bmi2", "AVX512": "avx512f",
-             "AVX512_VNNI": "avx512_vnni", "AVX512_BF16": "avx512_bf16", "AVX_VNNI": "avx_vnni"}
+    needs = {
+        "AVX": "avx",
+        "AVX2": "avx2",
+        "F16C": "f16c",
+        "FMA": "fma",
+        "BMI2": "bmi2",
+        "AVX512": "avx512f",
+        "AVX512_VNNI": "avx512_vnni",
+        "AVX512_BF16": "avx512_bf16",
+        "AVX_VNNI": "avx_vnni",
+    }
     if flags:
         assert not [key for key in enabled if key in needs and needs[key] not in flags], info
 
 
-@pytest.mark.parametrize(("machine", "flags", "on", "off"), [
-    ("x86_64", {"avx", "avx2", "fma", "f16c", "bmi2", "avx512f", "amx_tile", "amx_int8"},
-     {"AVX", "AVX2", "FMA", "F16C", "BMI2"}, {"AVX512", "AMX_TILE", "AMX_INT8", "AMX_BF16", "AVX_VNNI"}),
-    ("x86_64", {"sse4_2", "avx"}, set(), {"AVX", "AVX2", "FMA", "F16C", "BMI2", "AVX512"}),
-    ("aarch64", {"fp", "asimd", "asimddp"}, set(), set()),
-])
+@pytest.mark.parametrize(
+    ("machine", "flags", "on", "off"),
+    [
+        (
+            "x86_64",
+            {"avx", "avx2", "fma", "f16c", "bmi2", "avx512f", "amx_tile", "amx_int8"},
+            {"AVX", "AVX2", "FMA", "F16C", "BMI2"},
+            {"AVX512", "AMX_TILE", "AMX_INT8", "AMX_BF16", "AVX_VNNI"},
+        ),
+        ("x86_64", {"sse4_2", "avx"}, set(), {"AVX", "AVX2", "FMA", "F16C", "BMI2", "AVX512"}),
+        ("aarch64", {"fp", "asimd", "asimddp"}, set(), set()),
+    ],
+)
 def test_the_flags_never_depend_on_native_and_never_enable_amx(
-        machine: str, flags: set[str], on: set[str], off: set[str]) -> None:
+    machine: str, flags: set[str], on: set[str], off: set[str]
+) -> None:
     args = engine_build().portable_cmake_args(machine, flags)
     assert args[0] == "-DGGML_NATIVE=OFF"
-    defined = dict(arg[len("-DGGML_"):].split("=") for arg in args)
+    defined = dict(arg[len("-DGGML_") :].split("=") for arg in args)
     assert {key for key, value in defined.items() if value == "ON"} == on
     assert off <= {key for key, value in defined.items() if value == "OFF"}
 
 
-def test_cmake_args_from_the_environment_follow_and_change_the_cache_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cmake_args_from_the_environment_follow_and_change_the_cache_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     build = engine_build()
     monkeypatch.delenv("CMAKE_ARGS", raising=False)
     plain = build.cmake_args()
@@ -87,13 +108,20 @@ def test_index_mode_depends_on_the_package_index(monkeypatch: pytest.MonkeyPatch
 
 
 def test_doctor_chats_with_a_quantized_model_in_a_worker() -> None:
-    done = subprocess.run([sys.executable, "-m", "kernai", "doctor", "llama-cpp", "--json"], capture_output=True,
-                          text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "kernai", "doctor", "llama-cpp", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     (finding,) = json.loads(done.stdout)["backends"]
     assert done.returncode == 0 and finding["outcome"] == "ok", finding
 
 
-@pytest.mark.skipif(shutil.which("objdump") is None or platform.machine() != "x86_64", reason="needs objdump, x86_64")
+@pytest.mark.skipif(
+    shutil.which("objdump") is None or platform.machine() != "x86_64", reason="needs objdump, x86_64"
+)
 def test_the_engine_libraries_hold_no_amx_or_avx512_instruction() -> None:
     """The machine code itself: not one AMX tile (tmm) or AVX-512 (zmm) register in llama.cpp's libraries,
     so the build cannot die with SIGILL on a CPU without them, whatever its runtime dispatch decides."""
@@ -103,8 +131,13 @@ def test_the_engine_libraries_hold_no_amx_or_avx512_instruction() -> None:
     assert libraries
     counts = {}
     for library in libraries:
-        listing = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(library)], capture_output=True,
-                                 text=True, timeout=120, check=True).stdout
+        listing = subprocess.run(
+            ["objdump", "-d", "--no-show-raw-insn", str(library)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
         counts[library.name] = (len(re.findall(r"%tmm\d|%zmm\d", listing)), listing.count("%ymm"))
     assert all(forbidden == 0 for forbidden, _ in counts.values()), counts
     if "avx2" in engine_build().cpu_flags():

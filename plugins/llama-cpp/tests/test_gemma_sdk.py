@@ -19,18 +19,23 @@ from kernai.testing import KernaiServer
 
 @pytest.fixture(scope="module")
 def sdk(llama_server: KernaiServer) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=f"{llama_server.url}/v1", api_key="unused", max_retries=0, timeout=120) as client:
+    with openai.OpenAI(
+        base_url=f"{llama_server.url}/v1", api_key="unused", max_retries=0, timeout=120
+    ) as client:
         yield client
 
 
 def test_completion_knows_facts(sdk: openai.OpenAI) -> None:
-    result = sdk.completions.create(model="gemma", prompt="The Eiffel Tower is located in the city of",
-                                    max_tokens=3, temperature=0)
+    result = sdk.completions.create(
+        model="gemma", prompt="The Eiffel Tower is located in the city of", max_tokens=3, temperature=0
+    )
     assert "Paris" in result.choices[0].text
     assert result.usage is not None and result.usage.completion_tokens <= 3
 
 
-def test_chat_uses_the_gemma_format_and_streams_the_same_text(sdk: openai.OpenAI, client: httpx.Client) -> None:
+def test_chat_uses_the_gemma_format_and_streams_the_same_text(
+    sdk: openai.OpenAI, client: httpx.Client
+) -> None:
     messages = [{"role": "user", "content": "Monday, Tuesday, Wednesday,"}]
     result = sdk.chat.completions.create(model="gemma", messages=messages, max_tokens=8)
     message = result.choices[0].message
@@ -38,20 +43,38 @@ def test_chat_uses_the_gemma_format_and_streams_the_same_text(sdk: openai.OpenAI
     prompt = "<start_of_turn>user\nMonday, Tuesday, Wednesday,<end_of_turn>\n<start_of_turn>model\n"
     tokens = client.post("/v1/tokenize", json={"model": "gemma", "content": prompt}).json()["tokens"]
     assert result.usage is not None and result.usage.prompt_tokens == len(tokens)
-    stream = sdk.chat.completions.create(model="gemma", messages=messages, max_tokens=8, stream=True,
-                                         stream_options={"include_usage": True})
+    stream = sdk.chat.completions.create(
+        model="gemma", messages=messages, max_tokens=8, stream=True, stream_options={"include_usage": True}
+    )
     chunks = list(stream)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == message.content
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == result.usage.completion_tokens
+    assert (
+        chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == result.usage.completion_tokens
+    )
 
 
 def test_tools_give_a_parsed_call(sdk: openai.OpenAI) -> None:
-    tools = [{"type": "function", "function": {
-        "name": "get_weather", "description": "Current weather in a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Current weather in a city",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                },
+            },
+        }
+    ]
     result = sdk.chat.completions.create(
-        model="gemma", messages=[{"role": "user", "content": "What is the weather in Paris?"}],
-        tools=tools, tool_choice="required", max_tokens=30)
+        model="gemma",
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+        tools=tools,
+        tool_choice="required",
+        max_tokens=30,
+    )
     choice = result.choices[0]
     assert choice.finish_reason == "tool_calls"
     (call,) = choice.message.tool_calls or []
@@ -60,11 +83,18 @@ def test_tools_give_a_parsed_call(sdk: openai.OpenAI) -> None:
 
 
 def test_json_schema_output_validates(sdk: openai.OpenAI) -> None:
-    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"}},
-              "required": ["name", "age"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+        "additionalProperties": False,
+    }
     result = sdk.chat.completions.create(
-        model="gemma", messages=[{"role": "user", "content": "A person as JSON with name and age."}], max_tokens=40,
-        response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": schema}})
+        model="gemma",
+        messages=[{"role": "user", "content": "A person as JSON with name and age."}],
+        max_tokens=40,
+        response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": schema}},
+    )
     data = json.loads(result.choices[0].message.content or "")
     assert set(data) == {"name", "age"} and isinstance(data["name"], str) and isinstance(data["age"], int)
 
@@ -92,8 +122,10 @@ def test_client_disconnect_stops_generation(llama_server: KernaiServer, client: 
         return client.get("/backend/monitor", params={"model": "gemma"}).json()["status"]
 
     body = {"model": "gemma", "prompt": "Monday, Tuesday,", "max_tokens": 600, "stream": True}
-    with (httpx.Client(base_url=llama_server.url, timeout=60) as streaming,
-          streaming.stream("POST", "/v1/completions", json=body) as response):
+    with (
+        httpx.Client(base_url=llama_server.url, timeout=60) as streaming,
+        streaming.stream("POST", "/v1/completions", json=body) as response,
+    ):
         assert response.status_code == 200
         assert next(line for line in response.iter_lines() if line.startswith("data: "))
         assert status()["active_generations"] == 1
@@ -110,15 +142,24 @@ def test_edits_and_detokenize(client: httpx.Client) -> None:
     def tokenize(text: str) -> list[int]:
         return client.post("/v1/tokenize", json={"model": "gemma", "content": text}).json()["tokens"]
 
-    response = client.post("/v1/edits", json={"model": "gemma", "instruction": "Fix the spelling mistakes.",
-                                              "input": "The Eifel Tower is in Pariss.", "max_tokens": 16})
+    response = client.post(
+        "/v1/edits",
+        json={
+            "model": "gemma",
+            "instruction": "Fix the spelling mistakes.",
+            "input": "The Eifel Tower is in Pariss.",
+            "max_tokens": 16,
+        },
+    )
     assert response.status_code == 200, response.text
     edit = response.json()
     text = edit["choices"][0]["text"]
     assert "Tower" in text and "Paris" in text  # the base model mostly repeats the input it was given
     # the gemma format folds the instruction (the system turn) into the user turn
-    prompt = ("<start_of_turn>user\nFix the spelling mistakes.\n\nThe Eifel Tower is in Pariss.<end_of_turn>\n"
-              "<start_of_turn>model\n")
+    prompt = (
+        "<start_of_turn>user\nFix the spelling mistakes.\n\nThe Eifel Tower is in Pariss.<end_of_turn>\n"
+        "<start_of_turn>model\n"
+    )
     assert edit["usage"]["prompt_tokens"] == len(tokenize(prompt))
     assert 0 < edit["usage"]["completion_tokens"] <= 16
     sentence = "The Eiffel Tower is in Paris, été 2024."
@@ -126,6 +167,8 @@ def test_edits_and_detokenize(client: httpx.Client) -> None:
     assert tokens[0] == 2 and len(tokens) < len(sentence) // 2  # <bos>, then whole words
     detokenized = client.post("/v1/detokenize", json={"model": "gemma", "tokens": tokens})
     assert detokenized.status_code == 200 and detokenized.json() == {"content": sentence}
-    pieces = [client.post("/v1/detokenize", json={"model": "gemma", "tokens": [t]}).json()["content"]
-              for t in tokens[1:]]
+    pieces = [
+        client.post("/v1/detokenize", json={"model": "gemma", "tokens": [t]}).json()["content"]
+        for t in tokens[1:]
+    ]
     assert "".join(pieces) == sentence

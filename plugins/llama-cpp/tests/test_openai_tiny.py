@@ -37,7 +37,7 @@ def complete(client: httpx.Client, **body: Any) -> dict[str, Any]:
 def sse(response: httpx.Response) -> list[Any]:
     """The decoded events of an SSE body, with ``[DONE]`` kept as a string."""
     assert response.headers["content-type"].startswith("text/event-stream")
-    events = [line[len("data: "):] for line in response.text.splitlines() if line.startswith("data: ")]
+    events = [line[len("data: ") :] for line in response.text.splitlines() if line.startswith("data: ")]
     return [event if event == "[DONE]" else json.loads(event) for event in events]
 
 
@@ -63,34 +63,60 @@ def test_chat_greedy_is_deterministic_and_counts_tokens(client: httpx.Client) ->
     assert usage["completion_tokens"] == 12
     assert usage["total_tokens"] == usage["prompt_tokens"] + 12
     # the prompt is the GGUF's Jinja template applied to the messages
-    rendered = client.post("/v1/tokenize", json={"model": "tiny", "content": "<s><|user|>hello\n<|assistant|>",
-                                                 "add_special": False}).json()["tokens"]
+    rendered = client.post(
+        "/v1/tokenize",
+        json={"model": "tiny", "content": "<s><|user|>hello\n<|assistant|>", "add_special": False},
+    ).json()["tokens"]
     assert usage["prompt_tokens"] == len(rendered)
 
 
 def test_chat_content_parts_and_all_roles(client: httpx.Client) -> None:
     plain = chat(client, max_tokens=6, temperature=0)
-    parts = chat(client, max_tokens=6, temperature=0,
-                 messages=[{"role": "user", "content": [{"type": "text", "text": "hel"}, {"type": "text", "text": "lo"}]}])
+    parts = chat(
+        client,
+        max_tokens=6,
+        temperature=0,
+        messages=[
+            {"role": "user", "content": [{"type": "text", "text": "hel"}, {"type": "text", "text": "lo"}]}
+        ],
+    )
     assert parts["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
-    image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}]
+    image = [
+        {
+            "role": "user",
+            "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}],
+        }
+    ]
     refused = client.post("/v1/chat/completions", json={"model": "tiny", "messages": image})
     assert error_of(refused, 400)["code"] == "not_supported"
     conversation = [
         {"role": "system", "content": "be brief"},
         {"role": "user", "content": "weather?"},
-        {"role": "assistant", "content": None,
-         "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
         {"role": "user", "content": "thanks"},
     ]
     usage = chat(client, max_tokens=4, messages=conversation)["usage"]
     # every role reaches the template: the call as its JSON text, the result as a tool turn
-    rendered = ('<s><|system|>be brief\n<|user|>weather?\n<|assistant|>{"name": "get_weather", "arguments": {}}\n'
-                "<|tool|>sunny\n<|user|>thanks\n<|assistant|>")
+    rendered = (
+        '<s><|system|>be brief\n<|user|>weather?\n<|assistant|>{"name": "get_weather", "arguments": {}}\n'
+        "<|tool|>sunny\n<|user|>thanks\n<|assistant|>"
+    )
     as_user = rendered.replace("<|tool|>sunny", "<|user|>Result of get_weather: sunny")
-    counts = [len(client.post("/v1/tokenize", json={"model": "tiny", "content": text, "add_special": False}
-                              ).json()["tokens"]) for text in (rendered, as_user)]
+    counts = [
+        len(
+            client.post("/v1/tokenize", json={"model": "tiny", "content": text, "add_special": False}).json()[
+                "tokens"
+            ]
+        )
+        for text in (rendered, as_user)
+    ]
     assert usage["prompt_tokens"] == counts[0] != counts[1]
 
 
@@ -100,16 +126,29 @@ def test_stop_cuts_the_greedy_text(client: httpx.Client) -> None:
     cut = chat(client, max_tokens=24, temperature=0, stop=[stop, "never-there"])["choices"][0]
     assert cut["message"]["content"] == full[: full.index(stop)]
     assert cut["finish_reason"] == "stop"
-    assert chat(client, max_tokens=24, temperature=0, stop=stop)["choices"][0]["message"]["content"] == full[: full.index(stop)]
-    message = client.post("/v1/messages", json={  # the backend reports which stop sequence matched
-        "model": "tiny", "max_tokens": 24, "temperature": 0, "messages": HELLO, "stop_sequences": ["never-there", stop]})
+    assert (
+        chat(client, max_tokens=24, temperature=0, stop=stop)["choices"][0]["message"]["content"]
+        == full[: full.index(stop)]
+    )
+    message = client.post(
+        "/v1/messages",
+        json={  # the backend reports which stop sequence matched
+            "model": "tiny",
+            "max_tokens": 24,
+            "temperature": 0,
+            "messages": HELLO,
+            "stop_sequences": ["never-there", stop],
+        },
+    )
     assert message.status_code == 200, message.text
     assert message.json()["stop_reason"] == "stop_sequence" and message.json()["stop_sequence"] == stop
 
 
 def test_seed_repeats_sampling_and_n_gives_choices(client: httpx.Client) -> None:
-    sampled = [chat(client, max_tokens=16, temperature=1.5, top_k=0, top_p=1.0, min_p=0.0, seed=seed)
-               for seed in (7, 7, 8)]
+    sampled = [
+        chat(client, max_tokens=16, temperature=1.5, top_k=0, top_p=1.0, min_p=0.0, seed=seed)
+        for seed in (7, 7, 8)
+    ]
     texts = [r["choices"][0]["message"]["content"] for r in sampled]
     assert texts[0] == texts[1] and texts[0] != texts[2]
     many = chat(client, max_tokens=8, temperature=1.5, seed=3, n=3)
@@ -129,15 +168,23 @@ def test_top_k_top_p_min_p_narrow_sampling_to_the_greedy_token(client: httpx.Cli
 def test_penalties_change_the_text(client: httpx.Client) -> None:
     base = chat(client, max_tokens=40, temperature=0)["choices"][0]["message"]["content"]
     for penalty in ({"repeat_penalty": 1.8}, {"presence_penalty": 2.0}, {"frequency_penalty": 2.0}):
-        assert chat(client, max_tokens=40, temperature=0, **penalty)["choices"][0]["message"]["content"] != base
+        assert (
+            chat(client, max_tokens=40, temperature=0, **penalty)["choices"][0]["message"]["content"] != base
+        )
 
 
 def test_logit_bias_forces_a_token(client: httpx.Client) -> None:
-    token = client.post("/v1/tokenize", json={"model": "tiny", "content": "Z", "add_special": False}).json()["tokens"][-1]
+    token = client.post("/v1/tokenize", json={"model": "tiny", "content": "Z", "add_special": False}).json()[
+        "tokens"
+    ][-1]
     result = chat(client, max_tokens=5, temperature=0, logit_bias={str(token): 100})
     assert result["choices"][0]["message"]["content"].replace(" ", "") == "ZZZZZ"
-    error = error_of(client.post("/v1/chat/completions", json={
-        "model": "tiny", "messages": HELLO, "logit_bias": {"99999": 1}}), 400)
+    error = error_of(
+        client.post(
+            "/v1/chat/completions", json={"model": "tiny", "messages": HELLO, "logit_bias": {"99999": 1}}
+        ),
+        400,
+    )
     assert error["param"] == "logit_bias"
 
 
@@ -159,32 +206,65 @@ def test_json_object_and_json_schema(client: httpx.Client) -> None:
     assert not plain.lstrip().startswith("{")  # unconstrained, the model does not write JSON
     loose = chat(client, max_tokens=40, temperature=0, response_format={"type": "json_object"})["choices"][0]
     assert loose["finish_reason"] == "stop" and isinstance(json.loads(loose["message"]["content"]), dict)
-    cut = chat(client, max_tokens=20, temperature=1.0, seed=1, response_format={"type": "json_object"})["choices"][0]
+    cut = chat(client, max_tokens=20, temperature=1.0, seed=1, response_format={"type": "json_object"})[
+        "choices"
+    ][0]
     assert cut["finish_reason"] == "length" and cut["message"]["content"].startswith('{"')  # cut inside a key
-    schema = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}, "count": {"type": "integer"}},
-              "required": ["answer", "count"], "additionalProperties": False}
-    for response_format in ({"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}},
-                            {"type": "json_object", "schema": schema}):
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"enum": ["yes", "no"]}, "count": {"type": "integer"}},
+        "required": ["answer", "count"],
+        "additionalProperties": False,
+    }
+    for response_format in (
+        {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}},
+        {"type": "json_object", "schema": schema},
+    ):
         result = chat(client, max_tokens=60, temperature=0, response_format=response_format)
         data = json.loads(result["choices"][0]["message"]["content"])
-        assert set(data) == {"answer", "count"} and data["answer"] in ("yes", "no") and isinstance(data["count"], int)
+        assert (
+            set(data) == {"answer", "count"}
+            and data["answer"] in ("yes", "no")
+            and isinstance(data["count"], int)
+        )
 
 
 def test_grammar(client: httpx.Client) -> None:
     for seed in range(3):
         result = chat(client, max_tokens=5, temperature=1.0, seed=seed, grammar='root ::= "yes" | "no"')
         assert result["choices"][0]["message"]["content"] in ("yes", "no")
-    error = error_of(client.post("/v1/chat/completions", json={
-        "model": "tiny", "messages": HELLO, "grammar": "root ::= (unclosed"}), 400)
+    error = error_of(
+        client.post(
+            "/v1/chat/completions", json={"model": "tiny", "messages": HELLO, "grammar": "root ::= (unclosed"}
+        ),
+        400,
+    )
     assert error["param"] == "grammar"
 
 
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"enum": ["Paris", "Rome"]}}, "required": ["city"]}}}
-TIME = {"type": "function", "function": {
-    "name": "get_time", "parameters": {"type": "object", "properties": {"zone": {"enum": ["UTC", "CET"]}},
-                                       "required": ["zone"]}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"enum": ["Paris", "Rome"]}},
+            "required": ["city"],
+        },
+    },
+}
+TIME = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "parameters": {
+            "type": "object",
+            "properties": {"zone": {"enum": ["UTC", "CET"]}},
+            "required": ["zone"],
+        },
+    },
+}
 
 
 @pytest.mark.parametrize("tool_choice", ["required", {"type": "function", "function": {"name": "get_time"}}])
@@ -211,34 +291,73 @@ def test_tool_choice_auto_none_and_streamed_call(client: httpx.Client) -> None:
         assert auto["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
     else:
         assert not auto["message"]["content"].startswith("{")
-    auto_events = sse(client.post("/v1/chat/completions", json={
-        "model": "tiny", "messages": HELLO, "max_tokens": 60, "temperature": 0, "tools": [WEATHER],
-        "tool_choice": "auto", "stream": True}))
+    auto_events = sse(
+        client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "tiny",
+                "messages": HELLO,
+                "max_tokens": 60,
+                "temperature": 0,
+                "tools": [WEATHER],
+                "tool_choice": "auto",
+                "stream": True,
+            },
+        )
+    )
     deltas = [c["delta"] for e in auto_events[:-1] for c in e["choices"]]
     if auto["finish_reason"] == "tool_calls":  # the stream says what the whole answer said
         streamed = [d for delta in deltas for d in delta.get("tool_calls") or []]
         assert [d["function"] for d in streamed] == [c["function"] for c in auto["message"]["tool_calls"]]
     else:
         assert "".join(d.get("content") or "" for d in deltas) == auto["message"]["content"]
-    streamed = client.post("/v1/chat/completions", json={
-        "model": "tiny", "messages": HELLO, "max_tokens": 60, "temperature": 0, "tools": [WEATHER],
-        "tool_choice": "required", "stream": True})
+    streamed = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "tiny",
+            "messages": HELLO,
+            "max_tokens": 60,
+            "temperature": 0,
+            "tools": [WEATHER],
+            "tool_choice": "required",
+            "stream": True,
+        },
+    )
     events = sse(streamed)
     calls = [d for e in events[:-1] for c in e["choices"] for d in (c["delta"].get("tool_calls") or [])]
     assert len(calls) == 1 and calls[0]["function"]["name"] == "get_weather"
     assert json.loads(calls[0]["function"]["arguments"])["city"] in ("Paris", "Rome")
-    assert [c["finish_reason"] for e in events[:-1] for c in e["choices"] if c["finish_reason"]] == ["tool_calls"]
-    error = error_of(client.post("/v1/chat/completions", json={
-        "model": "tiny", "messages": HELLO, "tools": [WEATHER],
-        "tool_choice": {"type": "function", "function": {"name": "nope"}}}), 400)
+    assert [c["finish_reason"] for e in events[:-1] for c in e["choices"] if c["finish_reason"]] == [
+        "tool_calls"
+    ]
+    error = error_of(
+        client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "tiny",
+                "messages": HELLO,
+                "tools": [WEATHER],
+                "tool_choice": {"type": "function", "function": {"name": "nope"}},
+            },
+        ),
+        400,
+    )
     assert error["param"] == "tool_choice"
 
 
 def test_stream_matches_non_stream_and_reports_usage(client: httpx.Client) -> None:
     whole = chat(client, max_tokens=16, temperature=0)
-    response = client.post("/v1/chat/completions", json={
-        "model": "tiny", "messages": HELLO, "max_tokens": 16, "temperature": 0, "stream": True,
-        "stream_options": {"include_usage": True}})
+    response = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "tiny",
+            "messages": HELLO,
+            "max_tokens": 16,
+            "temperature": 0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+    )
     events = sse(response)
     assert events[-1] == "[DONE]"
     chunks = events[:-1]
@@ -246,11 +365,29 @@ def test_stream_matches_non_stream_and_reports_usage(client: httpx.Client) -> No
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == whole["choices"][0]["message"]["content"]
-    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]] == ["length"]
+    assert [
+        c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]
+    ] == ["length"]
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == whole["usage"]
-    with_logprobs = sse(client.post("/v1/chat/completions", json={
-        "model": "tiny", "messages": HELLO, "max_tokens": 16, "temperature": 0, "stream": True, "logprobs": True}))
-    streamed = [lp for e in with_logprobs[:-1] for c in e["choices"] for lp in (c.get("logprobs") or {}).get("content", [])]
+    with_logprobs = sse(
+        client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "tiny",
+                "messages": HELLO,
+                "max_tokens": 16,
+                "temperature": 0,
+                "stream": True,
+                "logprobs": True,
+            },
+        )
+    )
+    streamed = [
+        lp
+        for e in with_logprobs[:-1]
+        for c in e["choices"]
+        for lp in (c.get("logprobs") or {}).get("content", [])
+    ]
     assert len(streamed) == 16 and "".join(lp["token"] for lp in streamed) == text
 
 
@@ -267,8 +404,18 @@ def test_completions_prompt_list_echo_and_stream(client: httpx.Client) -> None:
     assert echoed["choices"][0]["text"] == "once upon a time" + single["choices"][0]["text"]
     default = complete(client, temperature=0)
     assert default["usage"]["completion_tokens"] == 16  # OpenAI's default max_tokens for completions
-    events = sse(client.post("/v1/completions", json={
-        "model": "tiny", "prompt": "once upon a time", "max_tokens": 10, "temperature": 0, "stream": True}))
+    events = sse(
+        client.post(
+            "/v1/completions",
+            json={
+                "model": "tiny",
+                "prompt": "once upon a time",
+                "max_tokens": 10,
+                "temperature": 0,
+                "stream": True,
+            },
+        )
+    )
     assert events[-1] == "[DONE]"
     assert "".join(e["choices"][0]["text"] for e in events[:-1]) == single["choices"][0]["text"]
 
@@ -282,15 +429,28 @@ def test_completion_logprobs_and_suffix(client: httpx.Client) -> None:
     assert echoed["logprobs"]["text_offset"][0] == len("once upon a time")  # offsets count the echoed prompt
     for echo in (False, True):  # streamed offsets run on across chunks, as in the whole answer
         whole = complete(client, max_tokens=6, temperature=0, logprobs=1, echo=echo)["choices"][0]["logprobs"]
-        events = sse(client.post("/v1/completions", json={
-            "model": "tiny", "prompt": "once upon a time", "max_tokens": 6, "temperature": 0, "logprobs": 1,
-            "echo": echo, "stream": True}))
+        events = sse(
+            client.post(
+                "/v1/completions",
+                json={
+                    "model": "tiny",
+                    "prompt": "once upon a time",
+                    "max_tokens": 6,
+                    "temperature": 0,
+                    "logprobs": 1,
+                    "echo": echo,
+                    "stream": True,
+                },
+            )
+        )
         streamed = [e["choices"][0]["logprobs"] for e in events[:-1] if e["choices"][0]["logprobs"]]
         assert len(streamed) > 1
         assert [offset for lp in streamed for offset in lp["text_offset"]] == whole["text_offset"]
     infill = complete(client, max_tokens=6, temperature=0, suffix=" the end")
     assert infill["choices"][0]["text"] != complete(client, max_tokens=6, temperature=0)["choices"][0]["text"]
-    refused = client.post("/v1/completions", json={"model": "gemma", "prompt": "def f(", "suffix": "return x"})
+    refused = client.post(
+        "/v1/completions", json={"model": "gemma", "prompt": "def f(", "suffix": "return x"}
+    )
     assert error_of(refused, 400)["param"] == "suffix"
 
 
@@ -305,8 +465,10 @@ def test_best_of_other_than_n_is_refused(client: httpx.Client) -> None:
 
 def test_edits(client: httpx.Client) -> None:
     def edit(**body: Any) -> dict[str, Any]:
-        response = client.post("/v1/edits", json={"model": "tiny", "instruction": "fix", "input": "helo",
-                                                  "temperature": 0, **body})
+        response = client.post(
+            "/v1/edits",
+            json={"model": "tiny", "instruction": "fix", "input": "helo", "temperature": 0, **body},
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -317,12 +479,22 @@ def test_edits(client: httpx.Client) -> None:
     same = chat(client, messages=messages, max_tokens=8, temperature=0)
     assert result["choices"][0]["text"] == same["choices"][0]["message"]["content"]
     assert result["usage"] == same["usage"] and result["usage"]["completion_tokens"] == 8
-    rendered = client.post("/v1/tokenize", json={"model": "tiny", "content": "<s><|system|>fix\n<|user|>helo\n"
-                                                 "<|assistant|>", "add_special": False}).json()["tokens"]
+    rendered = client.post(
+        "/v1/tokenize",
+        json={
+            "model": "tiny",
+            "content": "<s><|system|>fix\n<|user|>helo\n<|assistant|>",
+            "add_special": False,
+        },
+    ).json()["tokens"]
     assert result["usage"]["prompt_tokens"] == len(rendered)
     assert edit()["usage"]["completion_tokens"] == 256  # the default limit, not the rest of the context
-    assert error_of(client.post("/v1/edits", json={"model": "tiny", "instruction": "fix", "max_tokens": 0}),
-                    400)["param"] == "max_tokens"
+    assert (
+        error_of(
+            client.post("/v1/edits", json={"model": "tiny", "instruction": "fix", "max_tokens": 0}), 400
+        )["param"]
+        == "max_tokens"
+    )
 
 
 # --- embeddings, tokens ----------------------------------------------------------------------------
@@ -346,7 +518,12 @@ def test_embeddings_shapes_encodings_dimensions(client: httpx.Client) -> None:
     assert list(struct.unpack("<64f", base64.b64decode(packed))) == pytest.approx(vector, abs=1e-6)
     short = embed(client, input="hello world", dimensions=8)["data"][0]["embedding"]
     assert len(short) == 8 and sum(v * v for v in short) == pytest.approx(1.0, abs=1e-4)
-    assert error_of(client.post("/v1/embeddings", json={"model": "tiny", "input": "x", "dimensions": 65}), 400)["param"] == "dimensions"
+    assert (
+        error_of(client.post("/v1/embeddings", json={"model": "tiny", "input": "x", "dimensions": 65}), 400)[
+            "param"
+        ]
+        == "dimensions"
+    )
     tokens = client.post("/v1/tokenize", json={"model": "tiny", "content": "hello world"}).json()["tokens"]
     assert embed(client, input=tokens)["data"][0]["embedding"] == pytest.approx(vector, abs=1e-5)
 
@@ -360,13 +537,20 @@ def test_embedding_model_pooling_from_config(client: httpx.Client) -> None:
 
 
 def test_tokenize_detokenize(client: httpx.Client) -> None:
-    tokens = client.post("/v1/tokenize", json={"model": "tiny", "content": "hello world, été"}).json()["tokens"]
+    tokens = client.post("/v1/tokenize", json={"model": "tiny", "content": "hello world, été"}).json()[
+        "tokens"
+    ]
     assert tokens[0] == 1  # BOS
     response = client.post("/v1/detokenize", json={"model": "tiny", "tokens": tokens})
     assert response.status_code == 200 and response.json() == {"content": "hello world, été"}
-    bare = client.post("/v1/tokenize", json={"model": "tiny", "content": "hello", "add_special": False}).json()["tokens"]
-    assert bare == tokens[1:len(bare) + 1]
-    assert error_of(client.post("/v1/detokenize", json={"model": "tiny", "tokens": [5, 100000]}), 400)["param"] == "tokens"
+    bare = client.post(
+        "/v1/tokenize", json={"model": "tiny", "content": "hello", "add_special": False}
+    ).json()["tokens"]
+    assert bare == tokens[1 : len(bare) + 1]
+    assert (
+        error_of(client.post("/v1/detokenize", json={"model": "tiny", "tokens": [5, 100000]}), 400)["param"]
+        == "tokens"
+    )
 
 
 # --- errors ----------------------------------------------------------------------------------------
@@ -374,16 +558,22 @@ def test_tokenize_detokenize(client: httpx.Client) -> None:
 
 def test_prompt_over_the_context_is_a_400_naming_the_limit(client: httpx.Client) -> None:
     long_prompt = "hello " * 1100
-    for path, body in (("/v1/completions", {"prompt": long_prompt}),
-                       ("/v1/chat/completions", {"messages": [{"role": "user", "content": long_prompt}]}),
-                       ("/v1/chat/completions", {"messages": [{"role": "user", "content": long_prompt}], "stream": True})):
+    for path, body in (
+        ("/v1/completions", {"prompt": long_prompt}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": long_prompt}]}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": long_prompt}], "stream": True}),
+    ):
         error = error_of(client.post(path, json={"model": "tiny", **body}), 400)
         assert "1024" in error["message"] and error["code"] == "context_length_exceeded"
 
 
 def test_unknown_model_is_a_404(client: httpx.Client) -> None:
-    for path, body in (("/v1/chat/completions", {"messages": HELLO}), ("/v1/completions", {"prompt": "x"}),
-                       ("/v1/embeddings", {"input": "x"}), ("/v1/tokenize", {"content": "x"})):
+    for path, body in (
+        ("/v1/chat/completions", {"messages": HELLO}),
+        ("/v1/completions", {"prompt": "x"}),
+        ("/v1/embeddings", {"input": "x"}),
+        ("/v1/tokenize", {"content": "x"}),
+    ):
         error = error_of(client.post(path, json={"model": "no-such-model", **body}), 404)
         assert error["code"] == "model_not_found" and "no-such-model" in error["message"]
 
@@ -392,7 +582,9 @@ def test_chat_template_from_the_model_config(client: httpx.Client) -> None:
     messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}]
     usage = chat(client, model="tiny-jinja", messages=messages, max_tokens=2)["usage"]
     rendered = "[system] be brief\n[user] hello\n[assistant]"
-    tokens = client.post("/v1/tokenize", json={"model": "tiny-jinja", "content": rendered, "add_special": False})
+    tokens = client.post(
+        "/v1/tokenize", json={"model": "tiny-jinja", "content": rendered, "add_special": False}
+    )
     assert usage["prompt_tokens"] == len(tokens.json()["tokens"])
 
 

@@ -24,14 +24,19 @@ def worker_status(client: httpx.Client) -> dict[str, Any]:
 
 
 def test_anthropic_message_start_counts_the_prompt(client: httpx.Client) -> None:
-    body = {"model": "tiny", "max_tokens": 6, "temperature": 0, "stream": True,
-            "messages": [{"role": "user", "content": "hello"}]}
+    body = {
+        "model": "tiny",
+        "max_tokens": 6,
+        "temperature": 0,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hello"}],
+    }
     response = client.post("/v1/messages", json=body)
     assert response.status_code == 200, response.text
     events = {}
     for line in response.text.splitlines():
         if line.startswith("data: "):
-            event = json.loads(line[len("data: "):])
+            event = json.loads(line[len("data: ") :])
             events.setdefault(event["type"], event)
     expected = prompt_tokens(client, HELLO_PROMPT)
     assert events["message_start"]["message"]["usage"] == {"input_tokens": expected, "output_tokens": 1}
@@ -42,8 +47,16 @@ def test_anthropic_message_start_counts_the_prompt(client: httpx.Client) -> None
 
 def test_cancelling_a_background_response_stops_the_worker(client: httpx.Client) -> None:
     before = worker_status(client)["tokens_generated"]
-    created = client.post("/v1/responses", json={
-        "model": "tiny", "input": "hello", "temperature": 0, "max_output_tokens": 1000, "background": True})
+    created = client.post(
+        "/v1/responses",
+        json={
+            "model": "tiny",
+            "input": "hello",
+            "temperature": 0,
+            "max_output_tokens": 1000,
+            "background": True,
+        },
+    )
     assert created.status_code == 200, created.text
     response_id = created.json()["id"]
     deadline = time.monotonic() + 30

@@ -31,15 +31,27 @@ def register_backends(register: Callable[[Backend], None]) -> None:
             description="Text to speech with piper voices; wav, mp3, flac, opus or pcm out, streamed per sentence.",
             capabilities=[cap.Capability.SPEECH],
             options=[
-                BackendOption(name="max_input_chars", type="int", default=4096,
-                              description="Longest text accepted, in characters (longer: 400)."),
+                BackendOption(
+                    name="max_input_chars",
+                    type="int",
+                    default=4096,
+                    description="Longest text accepted, in characters (longer: 400).",
+                ),
                 BackendOption(name="speaker", description="Default speaker of a multi-speaker voice."),
-                BackendOption(name="noise_scale", type="float",
-                              description="Voice variation (default: the voice's own); 0 makes synthesis repeatable."),
-                BackendOption(name="noise_w", type="float",
-                              description="Phoneme length variation (default: the voice's own); 0 makes lengths repeatable."),
-                BackendOption(name="config_file",
-                              description="The voice's JSON config, relative to the model file (default: MODEL.json)."),
+                BackendOption(
+                    name="noise_scale",
+                    type="float",
+                    description="Voice variation (default: the voice's own); 0 makes synthesis repeatable.",
+                ),
+                BackendOption(
+                    name="noise_w",
+                    type="float",
+                    description="Phoneme length variation (default: the voice's own); 0 makes lengths repeatable.",
+                ),
+                BackendOption(
+                    name="config_file",
+                    description="The voice's JSON config, relative to the model file (default: MODEL.json).",
+                ),
             ],
             selftest=f"{__name__}:selftest",
         )

@@ -20,17 +20,27 @@ _AV_FORMATS: dict[str, tuple[str, str, frozenset[int] | None]] = {
     "flac": ("flac", "flac", None),
     "opus": ("ogg", "libopus", frozenset({8000, 12000, 16000, 24000, 48000})),
 }
-CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "opus": "audio/ogg",
-                 "pcm": "audio/pcm"}
+CONTENT_TYPES = {
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "flac": "audio/flac",
+    "opus": "audio/ogg",
+    "pcm": "audio/pcm",
+}
 FORMATS = tuple(CONTENT_TYPES)
 
 
 def wav_header(sample_rate: int, data_size: int | None) -> bytes:
     """A 44-byte header of 16-bit mono PCM; ``data_size=None`` for a stream of unknown length."""
     size = 0xFFFFFFFF - 36 if data_size is None else data_size
-    return (b"RIFF" + struct.pack("<I", min(size + 36, 0xFFFFFFFF)) + b"WAVEfmt "
-            + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
-            + b"data" + struct.pack("<I", size))
+    return (
+        b"RIFF"
+        + struct.pack("<I", min(size + 36, 0xFFFFFFFF))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", size)
+    )
 
 
 def output_rate(fmt: str, source_rate: int, wanted: int | None) -> int:
@@ -64,7 +74,9 @@ class Encoder:
     headers; with ``streaming`` true every call returns what can be sent now.
     """
 
-    def __init__(self, fmt: str, source_rate: int, sample_rate: int | None = None, *, streaming: bool) -> None:
+    def __init__(
+        self, fmt: str, source_rate: int, sample_rate: int | None = None, *, streaming: bool
+    ) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
         self.fmt = fmt
@@ -74,8 +86,11 @@ class Encoder:
         self.samples = 0
         self._pending: list[bytes] = []
         self._header_sent = False
-        self._resampler = (av.AudioResampler(format="s16", layout="mono", rate=self.rate)
-                           if fmt in ("pcm", "wav") and self.rate != source_rate else None)
+        self._resampler = (
+            av.AudioResampler(format="s16", layout="mono", rate=self.rate)
+            if fmt in ("pcm", "wav") and self.rate != source_rate
+            else None
+        )
         self._container: Any = None
         if fmt in _AV_FORMATS:
             container, codec, _ = _AV_FORMATS[fmt]
@@ -84,8 +99,9 @@ class Encoder:
             self._stream = self._container.add_stream(codec, rate=self.rate, layout="mono")
 
     def _frame(self, samples: np.ndarray) -> av.AudioFrame:
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, dtype=np.int16)[None, :],
-                                           format="s16", layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples, dtype=np.int16)[None, :], format="s16", layout="mono"
+        )
         frame.sample_rate = self.source_rate
         frame.pts = self.samples
         return frame

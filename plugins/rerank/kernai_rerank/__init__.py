@@ -28,10 +28,20 @@ def register_backends(register: Callable[[Backend], None]) -> None:
             description="Reranking with llama.cpp: GGUF cross-encoders (rank pooling) or embedding models (cosine).",
             capabilities=[cap.Capability.RERANK],
             options=[
-                BackendOption(name="mode", type="str", default="auto", choices=["auto", "cross-encoder", "embedding"],
-                              description="How to score: 'auto' picks cross-encoder for a GGUF with RANK pooling."),
-                BackendOption(name="activation", type="str", default="sigmoid", choices=["sigmoid", "none"],
-                              description="Cross-encoders: map the head's logit to 0..1 with a sigmoid, or not."),
+                BackendOption(
+                    name="mode",
+                    type="str",
+                    default="auto",
+                    choices=["auto", "cross-encoder", "embedding"],
+                    description="How to score: 'auto' picks cross-encoder for a GGUF with RANK pooling.",
+                ),
+                BackendOption(
+                    name="activation",
+                    type="str",
+                    default="sigmoid",
+                    choices=["sigmoid", "none"],
+                    description="Cross-encoders: map the head's logit to 0..1 with a sigmoid, or not.",
+                ),
             ],
             selftest=f"{__name__}:selftest",
         )
@@ -56,8 +66,13 @@ def load(backend: str, config: ModelConfig) -> Any:
         resolved = detect_mode(config.model_path) if mode == "auto" else Mode(mode)
     except ValueError as exc:  # not a GGUF file
         raise InvalidRequest(f"{config.model_path} is not a GGUF model: {exc}") from None
-    return Reranker(config.model_path, mode=resolved, context_size=config.context_size or 512,
-                    threads=config.threads, sigmoid=config.options["activation"] == "sigmoid")
+    return Reranker(
+        config.model_path,
+        mode=resolved,
+        context_size=config.context_size or 512,
+        threads=config.threads,
+        sigmoid=config.options["activation"] == "sigmoid",
+    )
 
 
 @hookimpl
@@ -69,8 +84,10 @@ def predict(backend: str, model: Any, request: cap.Request) -> Any:
     if len(request.documents) > MAX_DOCUMENTS:
         raise InvalidRequest(f"At most {MAX_DOCUMENTS} documents per request", param="documents")
     scores, tokens = model.score(request.query, request.documents)
-    return cap.RerankResult(results=[cap.RerankScore(index=i, relevance_score=s) for i, s in enumerate(scores)],
-                            usage=cap.Usage(prompt_tokens=tokens))
+    return cap.RerankResult(
+        results=[cap.RerankScore(index=i, relevance_score=s) for i, s in enumerate(scores)],
+        usage=cap.Usage(prompt_tokens=tokens),
+    )
 
 
 @hookimpl

@@ -109,10 +109,17 @@ def write_bert_gguf(
         writer.add_layer_norm_eps(float(config.get("layer_norm_eps", 1e-12)))
         writer.add_causal_attention(False)
         writer.add_pooling_type(pooling)
-        writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if outtype == "f16" else gguf.LlamaFileType.ALL_F32)
+        writer.add_file_type(
+            gguf.LlamaFileType.MOSTLY_F16 if outtype == "f16" else gguf.LlamaFileType.ALL_F32
+        )
         if labels:
             writer.add_classifier_output_labels(labels)
-        _add_vocab(writer, vocab, int(config.get("type_vocab_size", 2)), cross_encoder=pooling is gguf.PoolingType.RANK)
+        _add_vocab(
+            writer,
+            vocab,
+            int(config.get("type_vocab_size", 2)),
+            cross_encoder=pooling is gguf.PoolingType.RANK,
+        )
         for hf_name, array in tensors.items():
             target = _gguf_name(hf_name, names)
             if target is None:
@@ -134,7 +141,9 @@ def write_bert_gguf(
 def _add_vocab(writer: gguf.GGUFWriter, vocab: list[str], type_count: int, *, cross_encoder: bool) -> None:
     writer.add_tokenizer_model("bert")
     writer.add_token_list([_phantom(token) for token in vocab])
-    writer.add_token_types([gguf.TokenType.CONTROL if t in SPECIAL_TOKENS else gguf.TokenType.NORMAL for t in vocab])
+    writer.add_token_types(
+        [gguf.TokenType.CONTROL if t in SPECIAL_TOKENS else gguf.TokenType.NORMAL for t in vocab]
+    )
     writer.add_token_type_count(type_count)
     writer.add_bos_token_id(vocab.index("[CLS]"))
     writer.add_eos_token_id(vocab.index("[SEP]"))
@@ -154,7 +163,9 @@ def convert(model_dir: Path, out: Path, *, outtype: str = "f16") -> Path:
     from safetensors.numpy import load_file
 
     model_dir = Path(model_dir)
-    config_file, weights, vocab_file = (model_dir / n for n in ("config.json", "model.safetensors", "vocab.txt"))
+    config_file, weights, vocab_file = (
+        model_dir / n for n in ("config.json", "model.safetensors", "vocab.txt")
+    )
     for required in (config_file, weights, vocab_file):
         if not required.exists():
             raise ConversionError(f"{required} is missing")
@@ -168,8 +179,16 @@ def convert(model_dir: Path, out: Path, *, outtype: str = "f16") -> Path:
     if _is_cross_encoder(config):
         id2label = config.get("id2label") or {"0": "LABEL_0"}
         labels = [id2label[str(i)] for i in range(len(id2label))]
-    write_bert_gguf(out, config, load_file(str(weights)), vocab, pooling=_pooling(model_dir, config),
-                    labels=labels, outtype=outtype, name=config.get("_name_or_path") or model_dir.name)
+    write_bert_gguf(
+        out,
+        config,
+        load_file(str(weights)),
+        vocab,
+        pooling=_pooling(model_dir, config),
+        labels=labels,
+        outtype=outtype,
+        name=config.get("_name_or_path") or model_dir.name,
+    )
     return Path(out)
 
 
@@ -177,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kernai-bert-to-gguf", description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir", type=Path, help="folder with config.json, model.safetensors, vocab.txt")
     parser.add_argument("out", type=Path, help="GGUF file to write")
-    parser.add_argument("--outtype", choices=("f16", "f32"), default="f16", help="type of the weight matrices")
+    parser.add_argument(
+        "--outtype", choices=("f16", "f32"), default="f16", help="type of the weight matrices"
+    )
     args = parser.parse_args(argv)
     try:
         path = convert(args.model_dir, args.out, outtype=args.outtype)

@@ -39,20 +39,42 @@ class Reranker:
     embedding model embeds the query and the documents and reports their cosine similarity.
     """
 
-    def __init__(self, path: str, *, mode: Mode, context_size: int = 512, threads: int | None = None,
-                 sigmoid: bool = True) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        mode: Mode,
+        context_size: int = 512,
+        threads: int | None = None,
+        sigmoid: bool = True,
+    ) -> None:
         self.mode = mode
         self.sigmoid = sigmoid
-        pooling = llama_cpp.LLAMA_POOLING_TYPE_RANK if mode is Mode.CROSS_ENCODER else llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED
+        pooling = (
+            llama_cpp.LLAMA_POOLING_TYPE_RANK
+            if mode is Mode.CROSS_ENCODER
+            else llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED
+        )
         # A non-causal encoder needs each sequence whole in one micro-batch: batch = ubatch = context.
-        self.llm = llama_cpp.Llama(path, embedding=True, pooling_type=pooling, n_ctx=context_size,
-                                   n_batch=context_size, n_ubatch=context_size, n_threads=threads,
-                                   n_threads_batch=threads, verbose=False)
+        self.llm = llama_cpp.Llama(
+            path,
+            embedding=True,
+            pooling_type=pooling,
+            n_ctx=context_size,
+            n_batch=context_size,
+            n_ubatch=context_size,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
         self.context_size = self.llm.n_ctx()
         self.lock = threading.Lock()
         vocab = self.llm._model.vocab
-        self.bos, self.eos, self.sep = (llama_cpp.llama_vocab_bos(vocab), llama_cpp.llama_vocab_eos(vocab),
-                                        llama_cpp.llama_vocab_sep(vocab))
+        self.bos, self.eos, self.sep = (
+            llama_cpp.llama_vocab_bos(vocab),
+            llama_cpp.llama_vocab_eos(vocab),
+            llama_cpp.llama_vocab_sep(vocab),
+        )
         self.add_bos = llama_cpp.llama_vocab_get_add_bos(vocab)
         self.add_eos = llama_cpp.llama_vocab_get_add_eos(vocab)
         self.add_sep = llama_cpp.llama_vocab_get_add_sep(vocab)
@@ -93,7 +115,9 @@ class Reranker:
         batch: list[list[int]] = []
         max_sequences = self.llm.context_params.n_seq_max
         for tokens in pairs:
-            if batch and (sum(map(len, batch)) + len(tokens) > self.context_size or len(batch) >= max_sequences):
+            if batch and (
+                sum(map(len, batch)) + len(tokens) > self.context_size or len(batch) >= max_sequences
+            ):
                 scores += self._decode(batch)
                 batch = []
             batch.append(tokens)

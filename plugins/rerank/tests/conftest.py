@@ -25,14 +25,25 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Pa
     write_tiny_bert(models / "tiny-cross-encoder.gguf", cross_encoder=True)
     write_tiny_bert(models / "tiny-embedder.gguf", cross_encoder=False)
     # the command line users run to convert a sentence-transformers model
-    subprocess.run([sys.executable, "-m", "kernai_rerank.convert", str(minilm_dir), str(models / "minilm.gguf")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "kernai_rerank.convert", str(minilm_dir), str(models / "minilm.gguf")],
+        check=True,
+        capture_output=True,
+    )
     configs = {
-        "tiny-cross-encoder": {"backend": "rerank", "parameters": {"model": "tiny-cross-encoder.gguf"}, "threads": 1},
+        "tiny-cross-encoder": {
+            "backend": "rerank",
+            "parameters": {"model": "tiny-cross-encoder.gguf"},
+            "threads": 1,
+        },
         "tiny-embedder": {"backend": "rerank", "parameters": {"model": "tiny-embedder.gguf"}, "threads": 1},
         "minilm-rerank": {"backend": "rerank", "parameters": {"model": "minilm.gguf"}, "threads": 2},
-        "minilm-embed": {"backend": "llama-cpp", "parameters": {"model": "minilm.gguf"}, "embeddings": True,
-                         "threads": 2},
+        "minilm-embed": {
+            "backend": "llama-cpp",
+            "parameters": {"model": "minilm.gguf"},
+            "embeddings": True,
+            "threads": 2,
+        },
     }
     for name, config in configs.items():
         (models / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, **config}))

@@ -45,7 +45,9 @@ def test_minilm_ranks_the_passage_about_light_first(server: KernaiServer) -> Non
 
 def test_cross_encoder_scores_each_pair_on_its_own(server: KernaiServer) -> None:
     """Rank pooling: 40 pairs span several llama.cpp batches, yet each score equals that pair's score alone."""
-    documents = [f"document number {i} is about {word}" for i, word in enumerate(["light", "bread", "water"] * 13)]
+    documents = [
+        f"document number {i} is about {word}" for i, word in enumerate(["light", "bread", "water"] * 13)
+    ]
     documents.append(documents[0])
     together = rerank(server, model="tiny-cross-encoder", query=QUERY, documents=documents).json()["results"]
     by_index = {r["index"]: r["relevance_score"] for r in together}
@@ -68,23 +70,39 @@ def test_embedding_model_scores_cosine_similarity(server: KernaiServer) -> None:
 
 def test_top_n_return_documents_and_document_objects(server: KernaiServer) -> None:
     full = rerank(server, model="minilm-rerank", query=QUERY, documents=PASSAGES).json()["results"]
-    response = rerank(server, model="minilm-rerank", query=QUERY, top_n=2, return_documents=False,
-                      documents=[{"text": p} for p in PASSAGES])
+    response = rerank(
+        server,
+        model="minilm-rerank",
+        query=QUERY,
+        top_n=2,
+        return_documents=False,
+        documents=[{"text": p} for p in PASSAGES],
+    )
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     assert [r["index"] for r in results] == [r["index"] for r in full[:2]]
     assert all("document" not in r for r in results)
-    assert len(rerank(server, model="minilm-rerank", query=QUERY, top_n=50, documents=PASSAGES).json()["results"]) == 5
+    assert (
+        len(
+            rerank(server, model="minilm-rerank", query=QUERY, top_n=50, documents=PASSAGES).json()["results"]
+        )
+        == 5
+    )
 
 
-@pytest.mark.parametrize(("body", "status", "param"), [
-    ({"model": "minilm-rerank", "query": QUERY, "documents": []}, 400, "documents"),
-    ({"model": "minilm-rerank", "query": QUERY, "documents": ["a"], "top_n": 0}, 400, "top_n"),
-    ({"model": "minilm-rerank", "documents": ["a"]}, 400, None),
-    ({"model": "minilm-rerank", "query": QUERY, "documents": [3]}, 400, None),
-    ({"model": "no-such-model", "query": QUERY, "documents": ["a"]}, 404, "model"),
-])
-def test_bad_requests_get_openai_errors(server: KernaiServer, body: dict, status: int, param: str | None) -> None:
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        ({"model": "minilm-rerank", "query": QUERY, "documents": []}, 400, "documents"),
+        ({"model": "minilm-rerank", "query": QUERY, "documents": ["a"], "top_n": 0}, 400, "top_n"),
+        ({"model": "minilm-rerank", "documents": ["a"]}, 400, None),
+        ({"model": "minilm-rerank", "query": QUERY, "documents": [3]}, 400, None),
+        ({"model": "no-such-model", "query": QUERY, "documents": ["a"]}, 404, "model"),
+    ],
+)
+def test_bad_requests_get_openai_errors(
+    server: KernaiServer, body: dict, status: int, param: str | None
+) -> None:
     with server.client() as client:
         response = client.post("/v1/rerank", json=body)
     assert response.status_code == status, response.text
@@ -100,7 +118,9 @@ def test_minilm_embeddings_through_llama_cpp_agree_with_rerank(server: KernaiSer
     from openai import OpenAI
 
     client = OpenAI(base_url=f"{server.url}/v1", api_key="unused")
-    vectors = [d.embedding for d in client.embeddings.create(model="minilm-embed", input=[QUERY, *PASSAGES]).data]
+    vectors = [
+        d.embedding for d in client.embeddings.create(model="minilm-embed", input=[QUERY, *PASSAGES]).data
+    ]
     assert all(len(v) == 384 for v in vectors)
 
     def cosine(a: list[float], b: list[float]) -> float:
@@ -118,8 +138,12 @@ def test_converter_refuses_what_it_cannot_convert(tmp_path: Path) -> None:
     (tmp_path / "model.safetensors").write_bytes(b"")
     (tmp_path / "vocab.txt").write_text("[PAD]\n")
     out = tmp_path / "out.gguf"
-    done = subprocess.run([sys.executable, "-m", "kernai_rerank.convert", str(tmp_path), str(out)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "kernai_rerank.convert", str(tmp_path), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 2
     assert "only 'bert' is supported" in done.stderr
     assert not out.exists() and not list(tmp_path.glob(".out.gguf.*"))
@@ -129,9 +153,11 @@ def test_converter_does_not_import_torch(minilm_dir: Path, tmp_path: Path) -> No
     """MiniLM's safetensors become a GGUF with numpy, safetensors and gguf alone, though torch is installed."""
     if find_spec("torch") is None:
         pytest.skip("torch is not installed here, so nothing could import it")
-    script = ("import sys; from pathlib import Path; from kernai_rerank.convert import convert;"
-              f"convert(Path({str(minilm_dir)!r}), Path({str(tmp_path / 'minilm.gguf')!r}));"
-              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    script = (
+        "import sys; from pathlib import Path; from kernai_rerank.convert import convert;"
+        f"convert(Path({str(minilm_dir)!r}), Path({str(tmp_path / 'minilm.gguf')!r}));"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -19,7 +19,12 @@ class TestRerankBackend(BackendConformance):
 
 
 def test_doctor_reranks_with_a_tiny_model_in_a_worker() -> None:
-    done = subprocess.run([sys.executable, "-m", "kernai", "doctor", "rerank", "--json"], capture_output=True,
-                          text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "kernai", "doctor", "rerank", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     (finding,) = json.loads(done.stdout)["backends"]
     assert done.returncode == 0 and finding["outcome"] == "ok", finding

@@ -31,14 +31,30 @@ def register_backends(register: Callable[[Backend], None]) -> None:
             description="Speech segments in audio with the silero VAD ONNX model on onnxruntime.",
             capabilities=[cap.Capability.VAD],
             options=[
-                BackendOption(name="threshold", type="float", default=0.5,
-                              description="Speech probability at or above which a window is speech."),
-                BackendOption(name="min_speech_duration_ms", type="int", default=250,
-                              description="Shorter speech segments are dropped."),
-                BackendOption(name="min_silence_duration_ms", type="int", default=100,
-                              description="Silence needed to end a segment."),
-                BackendOption(name="speech_pad_ms", type="int", default=30,
-                              description="Padding added to each side of a segment."),
+                BackendOption(
+                    name="threshold",
+                    type="float",
+                    default=0.5,
+                    description="Speech probability at or above which a window is speech.",
+                ),
+                BackendOption(
+                    name="min_speech_duration_ms",
+                    type="int",
+                    default=250,
+                    description="Shorter speech segments are dropped.",
+                ),
+                BackendOption(
+                    name="min_silence_duration_ms",
+                    type="int",
+                    default=100,
+                    description="Silence needed to end a segment.",
+                ),
+                BackendOption(
+                    name="speech_pad_ms",
+                    type="int",
+                    default=30,
+                    description="Padding added to each side of a segment.",
+                ),
             ],
             selftest=f"{__name__}:selftest",
         )

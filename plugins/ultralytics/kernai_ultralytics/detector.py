@@ -15,9 +15,11 @@ from kernai.errors import InvalidRequest, NotSupported
 from kernai_ultralytics.images import decode_image
 
 BOX_TASKS = ("detect", "segment", "pose", "obb")
-TEXT_PROMPTS = ("No model here takes a text prompt: YOLO-World, YOLOE and FastSAM read one with a CLIP text encoder "
-                "that ultralytics installs and downloads at run time (the 'clip' package from GitHub, then its "
-                "weights). FastSAM models (kind: fastsam) take points and boxes")
+TEXT_PROMPTS = (
+    "No model here takes a text prompt: YOLO-World, YOLOE and FastSAM read one with a CLIP text encoder "
+    "that ultralytics installs and downloads at run time (the 'clip' package from GitHub, then its "
+    "weights). FastSAM models (kind: fastsam) take points and boxes"
+)
 
 
 def offline_environment() -> None:
@@ -43,15 +45,21 @@ class Detector:
             torch.set_num_threads(config.threads)
         self.options = config.options
         assert config.model_path is not None
-        self.kind: str = self.options.get("kind") or ("fastsam" if "fastsam" in Path(config.model_path).stem.lower()
-                                                       else "yolo")
+        self.kind: str = self.options.get("kind") or (
+            "fastsam" if "fastsam" in Path(config.model_path).stem.lower() else "yolo"
+        )
         try:
-            self.model = (FastSAM(config.model_path) if self.kind == "fastsam"
-                          else YOLO(config.model_path, task=self.options.get("task")))
+            self.model = (
+                FastSAM(config.model_path)
+                if self.kind == "fastsam"
+                else YOLO(config.model_path, task=self.options.get("task"))
+            )
         except (FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:
             raise InvalidRequest(f"{config.model_path} is not an ultralytics model: {exc}") from None
         if self.model.task not in BOX_TASKS:
-            raise InvalidRequest(f"task '{self.model.task}' gives no boxes; detection needs one of {', '.join(BOX_TASKS)}")
+            raise InvalidRequest(
+                f"task '{self.model.task}' gives no boxes; detection needs one of {', '.join(BOX_TASKS)}"
+            )
         self.lock = threading.Lock()
         self.served = 0
 
@@ -64,12 +72,23 @@ class Detector:
         image = decode_image(request.image, max_pixels=int(self.options["max_pixels"]))
         classes = request.classes if request.classes is not None else self.options.get("classes")
         if classes and max(classes) >= len(self.model.names):
-            raise InvalidRequest(f"classes must be between 0 and {len(self.model.names) - 1}", param="classes")
+            raise InvalidRequest(
+                f"classes must be between 0 and {len(self.model.names) - 1}", param="classes"
+            )
         with self.lock:
-            result = self.model.predict(image, conf=self._pick(request.threshold, "confidence"),
-                                        iou=self._pick(request.iou, "iou"), imgsz=self._pick(request.image_size, "image_size"),
-                                        max_det=self._pick(request.max_detections, "max_detections"), classes=classes,
-                                        retina_masks=True, device="cpu", verbose=False, save=False, **prompts)[0]
+            result = self.model.predict(
+                image,
+                conf=self._pick(request.threshold, "confidence"),
+                iou=self._pick(request.iou, "iou"),
+                imgsz=self._pick(request.image_size, "image_size"),
+                max_det=self._pick(request.max_detections, "max_detections"),
+                classes=classes,
+                retina_masks=True,
+                device="cpu",
+                verbose=False,
+                save=False,
+                **prompts,
+            )[0]
             self.served += 1
         return cap.DetectionResult(detections=self._detections(result))
 
@@ -81,16 +100,22 @@ class Detector:
         if not points and not boxes:
             return {}
         if self.kind != "fastsam":
-            raise NotSupported(f"This {self.task} model takes no points or boxes; FastSAM models do (kind: fastsam)",
-                               param="points" if points else "boxes")
+            raise NotSupported(
+                f"This {self.task} model takes no points or boxes; FastSAM models do (kind: fastsam)",
+                param="points" if points else "boxes",
+            )
         if any(len(p) == 3 and p[2] not in (0, 1) for p in points):
-            raise InvalidRequest("A point's label (its third number) is 1 (on the object) or 0 (not on it)",
-                                 param="points")
+            raise InvalidRequest(
+                "A point's label (its third number) is 1 (on the object) or 0 (not on it)", param="points"
+            )
         if any(x2 <= x1 or y2 <= y1 for x1, y1, x2, y2 in boxes):
             raise InvalidRequest("A box is [x1, y1, x2, y2] with x2 > x1 and y2 > y1", param="boxes")
         prompts: dict[str, Any] = {"bboxes": boxes or None}
         if points:
-            prompts |= {"points": [p[:2] for p in points], "labels": [int(p[2]) if len(p) == 3 else 1 for p in points]}
+            prompts |= {
+                "points": [p[:2] for p in points],
+                "labels": [int(p[2]) if len(p) == 3 else 1 for p in points],
+            }
         return prompts
 
     def _pick(self, given: Any, option: str) -> Any:
@@ -105,8 +130,12 @@ class Detector:
         confidences = boxes.conf.tolist()
         names = [result.names[int(c)] for c in boxes.cls.tolist()]
         masks = self._masks(result) if result.masks is not None else [None] * len(corners)
-        return [cap.Detection(x=x1, y=y1, width=x2 - x1, height=y2 - y1, confidence=conf, class_name=name, mask=mask)
-                for (x1, y1, x2, y2), conf, name, mask in zip(corners, confidences, names, masks)]
+        return [
+            cap.Detection(
+                x=x1, y=y1, width=x2 - x1, height=y2 - y1, confidence=conf, class_name=name, mask=mask
+            )
+            for (x1, y1, x2, y2), conf, name, mask in zip(corners, confidences, names, masks)
+        ]
 
     @staticmethod
     def _masks(result: Any) -> list[bytes]:

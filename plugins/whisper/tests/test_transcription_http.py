@@ -54,13 +54,20 @@ def reencoded(audio: bytes, container: str, codec: str) -> bytes:
 def spoken(audio_server: KernaiServer) -> bytes:
     """SENTENCE as a WAV file, synthesized by the piper plugin over HTTP."""
     with audio_server.client(timeout=120) as client:
-        response = client.post("/v1/audio/speech", json={"model": VOICE, "input": SENTENCE, "response_format": "wav"})
+        response = client.post(
+            "/v1/audio/speech", json={"model": VOICE, "input": SENTENCE, "response_format": "wav"}
+        )
     assert response.status_code == 200, response.text
     return response.content
 
 
-def transcribe(server: KernaiServer, audio: bytes, path: str = "/v1/audio/transcriptions", filename: str = "a.wav",
-               **fields: str | list[str]) -> httpx.Response:
+def transcribe(
+    server: KernaiServer,
+    audio: bytes,
+    path: str = "/v1/audio/transcriptions",
+    filename: str = "a.wav",
+    **fields: str | list[str],
+) -> httpx.Response:
     with server.client(timeout=120) as client:
         return client.post(path, files={"file": (filename, audio)}, data={"model": TINY, **fields})
 
@@ -80,12 +87,16 @@ def test_round_trip_gives_back_the_sentence(audio_server: KernaiServer, spoken: 
 def test_openai_sdk_speech_and_transcription(audio_server: KernaiServer) -> None:
     client = openai.OpenAI(base_url=f"{audio_server.url}/v1", api_key="unused", timeout=120)
     speech = client.audio.speech.create(model=VOICE, voice="alloy", input=SENTENCE)  # mp3, the OpenAI default
-    result = client.audio.transcriptions.create(model=TINY, file=("speech.mp3", speech.content),
-                                                response_format="text")
+    result = client.audio.transcriptions.create(
+        model=TINY, file=("speech.mp3", speech.content), response_format="text"
+    )
     assert normalised(result) == normalised(SENTENCE)
-    verbose = client.audio.transcriptions.create(model=TINY, file=("speech.mp3", speech.content),
-                                                 response_format="verbose_json",
-                                                 timestamp_granularities=["word", "segment"])
+    verbose = client.audio.transcriptions.create(
+        model=TINY,
+        file=("speech.mp3", speech.content),
+        response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+    )
     assert verbose.language == "en" and 1.5 < verbose.duration < 5
     assert [normalised(w.word) for w in verbose.words] == normalised(SENTENCE).split()
     assert all(a.end <= b.start + 0.01 for a, b in zip(verbose.words, verbose.words[1:], strict=False))
@@ -94,8 +105,12 @@ def test_openai_sdk_speech_and_transcription(audio_server: KernaiServer) -> None
 
 def test_srt_from_ogg_and_vtt_from_flac(audio_server: KernaiServer) -> None:
     with audio_server.client(timeout=120) as client:
-        ogg, flac = (client.post("/v1/audio/speech", json={"model": VOICE, "input": SENTENCE, "response_format": fmt})
-                     .content for fmt in ("opus", "flac"))
+        ogg, flac = (
+            client.post(
+                "/v1/audio/speech", json={"model": VOICE, "input": SENTENCE, "response_format": fmt}
+            ).content
+            for fmt in ("opus", "flac")
+        )
     srt = transcribe(audio_server, ogg, filename="speech.ogg", response_format="srt").text
     assert re.match(r"1\n00:00:00,\d{3} --> 00:00:0\d,\d{3}\n\S", srt), srt
     assert normalised(srt.split("\n", 2)[2]) == normalised(SENTENCE)
@@ -103,10 +118,12 @@ def test_srt_from_ogg_and_vtt_from_flac(audio_server: KernaiServer) -> None:
     assert re.match(r"WEBVTT\n\n00:00:00\.\d{3} --> 00:00:0\d\.\d{3}\n\S", vtt), vtt
 
 
-@pytest.mark.parametrize(("container", "codec", "filename"), [("webm", "libopus", "speech.webm"),
-                                                              ("ipod", "aac", "speech.m4a")])
-def test_webm_and_m4a_uploads(audio_server: KernaiServer, spoken: bytes, container: str, codec: str,
-                              filename: str) -> None:
+@pytest.mark.parametrize(
+    ("container", "codec", "filename"), [("webm", "libopus", "speech.webm"), ("ipod", "aac", "speech.m4a")]
+)
+def test_webm_and_m4a_uploads(
+    audio_server: KernaiServer, spoken: bytes, container: str, codec: str, filename: str
+) -> None:
     upload = reencoded(spoken, container, codec)
     with av.open(io.BytesIO(upload)) as check:  # what a browser or a phone records
         assert check.streams.audio[0].codec_context.name == ("opus" if codec == "libopus" else codec)
@@ -123,7 +140,9 @@ def test_prompt_steers_the_spelling(audio_server: KernaiServer, spoken: bytes) -
 
 
 def test_language_and_temperature(audio_server: KernaiServer, spoken: bytes) -> None:
-    english = transcribe(audio_server, spoken, language="en", temperature="0.4", response_format="verbose_json")
+    english = transcribe(
+        audio_server, spoken, language="en", temperature="0.4", response_format="verbose_json"
+    )
     assert english.status_code == 200, english.text
     body = english.json()
     assert body["language"] == "en" and normalised(body["text"]) == normalised(SENTENCE)
@@ -132,7 +151,10 @@ def test_language_and_temperature(audio_server: KernaiServer, spoken: bytes) -> 
     spanish = transcribe(audio_server, spoken, model=BASE, language="es", response_format="verbose_json")
     assert spanish.status_code == 200, spanish.text
     assert spanish.json()["language"] == "es"
-    assert transcribe(audio_server, spoken, model=BASE, response_format="verbose_json").json()["language"] == "en"
+    assert (
+        transcribe(audio_server, spoken, model=BASE, response_format="verbose_json").json()["language"]
+        == "en"
+    )
 
 
 def test_stream_sends_segments_then_done(audio_server: KernaiServer, spoken: bytes) -> None:
@@ -146,8 +168,9 @@ def test_stream_sends_segments_then_done(audio_server: KernaiServer, spoken: byt
 
 
 def test_translation_with_the_multilingual_base_model(audio_server: KernaiServer, spoken: bytes) -> None:
-    response = transcribe(audio_server, spoken, path="/v1/audio/translations", model=BASE,
-                          response_format="verbose_json")
+    response = transcribe(
+        audio_server, spoken, path="/v1/audio/translations", model=BASE, response_format="verbose_json"
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["task"] == "translate"
@@ -157,8 +180,10 @@ def test_translation_with_the_multilingual_base_model(audio_server: KernaiServer
 def test_long_file_with_server_side_vad(audio_server: KernaiServer, tmp_path: Path) -> None:
     """Ten minutes of audio, the sentence near the end; uploaded from disk and skipped through with VAD."""
     with audio_server.client(timeout=120) as client:
-        speech = client.post("/v1/audio/speech", json={"model": VOICE, "input": SENTENCE, "response_format": "pcm",
-                                                       "sample_rate": 16000})
+        speech = client.post(
+            "/v1/audio/speech",
+            json={"model": VOICE, "input": SENTENCE, "response_format": "pcm", "sample_rate": 16000},
+        )
     rate, silence = 16000, b"\0\0" * 16000 * 60
     path = tmp_path / "long.wav"
     with wave.open(str(path), "wb") as out:
@@ -173,31 +198,44 @@ def test_long_file_with_server_side_vad(audio_server: KernaiServer, tmp_path: Pa
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["duration"] > 600
-    assert "brown fox jumps over the lazy dog" in normalised(body["text"])  # tiny.en may drop the first word here
+    assert "brown fox jumps over the lazy dog" in normalised(
+        body["text"]
+    )  # tiny.en may drop the first word here
     assert body["segments"][0]["start"] > 590
 
 
-@pytest.mark.parametrize(("audio", "filename", "fields", "param", "message"), [
-    (b"", "empty.wav", {}, "file", "empty"),
-    (b"RIFF\x24\x08\0\0WAVEfmt ", "truncated.wav", {}, "file", "not audio"),
-    (b"hello, this is plain text and not audio at all", "notes.mp3", {}, "file", "not audio"),
-    (pcm_wav(b"\0\0" * 800, 16000), "short.wav", {}, "file", "too short"),
-    (None, "", {}, "file", "Missing 'file'"),
-    (None, "", {"language": "fr"}, "language", "English-only"),
-    (None, "", {"language": "xx"}, "language", "Unknown language"),
-    (None, "", {"temperature": "2"}, "temperature", "between 0 and 1"),
-    (None, "", {"response_format": "docx"}, "response_format", "docx"),
-])
-def test_bad_audio_and_parameters_are_400(audio_server: KernaiServer, spoken: bytes, audio: bytes | None,
-                                          filename: str, fields: dict[str, str], param: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("audio", "filename", "fields", "param", "message"),
+    [
+        (b"", "empty.wav", {}, "file", "empty"),
+        (b"RIFF\x24\x08\0\0WAVEfmt ", "truncated.wav", {}, "file", "not audio"),
+        (b"hello, this is plain text and not audio at all", "notes.mp3", {}, "file", "not audio"),
+        (pcm_wav(b"\0\0" * 800, 16000), "short.wav", {}, "file", "too short"),
+        (None, "", {}, "file", "Missing 'file'"),
+        (None, "", {"language": "fr"}, "language", "English-only"),
+        (None, "", {"language": "xx"}, "language", "Unknown language"),
+        (None, "", {"temperature": "2"}, "temperature", "between 0 and 1"),
+        (None, "", {"response_format": "docx"}, "response_format", "docx"),
+    ],
+)
+def test_bad_audio_and_parameters_are_400(
+    audio_server: KernaiServer,
+    spoken: bytes,
+    audio: bytes | None,
+    filename: str,
+    fields: dict[str, str],
+    param: str,
+    message: str,
+) -> None:
     files = {}
     if audio is not None:
         files = {"file": (filename, audio)}
     elif "Missing" not in message:
         files = {"file": ("a.wav", spoken)}
     with audio_server.client(timeout=60) as client:
-        response = client.post("/v1/audio/transcriptions", files=files or {"other": ("x", b"x")},
-                               data={"model": TINY, **fields})
+        response = client.post(
+            "/v1/audio/transcriptions", files=files or {"other": ("x", b"x")}, data={"model": TINY, **fields}
+        )
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["param"] == param and message in error["message"], error

@@ -51,6 +51,7 @@ from kernai.http.uploads import UploadedForm, read_multipart, upload_dir
 from kernai.manager import ModelManager
 from kernai.settings import Settings
 
+
 class VoiceNotFound(KernaiError):
     """No speech model has a voice of that id: 404."""
 
@@ -58,7 +59,9 @@ class VoiceNotFound(KernaiError):
     error_type = "invalid_request_error"
 
     def __init__(self, voice_id: str) -> None:
-        super().__init__(f"No speech model has the voice '{voice_id}'", param="voice_id", code="voice_not_found")
+        super().__init__(
+            f"No speech model has the voice '{voice_id}'", param="voice_id", code="voice_not_found"
+        )
 
 
 def pick_model(manager: ModelManager, name: str | None, capability: cap.Capability) -> str:
@@ -68,8 +71,11 @@ def pick_model(manager: ModelManager, name: str | None, capability: cap.Capabili
     candidates = [model.name for model in manager.models.values() if model.supports(capability)]
     if len(candidates) == 1:
         return candidates[0]
-    raise InvalidRequest(f"Missing 'model': name one of the {capability.value} models "
-                         f"({', '.join(candidates) or 'none configured'})", param="model")
+    raise InvalidRequest(
+        f"Missing 'model': name one of the {capability.value} models "
+        f"({', '.join(candidates) or 'none configured'})",
+        param="model",
+    )
 
 
 def _convert(data: Any, kind: type[Any]) -> Any:
@@ -83,7 +89,9 @@ def _convert(data: Any, kind: type[Any]) -> Any:
 # --- transcription -------------------------------------------------------------------------------
 
 
-def _transcription_request(form: UploadedForm, translate: bool) -> tuple[TranscriptionForm, cap.TranscriptionRequest]:
+def _transcription_request(
+    form: UploadedForm, translate: bool
+) -> tuple[TranscriptionForm, cap.TranscriptionRequest]:
     upload = form.files.get("file")
     if upload is None:
         raise InvalidRequest("Missing 'file': upload the audio as a multipart file field", param="file")
@@ -112,20 +120,38 @@ def _verbose(result: cap.TranscriptionResult, params: TranscriptionForm, task: s
     segments = None
     if "segment" in granularities:
         segments = [
-            TranscriptionSegment(id=s.id, seek=int(s.start * 100), start=s.start, end=s.end, text=s.text,
-                                 tokens=s.tokens or [], temperature=s.temperature or 0.0,
-                                 avg_logprob=s.avg_logprob or 0.0, compression_ratio=s.compression_ratio or 0.0,
-                                 no_speech_prob=s.no_speech_prob or 0.0)
+            TranscriptionSegment(
+                id=s.id,
+                seek=int(s.start * 100),
+                start=s.start,
+                end=s.end,
+                text=s.text,
+                tokens=s.tokens or [],
+                temperature=s.temperature or 0.0,
+                avg_logprob=s.avg_logprob or 0.0,
+                compression_ratio=s.compression_ratio or 0.0,
+                no_speech_prob=s.no_speech_prob or 0.0,
+            )
             for s in result.segments
         ]
     words = None
     if "word" in granularities:
-        words = [TranscriptionWord(w.word.strip(), w.start, w.end) for s in result.segments for w in s.words or []]
-    return TranscriptionVerbose(task=task, language=result.language or "", duration=result.duration or 0.0,
-                                text=result.text, segments=segments, words=words)
+        words = [
+            TranscriptionWord(w.word.strip(), w.start, w.end) for s in result.segments for w in s.words or []
+        ]
+    return TranscriptionVerbose(
+        task=task,
+        language=result.language or "",
+        duration=result.duration or 0.0,
+        text=result.text,
+        segments=segments,
+        words=words,
+    )
 
 
-def _transcript_response(result: cap.TranscriptionResult, params: TranscriptionForm, task: str) -> Response[Any]:
+def _transcript_response(
+    result: cap.TranscriptionResult, params: TranscriptionForm, task: str
+) -> Response[Any]:
     match params.response_format:
         case "text":
             return Response(result.text, media_type="text/plain")
@@ -146,11 +172,17 @@ async def _transcript_events(chunks: AsyncIterator[cap.Chunk], form: UploadedFor
                 assert isinstance(chunk, cap.TranscriptionChunk)
                 if chunk.segment is not None:
                     texts.append(chunk.segment.text)
-                    yield sse_event(TranscriptTextDelta(delta=chunk.segment.text, start=chunk.segment.start,
-                                                        end=chunk.segment.end))
+                    yield sse_event(
+                        TranscriptTextDelta(
+                            delta=chunk.segment.text, start=chunk.segment.start, end=chunk.segment.end
+                        )
+                    )
                 else:
-                    yield sse_event(TranscriptTextDone(text="".join(texts).strip(), language=chunk.language,
-                                                       duration=chunk.duration))
+                    yield sse_event(
+                        TranscriptTextDone(
+                            text="".join(texts).strip(), language=chunk.language, duration=chunk.duration
+                        )
+                    )
     finally:
         form.cleanup()
 
@@ -173,11 +205,14 @@ async def _speech_events(chunks: AsyncIterator[cap.Chunk], characters: int) -> A
     yield sse_event(SpeechAudioDone(SpeechUsage(characters, 0, characters)))
 
 
-async def speak(manager: ModelManager, model: str, request: cap.SpeechRequest, *, sse: bool = False) -> Response[Any]:
+async def speak(
+    manager: ModelManager, model: str, request: cap.SpeechRequest, *, sse: bool = False
+) -> Response[Any]:
     """Run a speech request and answer with the audio (whole, chunked, or as SSE events)."""
     if request.sample_rate is not None and request.sample_rate not in SAMPLE_RATES:
-        raise InvalidRequest(f"sample_rate must be one of {', '.join(map(str, sorted(SAMPLE_RATES)))}",
-                             param="sample_rate")
+        raise InvalidRequest(
+            f"sample_rate must be one of {', '.join(map(str, sorted(SAMPLE_RATES)))}", param="sample_rate"
+        )
     media_type = CONTENT_TYPES[request.response_format]
     if request.stream or sse:
         request = msgspec.structs.replace(request, stream=True)
@@ -193,15 +228,22 @@ async def speak(manager: ModelManager, model: str, request: cap.SpeechRequest, *
 async def model_voices(manager: ModelManager, name: str) -> ModelVoices:
     result = await manager.predict(name, cap.VoicesRequest())
     assert isinstance(result, cap.VoicesResult)
-    return ModelVoices(model=name, voices=[VoiceInfo(id=v.id, name=v.name, language=v.language) for v in result.voices],
-                       default=result.default)
+    return ModelVoices(
+        model=name,
+        voices=[VoiceInfo(id=v.id, name=v.name, language=v.language) for v in result.voices],
+        default=result.default,
+    )
 
 
 def _speech_models(manager: ModelManager) -> list[str]:
-    return [m.name for m in manager.models.values() if m.supports(cap.Capability.SPEECH) and not m.config.disabled]
+    return [
+        m.name for m in manager.models.values() if m.supports(cap.Capability.SPEECH) and not m.config.disabled
+    ]
 
 
-async def _model_for_voice(manager: ModelManager, voice_id: str, model_id: str | None) -> tuple[str, str | None]:
+async def _model_for_voice(
+    manager: ModelManager, voice_id: str, model_id: str | None
+) -> tuple[str, str | None]:
     """ElevenLabs names only a voice: it may be a speech model's name, or a voice of one of them."""
     if model_id and model_id in manager.models:
         return model_id, voice_id
@@ -219,16 +261,20 @@ _ELEVENLABS_FORMAT = re.compile(r"^(mp3|pcm|opus|wav|flac)_(\d+)(?:_\d+)?$")
 def _elevenlabs_format(output_format: str) -> tuple[str, int]:
     match = _ELEVENLABS_FORMAT.match(output_format)
     if match is None:
-        raise InvalidRequest(f"output_format '{output_format}' is not supported (use mp3_44100_128, pcm_16000, "
-                             "pcm_22050, pcm_24000, opus_48000_64, wav_22050 ...)", param="output_format")
+        raise InvalidRequest(
+            f"output_format '{output_format}' is not supported (use mp3_44100_128, pcm_16000, "
+            "pcm_22050, pcm_24000, opus_48000_64, wav_22050 ...)",
+            param="output_format",
+        )
     return match.group(1), int(match.group(2))
 
 
 class AudioController(Controller):
     tags = ["audio"]
 
-    async def _transcribe(self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings,
-                          translate: bool) -> Response[Any]:
+    async def _transcribe(
+        self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings, translate: bool
+    ) -> Response[Any]:
         form = await read_multipart(request, upload_dir(settings.data_path))
         handed_off = False
         try:
@@ -246,45 +292,77 @@ class AudioController(Controller):
             if not handed_off:
                 form.cleanup()
 
-    @post("/v1/audio/transcriptions", status_code=200, operation_class=TranscriptionOperation,
-          opt={BODY_MEDIA_TYPES: [MULTIPART]},
-          summary="Transcribe audio (OpenAI; multipart: file, model, language, prompt, temperature, "
-                  "response_format, timestamp_granularities[], stream)")
-    async def transcriptions(self, request: Request[Any, Any, Any], manager: ModelManager,
-                             settings: Settings) -> Response[Any]:
+    @post(
+        "/v1/audio/transcriptions",
+        status_code=200,
+        operation_class=TranscriptionOperation,
+        opt={BODY_MEDIA_TYPES: [MULTIPART]},
+        summary="Transcribe audio (OpenAI; multipart: file, model, language, prompt, temperature, "
+        "response_format, timestamp_granularities[], stream)",
+    )
+    async def transcriptions(
+        self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings
+    ) -> Response[Any]:
         return await self._transcribe(request, manager, settings, translate=False)
 
-    @post("/v1/audio/translations", status_code=200, operation_class=TranscriptionOperation,
-          opt={BODY_MEDIA_TYPES: [MULTIPART]},
-          summary="Translate audio to English text (OpenAI; multipart like transcriptions)")
-    async def translations(self, request: Request[Any, Any, Any], manager: ModelManager,
-                           settings: Settings) -> Response[Any]:
+    @post(
+        "/v1/audio/translations",
+        status_code=200,
+        operation_class=TranscriptionOperation,
+        opt={BODY_MEDIA_TYPES: [MULTIPART]},
+        summary="Translate audio to English text (OpenAI; multipart like transcriptions)",
+    )
+    async def translations(
+        self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings
+    ) -> Response[Any]:
         return await self._transcribe(request, manager, settings, translate=True)
 
     @post("/v1/audio/speech", status_code=200, summary="Text to speech (OpenAI)")
     async def speech(self, data: SpeechBody, manager: ModelManager) -> Response[Any]:
         model = pick_model(manager, data.model, cap.Capability.SPEECH)
         rate = data.sample_rate or (OPENAI_PCM_RATE if data.response_format == "pcm" else None)
-        typed = cap.SpeechRequest(input=data.input, voice=data.voice, speed=data.speed, stream=data.stream,
-                                  response_format=data.response_format, sample_rate=rate)
+        typed = cap.SpeechRequest(
+            input=data.input,
+            voice=data.voice,
+            speed=data.speed,
+            stream=data.stream,
+            response_format=data.response_format,
+            sample_rate=rate,
+        )
         return await speak(manager, model, typed, sse=data.stream_format == "sse")
 
     @post("/tts", status_code=200, summary="Text to speech (LocalAI)")
     async def tts(self, data: TTSBody, manager: ModelManager) -> Response[Any]:
         model = pick_model(manager, data.model, cap.Capability.SPEECH)
-        typed = cap.SpeechRequest(input=data.input, voice=data.voice, stream=data.stream,
-                                  response_format=data.response_format)
+        typed = cap.SpeechRequest(
+            input=data.input, voice=data.voice, stream=data.stream, response_format=data.response_format
+        )
         return await speak(manager, model, typed)
 
-    @post(["/v1/text-to-speech/{voice_id:str}", "/v1/text-to-speech/{voice_id:str}/stream"], status_code=200,
-          summary="Text to speech (ElevenLabs); the voice id is a voice or a speech model's name")
-    async def elevenlabs(self, request: Request[Any, Any, Any], voice_id: str, data: ElevenLabsBody,
-                         manager: ModelManager, output_format: str = "mp3_44100_128") -> Response[Any]:
+    @post(
+        ["/v1/text-to-speech/{voice_id:str}", "/v1/text-to-speech/{voice_id:str}/stream"],
+        status_code=200,
+        summary="Text to speech (ElevenLabs); the voice id is a voice or a speech model's name",
+    )
+    async def elevenlabs(
+        self,
+        request: Request[Any, Any, Any],
+        voice_id: str,
+        data: ElevenLabsBody,
+        manager: ModelManager,
+        output_format: str = "mp3_44100_128",
+    ) -> Response[Any]:
         fmt, rate = _elevenlabs_format(output_format)
         model, voice = await _model_for_voice(manager, voice_id, data.model_id)
         speed = data.voice_settings.speed if data.voice_settings else 1.0
-        typed = cap.SpeechRequest(input=data.text, voice=voice, speed=speed, response_format=fmt, sample_rate=rate,
-                                  stream=request.url.path.endswith("/stream"))
+        typed = cap.SpeechRequest(
+            input=data.text,
+            voice=voice,
+            speed=speed,
+            response_format=fmt,
+            sample_rate=rate,
+            stream=request.url.path.endswith("/stream"),
+        )
         return await speak(manager, model, typed)
 
     @get("/v1/audio/voices", summary="Voices of each speech model (or of ?model=)")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from litestar import Controller, delete, get, post, put
+from litestar.datastructures import State
+from litestar.exceptions import NotFoundException
+from msgspec import Struct
+
 from kernai.auth.keys import ApiKey, KeyStore, PermissionMode
 from kernai.auth.principal import KeyKind
 from kernai.errors import InvalidRequest
 from kernai.http.schemas.llamactl import CreatedKey, KeyCreate, KeyInfo, KeyPermission
 from kernai.manager import ModelManager
-from litestar import Controller, delete, get, post, put
-from litestar.datastructures import State
-from litestar.exceptions import NotFoundException
-from msgspec import Struct
 
 
 def provide_keys(state: State) -> KeyStore:

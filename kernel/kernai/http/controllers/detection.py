@@ -15,13 +15,37 @@ class DetectionController(Controller):
     """The image is fetched or decoded from base64 here; the backend decodes and checks the picture."""
 
     @post(["/v1/detection", "/detection"], status_code=200)
-    async def detection(self, data: DetectionRequestWire, manager: ModelManager, settings: Settings) -> DetectionResponse:
+    async def detection(
+        self, data: DetectionRequestWire, manager: ModelManager, settings: Settings
+    ) -> DetectionResponse:
         manager.get(data.model)  # an unknown model is a 404 before any download
-        image = await image_bytes(data.image, timeout=settings.image_fetch_timeout, max_bytes=settings.image_max_bytes)
-        request = DetectionRequest(image=image, threshold=data.threshold, prompt=data.prompt, points=data.points,
-                                   boxes=data.boxes, image_size=data.image_size, iou=data.iou,
-                                   max_detections=data.max_detections, classes=data.classes)
+        image = await image_bytes(
+            data.image, timeout=settings.image_fetch_timeout, max_bytes=settings.image_max_bytes
+        )
+        request = DetectionRequest(
+            image=image,
+            threshold=data.threshold,
+            prompt=data.prompt,
+            points=data.points,
+            boxes=data.boxes,
+            image_size=data.image_size,
+            iou=data.iou,
+            max_detections=data.max_detections,
+            classes=data.classes,
+        )
         result = await manager.predict(data.model, request)
         assert isinstance(result, DetectionResult)
-        return DetectionResponse([DetectionWire(x=d.x, y=d.y, width=d.width, height=d.height, confidence=d.confidence,
-                                                class_name=d.class_name, mask=d.mask) for d in result.detections])
+        return DetectionResponse(
+            [
+                DetectionWire(
+                    x=d.x,
+                    y=d.y,
+                    width=d.width,
+                    height=d.height,
+                    confidence=d.confidence,
+                    class_name=d.class_name,
+                    mask=d.mask,
+                )
+                for d in result.detections
+            ]
+        )

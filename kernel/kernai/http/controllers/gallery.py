@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Controller, Request, delete, get, post
+from litestar.datastructures import State
+from litestar.di import Provide
+
 from kernai.backends import Backend
 from kernai.gallery.jobs import Job, JobState
 from kernai.gallery.service import GalleryService
@@ -21,9 +25,6 @@ from kernai.http.schemas.gallery import (
 )
 from kernai.plugins import PluginInfo, reload_registry
 from kernai.settings import GallerySource
-from litestar import Controller, Request, delete, get, post
-from litestar.datastructures import State
-from litestar.di import Provide
 
 
 class ServerHost:

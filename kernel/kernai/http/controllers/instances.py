@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Any, cast
 
 import msgspec
+from litestar import Controller, Request, Response, delete, get, post, put, route
+from litestar.exceptions import NotFoundException
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.utils import normalize_path
+from litestar.utils.scope.state import ScopeState
+
 from kernai import __version__
 from kernai.auth.principal import KeyKind, authorize_model, current_request
 from kernai.config import InvalidConfig, ModelConfig, parse_model_config
@@ -16,11 +22,6 @@ from kernai.http.schemas.llamactl import Instance, InstanceOptions, NodeInfo, Ve
 from kernai.instances import instance_source, is_instance
 from kernai.manager import ManagedModel, ModelManager
 from kernai.settings import Settings
-from litestar import Controller, Request, Response, delete, get, post, put, route
-from litestar.exceptions import NotFoundException
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from litestar.utils import normalize_path
-from litestar.utils.scope.state import ScopeState
 
 NODE = "main"
 SECONDS_PER_MINUTE = 60.0
@@ -244,7 +245,9 @@ class InstancesController(Controller):
             )
             return reply.to_asgi_response(app=None, request=request)
         if scope["path"] in MODEL_LISTS:
-            return Response(ModelList([model_card(model, manager)])).to_asgi_response(app=None, request=request)
+            return Response(ModelList([model_card(model, manager)])).to_asgi_response(
+                app=None, request=request
+            )
         check_content_type(scope)
         body = await request.body()
         if body and request.headers.get("content-type", "").startswith("application/json"):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from kernai.errors import InvalidRequest
-from kernai.manager import ModelManager
 from litestar import Controller, put
 from msgspec import Struct
+
+from kernai.errors import InvalidRequest
+from kernai.manager import ModelManager
 
 STATE_ACTIONS = {"enable": False, "disable": True}
 PIN_ACTIONS = {"pin": True, "unpin": False}

@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 
 import psutil
+from litestar import Controller, get, post
+from msgspec import Struct
+
 from kernai import __version__
 from kernai.errors import InvalidRequest
 from kernai.manager import ManagedModel, ModelManager
-from litestar import Controller, get, post
-from msgspec import Struct
 
 STARTED = time.time()
 

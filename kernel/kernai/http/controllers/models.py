@@ -61,8 +61,13 @@ class ModelsController(Controller):
     async def list_models(self, manager: ModelManager) -> ModelList:
         cards = [model_card(model, manager) for model in manager.models.values()]
         cards += [
-            ModelCard(id=error.model, owned_by="kernai", status=ModelStatus("error", str(error)),
-                      capabilities=[], created=file_time(error.file))
+            ModelCard(
+                id=error.model,
+                owned_by="kernai",
+                status=ModelStatus("error", str(error)),
+                capabilities=[],
+                created=file_time(error.file),
+            )
             for error in manager.config_errors
         ]
         return ModelList(cards)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from kernai.manager import ModelManager
-from kernai.observability.metrics import CONTENT_TYPE
-from kernai.observability.traces import TraceRing
 from litestar import Controller, Response, WebSocket, get, post, websocket
 from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 from msgspec import Struct
+
+from kernai.manager import ModelManager
+from kernai.observability.metrics import CONTENT_TYPE
+from kernai.observability.traces import TraceRing
 
 LIVE_QUEUE = 1000
 

@@ -94,11 +94,19 @@ def _tool_calls(result: ChatResult) -> list[ToolCallWire] | None:
 def _chat_logprobs(logprobs: list[TokenLogprob] | None) -> LogprobsContent | None:
     if logprobs is None:
         return None
-    return LogprobsContent(content=[
-        {"token": lp.token, "logprob": lp.logprob, "bytes": lp.bytes,
-         "top_logprobs": [{"token": t.token, "logprob": t.logprob, "bytes": t.bytes} for t in lp.top_logprobs]}
-        for lp in logprobs
-    ])
+    return LogprobsContent(
+        content=[
+            {
+                "token": lp.token,
+                "logprob": lp.logprob,
+                "bytes": lp.bytes,
+                "top_logprobs": [
+                    {"token": t.token, "logprob": t.logprob, "bytes": t.bytes} for t in lp.top_logprobs
+                ],
+            }
+            for lp in logprobs
+        ]
+    )
 
 
 def _completion_logprobs(logprobs: list[TokenLogprob] | None, start: int = 0) -> CompletionLogprobs | None:
@@ -164,8 +172,10 @@ class OpenAIController(Controller):
         if data.tool_choice not in (None, "auto", "none", "required") and not (
             isinstance(data.tool_choice, dict) and isinstance(data.tool_choice.get("function"), dict)
         ):
-            raise InvalidRequest("tool_choice must be auto, none, required or {type: function, function: {name}}",
-                                 param="tool_choice")
+            raise InvalidRequest(
+                "tool_choice must be auto, none, required or {type: function, function: {name}}",
+                param="tool_choice",
+            )
         if data.tool_choice not in (None, "none", "auto") and not data.tools:
             raise InvalidRequest("tool_choice needs tools", param="tool_choice")
         request = ChatRequest(
@@ -187,41 +197,61 @@ class OpenAIController(Controller):
             created=now(),
             model=data.model,
             choices=[
-                ChatChoice(index=i, finish_reason=r.finish_reason, logprobs=_chat_logprobs(r.logprobs),
-                           message=AssistantMessage(role="assistant", content=r.content, tool_calls=_tool_calls(r)))
+                ChatChoice(
+                    index=i,
+                    finish_reason=r.finish_reason,
+                    logprobs=_chat_logprobs(r.logprobs),
+                    message=AssistantMessage(role="assistant", content=r.content, tool_calls=_tool_calls(r)),
+                )
                 for i, r in enumerate(results)
             ],
             usage=_sum_usage([r.usage for r in results]),
         )
 
-    async def _stream_chat(self, manager: ModelManager, data: ChatCompletionRequest, request: ChatRequest) -> Any:
+    async def _stream_chat(
+        self, manager: ModelManager, data: ChatCompletionRequest, request: ChatRequest
+    ) -> Any:
         ident, created = new_id("chatcmpl"), now()
         first = await prefetch(manager.stream(data.model, request))
         include_usage = data.stream_options is not None and data.stream_options.include_usage
 
         def event(index: int, delta: Delta, finish: str | None = None, logprobs: Any = None) -> bytes:
             choice = ChatChunkChoice(index=index, delta=delta, finish_reason=finish, logprobs=logprobs)
-            return sse_event(ChatCompletionChunk(id=ident, created=created, model=data.model, choices=[choice]))
+            return sse_event(
+                ChatCompletionChunk(id=ident, created=created, model=data.model, choices=[choice])
+            )
 
         async def events() -> AsyncIterator[bytes]:
             usages: list[Usage] = []
             for index in range(data.n):
-                chunks = first if index == 0 else await prefetch(manager.stream(data.model, _with_seed(request, index)))
+                chunks = (
+                    first
+                    if index == 0
+                    else await prefetch(manager.stream(data.model, _with_seed(request, index)))
+                )
                 yield event(index, Delta(role="assistant", content=""))
                 usage = Usage()  # a chunk's usage is the count so far: the last one is final
                 async for chunk in chunks:
                     assert isinstance(chunk, ChatChunk)
                     usage = chunk.usage or usage
                     if chunk.content or chunk.tool_calls or chunk.logprobs:
-                        tool_calls = [ToolCallDeltaWire.of(d) for d in chunk.tool_calls] if chunk.tool_calls else None
-                        yield event(index, Delta(content=chunk.content, tool_calls=tool_calls),
-                                    logprobs=_chat_logprobs(chunk.logprobs))
+                        tool_calls = (
+                            [ToolCallDeltaWire.of(d) for d in chunk.tool_calls] if chunk.tool_calls else None
+                        )
+                        yield event(
+                            index,
+                            Delta(content=chunk.content, tool_calls=tool_calls),
+                            logprobs=_chat_logprobs(chunk.logprobs),
+                        )
                     if chunk.finish_reason is not None:
                         yield event(index, Delta(), finish=chunk.finish_reason)
                 usages.append(usage)
             if include_usage:
-                yield sse_event(ChatCompletionChunk(id=ident, created=created, model=data.model, choices=[],
-                                                    usage=_sum_usage(usages)))
+                yield sse_event(
+                    ChatCompletionChunk(
+                        id=ident, created=created, model=data.model, choices=[], usage=_sum_usage(usages)
+                    )
+                )
             yield _DONE
 
         return sse_response(events())
@@ -235,8 +265,11 @@ class OpenAIController(Controller):
         if data.best_of is not None and data.best_of < data.n:
             raise InvalidRequest("best_of must be at least n", param="best_of")
         if data.best_of is not None and data.best_of > data.n:
-            raise NotSupported("best_of greater than n (ranking extra candidates server-side) is not "
-                               "supported; ask for n choices instead", param="best_of")
+            raise NotSupported(
+                "best_of greater than n (ranking extra candidates server-side) is not "
+                "supported; ask for n choices instead",
+                param="best_of",
+            )
         base = CompletionRequest(
             prompt="",
             sampling=_sampling(manager, data.model, data, data.max_tokens),
@@ -247,23 +280,33 @@ class OpenAIController(Controller):
             grammar=data.grammar,
             stream=data.stream,
         )
-        requests = [_with_seed(msgspec.structs.replace(base, prompt=p), i) for p in prompts for i in range(data.n)]
+        requests = [
+            _with_seed(msgspec.structs.replace(base, prompt=p), i) for p in prompts for i in range(data.n)
+        ]
         if data.stream:
             return await self._stream_completions(manager, data, requests)
         results: list[CompletionResult] = list(
-            await asyncio.gather(*(manager.predict(data.model, r) for r in requests)))
+            await asyncio.gather(*(manager.predict(data.model, r) for r in requests))
+        )
         return Completion(
             id=new_id("cmpl"),
             created=now(),
             model=data.model,
-            choices=[CompletionChoice(index=i, text=r.text, finish_reason=r.finish_reason,
-                                      logprobs=_completion_logprobs(r.logprobs, len(q.prompt) if q.echo else 0))
-                     for i, (q, r) in enumerate(zip(requests, results))],
+            choices=[
+                CompletionChoice(
+                    index=i,
+                    text=r.text,
+                    finish_reason=r.finish_reason,
+                    logprobs=_completion_logprobs(r.logprobs, len(q.prompt) if q.echo else 0),
+                )
+                for i, (q, r) in enumerate(zip(requests, results))
+            ],
             usage=_sum_usage([r.usage for r in results]),
         )
 
-    async def _stream_completions(self, manager: ModelManager, data: CompletionRequestWire,
-                                  requests: list[CompletionRequest]) -> Any:
+    async def _stream_completions(
+        self, manager: ModelManager, data: CompletionRequestWire, requests: list[CompletionRequest]
+    ) -> Any:
         ident, created = new_id("cmpl"), now()
         first = await prefetch(manager.stream(data.model, requests[0]))
         include_usage = data.stream_options is not None and data.stream_options.include_usage
@@ -287,8 +330,11 @@ class OpenAIController(Controller):
                     offset += sum(len(lp.token) for lp in chunk.logprobs or [])
                 usages.append(usage)
             if include_usage:
-                yield sse_event(Completion(id=ident, created=created, model=data.model, choices=[],
-                                           usage=_sum_usage(usages)))
+                yield sse_event(
+                    Completion(
+                        id=ident, created=created, model=data.model, choices=[], usage=_sum_usage(usages)
+                    )
+                )
             yield _DONE
 
         return sse_response(events())
@@ -299,13 +345,20 @@ class OpenAIController(Controller):
         defaults = manager.get(data.model).config.parameters
         max_tokens = data.max_tokens or defaults.max_tokens or EDIT_MAX_TOKENS
         request = ChatRequest(
-            messages=[ChatMessage(role="system", content=data.instruction), ChatMessage(role="user", content=data.input)],
-            sampling=sampling_with_defaults(defaults, max_tokens=max_tokens, temperature=data.temperature,
-                                            top_p=data.top_p),
+            messages=[
+                ChatMessage(role="system", content=data.instruction),
+                ChatMessage(role="user", content=data.input),
+            ],
+            sampling=sampling_with_defaults(
+                defaults, max_tokens=max_tokens, temperature=data.temperature, top_p=data.top_p
+            ),
         )
         results: list[ChatResult] = await _predict_n(manager, data.model, request, data.n)
-        return Edit(created=now(), choices=[EditChoice(index=i, text=r.content or "") for i, r in enumerate(results)],
-                    usage=_sum_usage([r.usage for r in results]))
+        return Edit(
+            created=now(),
+            choices=[EditChoice(index=i, text=r.content or "") for i, r in enumerate(results)],
+            usage=_sum_usage([r.usage for r in results]),
+        )
 
     @post(["/v1/embeddings", "/embeddings"], status_code=200)
     async def embeddings(self, data: EmbeddingRequestWire, manager: ModelManager) -> EmbeddingList:
@@ -339,7 +392,9 @@ class OpenAIController(Controller):
         texts: list[str] = []
         for tokens in arrays:
             if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
-                raise InvalidRequest("input must be a string, a list of strings, or token arrays", param="input")
+                raise InvalidRequest(
+                    "input must be a string, a list of strings, or token arrays", param="input"
+                )
             result = await manager.predict(data.model, DetokenizeRequest(tokens=tokens))
             assert isinstance(result, DetokenizeResult)
             texts.append(result.content)
@@ -348,7 +403,9 @@ class OpenAIController(Controller):
     @post(["/v1/tokenize", "/tokenize"], status_code=200)
     async def tokenize(self, data: TokenizeRequestWire, manager: ModelManager) -> TokenizeResponse:
         """LocalAI's tokenize: ``{"model", "content"}`` to ``{"tokens": [...]}``."""
-        result = await manager.predict(data.model, TokenizeRequest(content=data.content, add_special=data.add_special))
+        result = await manager.predict(
+            data.model, TokenizeRequest(content=data.content, add_special=data.add_special)
+        )
         assert isinstance(result, TokenizeResult)
         return TokenizeResponse(tokens=result.tokens)
 
@@ -358,4 +415,3 @@ class OpenAIController(Controller):
         result = await manager.predict(data.model, DetokenizeRequest(tokens=data.tokens))
         assert isinstance(result, DetokenizeResult)
         return DetokenizeResponse(content=result.content)
-

@@ -21,7 +21,9 @@ class RerankController(Controller):
     @post(["/v1/rerank", "/rerank"], status_code=200)
     async def rerank(self, data: RerankRequestWire, manager: ModelManager) -> RerankResponse:
         texts = [d if isinstance(d, str) else d.text for d in data.documents]
-        result = await manager.predict(data.model, RerankRequest(query=data.query, documents=texts, top_n=data.top_n))
+        result = await manager.predict(
+            data.model, RerankRequest(query=data.query, documents=texts, top_n=data.top_n)
+        )
         assert isinstance(result, RerankResult)
         ranked = sorted(result.results, key=lambda score: (-score.relevance_score, score.index))
         if data.top_n is not None:
@@ -29,8 +31,13 @@ class RerankController(Controller):
         tokens = result.usage.prompt_tokens
         return RerankResponse(
             model=data.model,
-            results=[RerankResultWire(index=s.index, relevance_score=s.relevance_score,
-                                      document=RerankDocumentText(texts[s.index]) if data.return_documents else None)
-                     for s in ranked],
+            results=[
+                RerankResultWire(
+                    index=s.index,
+                    relevance_score=s.relevance_score,
+                    document=RerankDocumentText(texts[s.index]) if data.return_documents else None,
+                )
+                for s in ranked
+            ],
             usage=RerankUsage(prompt_tokens=tokens, total_tokens=tokens),
         )

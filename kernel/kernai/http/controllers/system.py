@@ -86,7 +86,9 @@ class SystemController(Controller):
     @get(["/system", "/v1/system"], summary="Installed backends and loaded models")
     async def system(self, manager: ModelManager, registry: PluginRegistry) -> SystemInfo:
         backends = [
-            BackendInfo(name, entry.plugin, [c.value for c in entry.backend.capabilities], entry.backend.description)
+            BackendInfo(
+                name, entry.plugin, [c.value for c in entry.backend.capabilities], entry.backend.description
+            )
             for name, entry in sorted(registry.backends.items())
         ]
         loaded = [
@@ -97,10 +99,14 @@ class SystemController(Controller):
         return SystemInfo(__version__, backends, loaded, registry.load_errors)
 
     @get(["/backend/monitor", "/v1/backend/monitor"], summary="State and memory of a model's worker")
-    async def monitor(self, request: Request[Any, Any, Any], manager: ModelManager, model: str | None = None) -> dict[str, Any]:
+    async def monitor(
+        self, request: Request[Any, Any, Any], manager: ModelManager, model: str | None = None
+    ) -> dict[str, Any]:
         return await manager.monitor(await _model_from(request, model))
 
     @post(["/backend/shutdown", "/v1/backend/shutdown"], summary="Stop a model's worker", status_code=200)
     async def shutdown(self, data: ModelRef, manager: ModelManager) -> Message:
         stopped = await manager.unload(data.model)
-        return Message(f"model '{data.model}' stopped" if stopped else f"model '{data.model}' was not running")
+        return Message(
+            f"model '{data.model}' stopped" if stopped else f"model '{data.model}' was not running"
+        )

@@ -26,14 +26,18 @@ def _float32_le(samples: list[float]) -> bytes:
     return packed.tobytes()
 
 
-async def _typed_request(request: Request[Any, Any, Any], settings: Settings) -> tuple[str | None, cap.VADRequest, Any]:
+async def _typed_request(
+    request: Request[Any, Any, Any], settings: Settings
+) -> tuple[str | None, cap.VADRequest, Any]:
     """The model name, the typed request, and the form whose files to remove afterwards (or ``None``)."""
     if request.content_type[0] == "multipart/form-data":
         form = await read_multipart(request, upload_dir(settings.data_path))
         upload = form.files.get("file")
         if upload is None or upload.size == 0:
             form.cleanup()
-            raise InvalidRequest("Missing or empty 'file': upload the audio as a multipart file field", param="file")
+            raise InvalidRequest(
+                "Missing or empty 'file': upload the audio as a multipart file field", param="file"
+            )
         return form.get("model"), cap.VADRequest(audio_path=str(upload.path)), form
     try:
         body = msgspec.json.decode(await request.body(), type=VADBody)
@@ -47,10 +51,16 @@ async def _typed_request(request: Request[Any, Any, Any], settings: Settings) ->
 class VADController(Controller):
     tags = ["audio"]
 
-    @post(["/vad", "/v1/vad"], status_code=200, operation_class=VADOperation,
-          opt={BODY_MEDIA_TYPES: [JSON, MULTIPART]},
-          summary="Speech segments in seconds (LocalAI: JSON {model, audio: [float32 at 16 kHz]}; or multipart file)")
-    async def vad(self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings) -> VADResponse:
+    @post(
+        ["/vad", "/v1/vad"],
+        status_code=200,
+        operation_class=VADOperation,
+        opt={BODY_MEDIA_TYPES: [JSON, MULTIPART]},
+        summary="Speech segments in seconds (LocalAI: JSON {model, audio: [float32 at 16 kHz]}; or multipart file)",
+    )
+    async def vad(
+        self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings
+    ) -> VADResponse:
         model, typed, form = await _typed_request(request, settings)
         try:
             result = await manager.predict(pick_model(manager, model, cap.Capability.VAD), typed)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from kernai.http.schemas import NonNegativeInt, PositiveInt
 from msgspec import Meta, Struct, field
+
+from kernai.http.schemas import NonNegativeInt, PositiveInt
 
 ModelName = Annotated[str, Meta(min_length=1)]
 

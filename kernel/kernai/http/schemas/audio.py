@@ -6,15 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from kernai.http.schemas import Int64
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from msgspec import Struct, field
+
+from kernai.http.schemas import Int64
 
 TranscriptFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 SpeechFormat = Literal["wav", "mp3", "flac", "opus", "pcm"]
 
-CONTENT_TYPES: dict[str, str] = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "opus": "audio/ogg",
-                                 "pcm": "audio/pcm"}
+CONTENT_TYPES: dict[str, str] = {
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "flac": "audio/flac",
+    "opus": "audio/ogg",
+    "pcm": "audio/pcm",
+}
 SAMPLE_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000})
 OPENAI_PCM_RATE = 24000
 """OpenAI's ``pcm`` is 24 kHz; clients read it without a header, so kernai resamples to match."""
@@ -69,7 +75,9 @@ class TranscriptionVerbose(Struct, kw_only=True, omit_defaults=True):
     words: list[TranscriptionWord] | None = None
 
 
-class TranscriptTextDelta(Struct, kw_only=True, omit_defaults=True, tag_field="type", tag="transcript.text.delta"):
+class TranscriptTextDelta(
+    Struct, kw_only=True, omit_defaults=True, tag_field="type", tag="transcript.text.delta"
+):
     """One streamed segment (OpenAI's streaming transcription event, with the segment's times added)."""
 
     delta: str
@@ -77,7 +85,9 @@ class TranscriptTextDelta(Struct, kw_only=True, omit_defaults=True, tag_field="t
     end: float | None = None
 
 
-class TranscriptTextDone(Struct, kw_only=True, omit_defaults=True, tag_field="type", tag="transcript.text.done"):
+class TranscriptTextDone(
+    Struct, kw_only=True, omit_defaults=True, tag_field="type", tag="transcript.text.done"
+):
     text: str
     language: str | None = None
     duration: float | None = None
@@ -206,26 +216,38 @@ def _form(required: list[str], properties: dict[str, Schema]) -> Schema:
     return Schema(type=OpenAPIType.OBJECT, required=required, properties=properties)  # type: ignore[arg-type]
 
 
-_FILE = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY,
-               description="Audio in any format FFmpeg reads (wav, mp3, flac, ogg, webm, m4a ...)")
-TRANSCRIPTION_FORM_SCHEMA = _form(["file", "model"], {
-    "file": _FILE,
-    "model": _string("A transcription model"),
-    "language": _string("ISO-639-1 code of the spoken language (transcriptions only)"),
-    "prompt": _string("Text to guide the style or continue a previous segment"),
-    "temperature": Schema(type=OpenAPIType.NUMBER, minimum=0, maximum=1),
-    "response_format": _string("Answer format", ["json", "text", "srt", "vtt", "verbose_json"]),
-    "timestamp_granularities[]": Schema(type=OpenAPIType.ARRAY, items=_string("", ["word", "segment"])),
-    "stream": Schema(type=OpenAPIType.BOOLEAN, description="Server-sent events, one per segment"),
-    "vad_filter": Schema(type=OpenAPIType.BOOLEAN, description="Skip silence (also: chunking_strategy)"),
-})
+_FILE = Schema(
+    type=OpenAPIType.STRING,
+    format=OpenAPIFormat.BINARY,
+    description="Audio in any format FFmpeg reads (wav, mp3, flac, ogg, webm, m4a ...)",
+)
+TRANSCRIPTION_FORM_SCHEMA = _form(
+    ["file", "model"],
+    {
+        "file": _FILE,
+        "model": _string("A transcription model"),
+        "language": _string("ISO-639-1 code of the spoken language (transcriptions only)"),
+        "prompt": _string("Text to guide the style or continue a previous segment"),
+        "temperature": Schema(type=OpenAPIType.NUMBER, minimum=0, maximum=1),
+        "response_format": _string("Answer format", ["json", "text", "srt", "vtt", "verbose_json"]),
+        "timestamp_granularities[]": Schema(type=OpenAPIType.ARRAY, items=_string("", ["word", "segment"])),
+        "stream": Schema(type=OpenAPIType.BOOLEAN, description="Server-sent events, one per segment"),
+        "vad_filter": Schema(type=OpenAPIType.BOOLEAN, description="Skip silence (also: chunking_strategy)"),
+    },
+)
 VAD_FORM_SCHEMA = _form(["file"], {"file": _FILE, "model": _string("A VAD model (optional when only one)")})
-VAD_JSON_SCHEMA = _form(["audio"], {
-    "model": _string("A VAD model (optional when only one)"),
-    "audio": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.NUMBER),
-                    description="Mono float samples in [-1, 1]"),
-    "sample_rate": Schema(type=OpenAPIType.INTEGER, enum=[16000, 8000]),
-})
+VAD_JSON_SCHEMA = _form(
+    ["audio"],
+    {
+        "model": _string("A VAD model (optional when only one)"),
+        "audio": Schema(
+            type=OpenAPIType.ARRAY,
+            items=Schema(type=OpenAPIType.NUMBER),
+            description="Mono float samples in [-1, 1]",
+        ),
+        "sample_rate": Schema(type=OpenAPIType.INTEGER, enum=[16000, 8000]),
+    },
+)
 
 
 @dataclass
@@ -233,8 +255,9 @@ class TranscriptionOperation(Operation):
     """The OpenAPI operation of ``/v1/audio/transcriptions`` and ``/translations``: a multipart form."""
 
     def __post_init__(self) -> None:
-        self.request_body = RequestBody(required=True, content={
-            "multipart/form-data": OpenAPIMediaType(schema=TRANSCRIPTION_FORM_SCHEMA)})
+        self.request_body = RequestBody(
+            required=True, content={"multipart/form-data": OpenAPIMediaType(schema=TRANSCRIPTION_FORM_SCHEMA)}
+        )
 
 
 @dataclass
@@ -242,6 +265,10 @@ class VADOperation(Operation):
     """The OpenAPI operation of ``/vad``: LocalAI's JSON samples or a multipart file."""
 
     def __post_init__(self) -> None:
-        self.request_body = RequestBody(required=True, content={
-            "application/json": OpenAPIMediaType(schema=VAD_JSON_SCHEMA),
-            "multipart/form-data": OpenAPIMediaType(schema=VAD_FORM_SCHEMA)})
+        self.request_body = RequestBody(
+            required=True,
+            content={
+                "application/json": OpenAPIMediaType(schema=VAD_JSON_SCHEMA),
+                "multipart/form-data": OpenAPIMediaType(schema=VAD_FORM_SCHEMA),
+            },
+        )

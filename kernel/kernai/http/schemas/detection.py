@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from kernai.http.schemas import NonNegativeInt
 from msgspec import Meta, Struct
+
+from kernai.http.schemas import NonNegativeInt
 
 ModelName = Annotated[str, Meta(min_length=1)]
 Fraction = Annotated[float, Meta(ge=0, le=1)]
-Point = Annotated[list[float], Meta(min_length=2, max_length=3, description="[x, y] or [x, y, label]: label 1 "
-                                    "(the default) is on the object, 0 is not; pixels of the original image")]
-Box = Annotated[list[float], Meta(min_length=4, max_length=4, description="[x1, y1, x2, y2]: corners in pixels")]
+Point = Annotated[
+    list[float],
+    Meta(
+        min_length=2,
+        max_length=3,
+        description="[x, y] or [x, y, label]: label 1 "
+        "(the default) is on the object, 0 is not; pixels of the original image",
+    ),
+]
+Box = Annotated[
+    list[float], Meta(min_length=4, max_length=4, description="[x1, y1, x2, y2]: corners in pixels")
+]
 
 
 class DetectionRequestWire(Struct, kw_only=True, omit_defaults=True):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernai.gallery.schema import BackendVariant, FileEntry
 from msgspec import Struct, field
+
+from kernai.gallery.schema import BackendVariant, FileEntry
 
 
 class _Wire(Struct, kw_only=True):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from kernai.http.schemas import Int64
 from msgspec import Struct, field
+
+from kernai.http.schemas import Int64
 
 
 class InstanceOptions(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):

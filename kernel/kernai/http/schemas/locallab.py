@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from kernai.http.schemas import NonNegativeInt, PositiveInt
 from msgspec import Meta, Struct
+
+from kernai.http.schemas import NonNegativeInt, PositiveInt
 
 
 class SamplingFields(Struct, kw_only=True, omit_defaults=True):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from msgspec import Meta, Struct
+
 from kernai.capabilities import ChatMessage, Tool, ToolCall, ToolCallDelta
 from kernai.http.schemas import Int64, NonNegativeInt, PositiveInt
-from msgspec import Meta, Struct
 
 Temperature = Annotated[float, Meta(ge=0, le=2)]
 Probability = Annotated[float, Meta(ge=0, le=1)]
@@ -150,10 +151,17 @@ class ToolCallDeltaWire(_Wire, kw_only=True):
 
     @classmethod
     def of(cls, delta: ToolCallDelta) -> ToolCallDeltaWire:
-        function = (FunctionCallWire(delta.function.name, delta.function.arguments)
-                    if delta.function is not None else None)
-        return cls(index=delta.index, id=delta.id, type=(delta.type or "function") if delta.id else None,
-                   function=function)
+        function = (
+            FunctionCallWire(delta.function.name, delta.function.arguments)
+            if delta.function is not None
+            else None
+        )
+        return cls(
+            index=delta.index,
+            id=delta.id,
+            type=(delta.type or "function") if delta.id else None,
+            function=function,
+        )
 
 
 class AssistantMessage(Struct, kw_only=True, omit_defaults=True):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from kernai.http.schemas import PositiveInt
 from msgspec import Meta, Struct
+
+from kernai.http.schemas import PositiveInt
 
 ModelName = Annotated[str, Meta(min_length=1)]
 

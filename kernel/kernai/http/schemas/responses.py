@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from kernai.http.schemas import PositiveInt
 from msgspec import Meta, Struct, field
+
+from kernai.http.schemas import PositiveInt
 
 ModelName = Annotated[str, Meta(min_length=1)]
 

@@ -12,7 +12,12 @@ import sys
 
 _LOG = os.environ.get("KERNAI_TEST_NETWORK_LOG", "")
 _ADDRESSED = ("socket.connect", "socket.sendto", "socket.sendmsg")  # (socket, address)
-_LOOKUPS = ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo")  # (host, ...)
+_LOOKUPS = (
+    "socket.getaddrinfo",
+    "socket.gethostbyname",
+    "socket.gethostbyaddr",
+    "socket.getnameinfo",
+)  # (host, ...)
 
 
 def _record(line: str) -> None:
