@@ -16,9 +16,11 @@ explicit flags instead of ``-march=native``:
 
 The wheel is built once into ``$KERNAI_ENGINE_CACHE`` (default ``~/.cache/kernai/engines``), in a
 folder named by a hash of the version, the flags and the Python tag, never into pip's own wheel
-cache; the plugin then depends on that file (``llama-cpp-python @ file:///...``), so pip installs
-exactly this build and never a cached native one. A machine with other instruction sets computes
-other flags, so another key: a cached wheel is only reused where every instruction in it runs.
+cache, under the version ``0.3.36+kernai.<hash>``; the plugin then depends on that file
+(``llama-cpp-python @ file:///...``), so pip installs exactly this build, never a cached native one,
+and replaces a llama-cpp-python 0.3.36 built elsewhere that the environment already holds. A machine
+with other instruction sets computes other flags, so another key: a cached wheel is only reused where
+every instruction in it runs.
 
 Environment:
 - ``CMAKE_ARGS`` is appended to the flags (a GPU build: ``-DGGML_CUDA=on``) and is part of the key;
@@ -30,14 +32,17 @@ Run ``python engine_build.py`` to print the flags and the requirement for this m
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 ENGINE = "llama-cpp-python"
@@ -46,6 +51,8 @@ INDEX_REQUIREMENT = f"{ENGINE}>={VERSION},<0.4"
 MODE_ENV = "KERNAI_LLAMA_CPP_ENGINE"
 CACHE_ENV = "KERNAI_ENGINE_CACHE"
 FLAGS_FILE = "cmake-args.txt"
+LAYOUT = "2"
+"""Part of the cache key: raised when what this module puts in a cache folder changes (2: local version)."""
 
 X86_OPTIONS: dict[str, set[str]] = {
     # llama.cpp's CMake option: the /proc/cpuinfo flags it compiles for
@@ -104,8 +111,41 @@ def cache_root() -> Path:
 
 def build_key(args: list[str]) -> str:
     tag = f"{sys.implementation.name}{sys.version_info.major}{sys.version_info.minor}"
-    text = "\n".join([ENGINE, VERSION, tag, platform.machine(), sys.platform, *args])
+    text = "\n".join([ENGINE, VERSION, LAYOUT, tag, platform.machine(), sys.platform, *args])
     return f"{ENGINE}-{VERSION}-{tag}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def local_version(key: str) -> str:
+    """The wheel's version: ``0.3.36+kernai.<hash>``. pip keeps an installed llama-cpp-python whose
+    version equals the wheel's, whatever built it (a native build); a distinct local version makes it
+    replace one, and replace ours when the flags (so the hash) change."""
+    return f"{VERSION}+kernai.{key.rsplit('-', 1)[-1]}"
+
+
+def relabel(wheel: Path, version: str) -> Path:
+    """Rewrite ``wheel`` as ``version`` (its file name, dist-info folder, METADATA and RECORD)."""
+    name, old_version, tags = wheel.name.split("-", 2)
+    old_info, new_info = f"{name}-{old_version}.dist-info/", f"{name}-{version}.dist-info/"
+    target = wheel.with_name(f"{name}-{version}-{tags}")
+    record = []
+    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            if item.filename == old_info + "RECORD":
+                continue
+            data = source.read(item)
+            filename = item.filename.replace(old_info, new_info, 1)
+            if filename == new_info + "METADATA":
+                data = re.sub(
+                    rb"^Version: .*$", f"Version: {version}".encode(), data, count=1, flags=re.MULTILINE
+                )
+            entry = zipfile.ZipInfo(filename, item.date_time)
+            entry.external_attr, entry.compress_type = item.external_attr, zipfile.ZIP_DEFLATED
+            out.writestr(entry, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{filename},sha256={digest},{len(data)}")
+        out.writestr(new_info + "RECORD", "\n".join([*record, f"{new_info}RECORD,,"]) + "\n")
+    wheel.unlink()
+    return target
 
 
 def _wheel_in(folder: Path) -> Path | None:
@@ -156,6 +196,9 @@ def built_wheel() -> Path:
             if done.returncode != 0 or _wheel_in(staging) is None:
                 tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
                 raise RuntimeError(f"building {ENGINE} failed (pip exited {done.returncode}):\n{tail}")
+            built = _wheel_in(staging)
+            assert built is not None
+            relabel(built, local_version(folder.name))
             (staging / FLAGS_FILE).write_text(" ".join(args) + "\n")
             log.unlink()
             os.replace(staging, folder)  # whole or not at all

@@ -46,6 +46,8 @@ def test_llama_cpp_python_was_installed_from_the_portable_build_of_this_machine(
     wheel = Path(unquote(urlparse(json.loads(direct)["url"]).path))
     assert wheel.parent == build.cache_root() / build.build_key(build.cmake_args()), wheel
     assert (wheel.parent / build.FLAGS_FILE).read_text().split() == build.cmake_args()
+    # its own version, so that pip replaced any llama-cpp-python 0.3.36 built elsewhere
+    assert distribution("llama-cpp-python").version == build.local_version(wheel.parent.name)
 
 
 def test_the_engine_has_no_amx_and_no_instruction_this_cpu_lacks() -> None:
