@@ -14,7 +14,8 @@ RTF columns are the best of the rounds (as ``timeit`` does: the least disturbed 
 real cost); the ratio columns are the median over rounds of the ratio within each round, which pairs runs
 made under the same load. The CPU columns are CPU seconds per audio second (median) of the processes that
 do the work: this process for raw, the kernai server with its workers, the peer server; CPU time barely
-depends on what else the machine runs, so ``CPU kernai / raw`` is the cleanest measure of kernai's cost. Every system uses the same settings: int8, beam size 5, default threads.
+depends on what else the machine runs, so ``CPU kernai / raw`` is the cleanest measure of kernai's cost.
+Every system uses the same settings: int8, beam size 5, default threads.
 
     .venv/bin/python bench/audio.py [--rounds 3] [--clips 10,30]
 """

@@ -172,7 +172,8 @@ def main() -> None:
     ipc = asyncio.run(ipc_round_trip(models))
 
     print(
-        f"wrk {DURATION} per row; kernai = full app (worker process for POST); bare = Litestar + granian alone\n"
+        f"wrk {DURATION} per row; kernai = full app (worker process for POST); "
+        "bare = Litestar + granian alone\n"
     )
     print(
         f"{'route':<20}{'conns':>6}{'kernai req/s':>14}{'bare req/s':>12}{'ratio':>7}"
@@ -181,7 +182,8 @@ def main() -> None:
     for key, row in kernai_rows.items():
         floor = bare_rows[key]
         print(
-            f"{key[0]:<20}{key[1]:>6}{row['rps']:>14.0f}{floor['rps']:>12.0f}{row['rps'] / floor['rps']:>7.2f}"
+            f"{key[0]:<20}{key[1]:>6}{row['rps']:>14.0f}{floor['rps']:>12.0f}"
+            f"{row['rps'] / floor['rps']:>7.2f}"
             f"{row['p50']:>11.2f}/{row['p99']:<8.2f}{floor['p50']:>10.2f}/{floor['p99']:<7.2f}"
         )
     print(

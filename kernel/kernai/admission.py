@@ -1,4 +1,5 @@
-"""A fair, bounded queue in front of one model: ``parallel`` requests run, ``queue_size`` wait, more are refused."""
+"""A fair, bounded queue in front of one model: ``parallel`` requests run, ``queue_size`` wait, more are
+refused."""
 
 from __future__ import annotations
 

@@ -83,7 +83,8 @@ class ConfigError(Struct, frozen=True):
 
     @property
     def model(self) -> str:
-        """The model this error stands for (in ``/v1/models`` and requests): the declared name, else the file's."""
+        """The model this error stands for (in ``/v1/models`` and requests): the declared name, else the
+        file's."""
         return self.name or Path(self.file).stem
 
     def __str__(self) -> str:

@@ -5,6 +5,7 @@ which workers inherit."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 BLOCKED_PREFIXES = {
     "LD_": "the dynamic linker loads libraries named by LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT",
@@ -49,8 +50,11 @@ def refusal(name: str) -> str | None:
     return next((reason for prefix, reason in BLOCKED_PREFIXES.items() if upper.startswith(prefix)), None)
 
 
-def check_environment(environment: Mapping[object, object]) -> tuple[str, str] | None:
-    """The first variable of ``environment`` that may not be set, and why; ``None`` when all may."""
+def check_environment(environment: Mapping[Any, object]) -> tuple[str, str] | None:
+    """The first variable of ``environment`` that may not be set, and why; ``None`` when all may.
+
+    Keys of any type (a parsed YAML file's) are read as strings; ``Any`` because Mapping's key type is
+    invariant, so ``Mapping[object, object]`` would not accept a ``dict[str, str]``."""
     for key, value in environment.items():
         name = str(key)
         if (reason := refusal(name)) is not None:

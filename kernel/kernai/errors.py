@@ -52,6 +52,7 @@ class ModelUnavailable(KernaiError):
 
     status_code = 503
     error_type = "server_error"
+    code: str
 
     def __init__(
         self, message: str, *, retry_after: int | None = None, code: str = "model_unavailable"

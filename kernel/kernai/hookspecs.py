@@ -54,7 +54,7 @@ def load(backend: str, config: ModelConfig) -> Any:
 
 
 @hookspec(firstresult=True)
-def predict(backend: str, model: Any, request: Request) -> Result | Iterator[Chunk]:
+def predict(backend: str, model: Any, request: Request) -> Result | Iterator[Chunk] | None:
     """Serve one typed request with the handle that ``load`` returned.
 
     Return the matching result struct, or, when ``request.stream`` is true, an iterator of chunk
@@ -65,10 +65,10 @@ def predict(backend: str, model: Any, request: Request) -> Result | Iterator[Chu
 
 
 @hookspec(firstresult=True)
-def status(backend: str, model: Any) -> dict[str, Any]:
+def status(backend: str, model: Any) -> dict[str, Any] | None:
     """Extra, JSON-serialisable facts about the loaded model for the monitor (may be empty)."""
 
 
 @hookspec(firstresult=True)
-def shutdown(backend: str, model: Any) -> bool:
+def shutdown(backend: str, model: Any) -> bool | None:
     """Release the model's resources; return ``True``. The worker exits afterwards."""

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any
@@ -239,7 +239,8 @@ class ModelManager:
         authorize_model(model.name)
         if not model.supports(capability):
             raise NotSupported(
-                f"Model '{model.name}' (backend '{model.config.backend}') does not support {capability.value}",
+                f"Model '{model.name}' (backend '{model.config.backend}') does not support "
+                f"{capability.value}",
                 param="model",
             )
         if model.config.disabled:
@@ -523,7 +524,7 @@ class ModelManager:
             finally:
                 self._record(model, request, begun, getattr(result, "usage", None), error)
 
-    async def stream(self, name: str, request: Request) -> AsyncIterator[Chunk]:
+    async def stream(self, name: str, request: Request) -> AsyncGenerator[Chunk, None]:
         """Serve a streaming request; closing the iterator early cancels it in the worker."""
         model = self.get(name)
         self._check(model, request)
@@ -558,7 +559,8 @@ class ModelManager:
         return await self.start_model(name)
 
     async def set_flag(self, name: str, flag: str, value: bool) -> ManagedModel:
-        """Persist ``disabled`` or ``pinned`` in the model's YAML file or instance row; a disabled model stops."""
+        """Persist ``disabled`` or ``pinned`` in the model's YAML file or instance row; a disabled model
+        stops."""
         model = self.get(name)
         update_config_source(model.config, self.instances, {flag: value})
         self.reload()

@@ -1,4 +1,5 @@
-"""Small sample inputs for each capability (a tone, a sentence), for ``kernai doctor`` and the conformance kit."""
+"""Small sample inputs for each capability (a tone, a sentence), for ``kernai doctor`` and the conformance
+kit."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The plugin's dependencies, computed at install time: llama.cpp built for this CPU family (engine_build.py)."""
+"""The plugin's dependencies, computed at install time: llama.cpp built for this CPU family
+(engine_build.py)."""
 
 import sys
 from pathlib import Path

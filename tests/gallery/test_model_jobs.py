@@ -397,7 +397,8 @@ def test_a_server_stopped_mid_download_interrupts_the_job_and_keeps_the_partial(
 
 
 def _slow_download_begun(gallery: Gallery, client: httpx.Client, name: str, seed: int) -> tuple[bytes, str]:
-    """Apply a model whose 3 MB file is served slowly; return its bytes and the job's uuid once some arrived."""
+    """Apply a model whose 3 MB file is served slowly; return its bytes and the job's uuid once some
+    arrived."""
     data = blob(3_000_000, seed=seed)
     url = gallery.files.add(f"{name}.bin", data, delay=0.05)
     gallery.add(entry(name, [{"filename": f"{name}.bin", "uri": url, "sha256": sha256(data)}]))

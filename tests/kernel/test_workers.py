@@ -33,7 +33,8 @@ def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyp
 
 
 def kill_mid_request_with(client: httpx.Client, model: str, signum: int) -> tuple[int, httpx.Response]:
-    """Kill the model's worker with ``signum`` while it answers a long chat; its PID and the chat's response."""
+    """Kill the model's worker with ``signum`` while it answers a long chat; its PID and the chat's
+    response."""
     assert chat(client, model, "warm up").status_code == 200
     pid = worker_pid(client, model)
     result: dict[str, httpx.Response] = {}

@@ -34,7 +34,8 @@ def write_configs(root: Path, models: dict[str, dict[str, Any]], settings: dict[
 
 
 def make_server(root: Path, models: dict[str, dict[str, Any]], settings: dict[str, Any]) -> KernaiServer:
-    """A server over ``root/models`` (one YAML per model) and ``root/data``, with ``settings`` as its config."""
+    """A server over ``root/models`` (one YAML per model) and ``root/data``, with ``settings`` as its
+    config."""
     return KernaiServer(
         root / "models",
         root / "data",

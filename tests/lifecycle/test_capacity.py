@@ -1,4 +1,5 @@
-"""The running cap: LRU eviction of an idle model, busy wait then 503, pinned models, the fair bounded queue."""
+"""The running cap: LRU eviction of an idle model, busy wait then 503, pinned models, the fair bounded
+queue."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Idle unload, crash restarts, on-demand start, enable/disable, the llamactl instances API and LocalLab routes."""
+"""Idle unload, crash restarts, on-demand start, enable/disable, the llamactl instances API and LocalLab
+routes."""
 
 from __future__ import annotations
 

@@ -103,7 +103,8 @@ def assert_stops_when_client_leaves(http: httpx.Client) -> Callable[[str, Body],
 
 @pytest.fixture()
 def kill_mid_stream(http: httpx.Client) -> Callable[[str, Body], list[str]]:
-    """Starts a slow stream, SIGKILLs the model's worker after the first event, returns the lines that followed."""
+    """Starts a slow stream, SIGKILLs the model's worker after the first event, returns the lines that
+    followed."""
 
     def run(path: str, body: Body) -> list[str]:
         http.post(path, json={**body("slow-echo", "warm"), "stream": False})

@@ -94,8 +94,8 @@ class KeyStore:
         secret = new_secret(kind)
         with transaction(self.db):
             cursor = self.db.execute(
-                "INSERT INTO api_keys (name, key_hash, key_prefix, kind, permission_mode, expires_at, enabled, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                "INSERT INTO api_keys (name, key_hash, key_prefix, kind, permission_mode, expires_at, "
+                "enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
                 (
                     name,
                     digest(secret),

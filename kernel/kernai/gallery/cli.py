@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Coroutine
-from functools import wraps
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any
 
@@ -267,7 +267,11 @@ async def models_remove(
     """Remove models: their configs and the files the gallery installed for them."""
     service = _service(models_dir, data_dir, config_file)
     for name in names:
-        await _run_job(service, lambda listener, name=name: service.delete_model(name), downloads=False)
+
+        def start(listener: Callable[[Any], None], name: str = name) -> Coroutine[Any, Any, Any]:
+            return service.delete_model(name)  # removing a model reports no progress
+
+        await _run_job(service, start, downloads=False)
 
 
 # --- kernai backends -------------------------------------------------------------------------------
@@ -320,11 +324,7 @@ async def backends_install(
     """Install backend plugins (pip, into this environment)."""
     service = _service(models_dir, data_dir, config_file)
     for backend_id in ids:
-        await _run_job(
-            service,
-            lambda listener, i=backend_id: service.apply_backend(i, variant, listener),
-            downloads=False,
-        )
+        await _run_job(service, partial(service.apply_backend, backend_id, variant), downloads=False)
 
 
 @backends.command("list")
@@ -364,7 +364,7 @@ async def backends_remove(
     """Uninstall the plugins that provide these backends."""
     service = _service(models_dir, data_dir, config_file)
     for name in names:
-        await _run_job(service, lambda listener, n=name: service.delete_backend(n, listener), downloads=False)
+        await _run_job(service, partial(service.delete_backend, name), downloads=False)
 
 
 @backends.command("upgrade")
@@ -389,9 +389,7 @@ async def backends_upgrade(
             console.print("every backend is up to date")
         return
     for name in names or [upgrade.name for upgrade in upgrades]:
-        await _run_job(
-            service, lambda listener, n=name: service.upgrade_backend(n, listener), downloads=False
-        )
+        await _run_job(service, partial(service.upgrade_backend, name), downloads=False)
     if not names and not upgrades:
         console.print("every backend is up to date")
 

@@ -54,7 +54,8 @@ class Job(Struct, kw_only=True):
     updated_at: float = field(default_factory=time.time)
     pid: int = field(default_factory=os.getpid)
     pid_started: float = field(default_factory=lambda: _process_started(os.getpid()))
-    """When the process running the job started: with ``pid``, tells it from a later process given the same PID."""
+    """When the process running the job started: with ``pid``, tells it from a later process given the same
+    PID."""
 
     @property
     def finished(self) -> bool:
@@ -119,7 +120,8 @@ class JobStore:
         return msgspec.json.decode(row[0], type=Job) if row else None
 
     def list(self, kind: str | None = None) -> list[Job]:
-        query, args = "SELECT data FROM jobs", ()  # type: tuple[Any, ...]
+        query = "SELECT data FROM jobs"
+        args: tuple[str, ...] = ()
         if kind is not None:
             query, args = query + " WHERE kind = ?", (kind,)
         with self._lock:

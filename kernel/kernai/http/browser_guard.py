@@ -22,7 +22,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from litestar.enums import RequestEncodingType
+from litestar.enums import RequestEncodingType, ScopeType
 from litestar.handlers import BaseRouteHandler
 from litestar.types import Scope
 
@@ -148,7 +148,7 @@ class BrowserGuard:
                 code="host_not_allowed",
             )
         origin = _header(scope, b"origin")
-        changing = scope["type"] == "websocket" or scope.get("method") in STATE_CHANGING
+        changing = scope["type"] == ScopeType.WEBSOCKET or scope.get("method") in STATE_CHANGING
         if origin is not None and changing and not self.origin_allowed(origin, host):
             raise Forbidden(
                 f"Origin '{origin}' is not allowed: a web page may change state here only from this server's"

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
 from litestar.utils.scope.state import ScopeState
 
 from kernai.errors import KernaiError, Unauthorized
@@ -177,7 +178,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return error_response(request, 500, f"Internal server error: {type(exc).__name__}")
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     KernaiError: handle_kernai_error,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,

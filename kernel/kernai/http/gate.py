@@ -25,7 +25,17 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from litestar import Request
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPScope,
+    Message,
+    Receive,
+    ReceiveMessage,
+    Scope,
+    Send,
+    WebSocketScope,
+)
 
 from kernai.auth.keys import KeyStore, digest
 from kernai.auth.principal import KeyKind, Principal, RequestContext, current_request
@@ -80,9 +90,9 @@ def _presented_key(scope: Scope) -> str | None:
         return authorization[7:].strip() or None
     if key := headers.get(b"x-api-key", b"").decode(errors="replace").strip():
         return key
-    if scope["type"] == "websocket":
-        query = parse_qs(scope.get("query_string", b"").decode(errors="replace"))
-        return (query.get("api_key") or [None])[0]
+    if scope["type"] == ScopeType.WEBSOCKET:
+        values = parse_qs(scope.get("query_string", b"").decode(errors="replace")).get("api_key")
+        return values[0] if values else None
     return None
 
 
@@ -94,7 +104,7 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-async def _drain(receive: Receive, last: Message | None = None) -> None:
+async def _drain(receive: Receive, last: ReceiveMessage | None = None) -> None:
     """Read (and drop) up to ``DRAIN_LIMIT`` more bytes of a refused body, so that the client, still
     sending, reads the error instead of a reset connection."""
     drained = 0
@@ -183,15 +193,15 @@ class Gate:
         return limits[prefix] if prefix is not None else self.services.settings.max_body_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
+        if scope["type"] == ScopeType.WEBSOCKET:
             await self._websocket(scope, receive, send)
             return
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         await self._http(scope, receive, send)
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _websocket(self, scope: WebSocketScope, receive: Receive, send: Send) -> None:
         try:
             self.services.guard.check(scope)
         except KernaiError:
@@ -208,7 +218,7 @@ class Gate:
         finally:
             current_request.reset(token)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         services = self.services
         path: str = scope["path"]
         kind = route_class(path)
@@ -225,7 +235,7 @@ class Gate:
             (k.lower().encode(), v.encode()) for k, v in services.settings.response_headers.items()
         ]
 
-        async def counted_receive() -> Message:
+        async def counted_receive() -> ReceiveMessage:
             message = await receive()
             if message["type"] == "http.request":
                 chunk = message.get("body", b"")
@@ -286,7 +296,7 @@ class Gate:
 
     def _observe(
         self,
-        scope: Scope,
+        scope: HTTPScope,
         kind: str,
         status: int,
         begun: float,

@@ -1,7 +1,7 @@
 """Turn an image reference from a request (http(s) URL, data URI, bare base64) into the file's bytes.
 
 Decoding the image is the backend's job; here only the transport is checked: a URL must answer
-within the timeout with at most ``max_bytes``, a data URI must carry an ``image/*`` media type.
+within ``time_limit`` seconds with at most ``max_bytes``, a data URI must carry an ``image/*`` media type.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from kernai.errors import InvalidRequest
 _DATA_URI = re.compile(r"^data:(?P<type>[^;,]*)(?P<params>(;[^;,]*)*),(?P<data>.*)$", re.DOTALL)
 
 
-async def image_bytes(reference: str, *, timeout: float, max_bytes: int, param: str = "image") -> bytes:
+async def image_bytes(reference: str, *, time_limit: float, max_bytes: int, param: str = "image") -> bytes:
     """The bytes of the image that ``reference`` names; :class:`InvalidRequest` when it cannot be had."""
     reference = reference.strip()
     if not reference:
         raise InvalidRequest("The image is empty", param=param)
     if reference.startswith(("http://", "https://")):
-        return await fetch(reference, timeout=timeout, max_bytes=max_bytes, param=param)
+        return await fetch(reference, time_limit=time_limit, max_bytes=max_bytes, param=param)
     if reference.startswith("data:"):
         match = _DATA_URI.match(reference)
         if match is None:
@@ -54,12 +54,13 @@ def _b64decode(text: str, param: str) -> bytes:
         ) from None
 
 
-async def fetch(url: str, *, timeout: float, max_bytes: int, param: str = "image") -> bytes:
-    """GET ``url`` within ``timeout`` seconds in all, refusing bodies over ``max_bytes``."""
+async def fetch(url: str, *, time_limit: float, max_bytes: int, param: str = "image") -> bytes:
+    """GET ``url`` within ``time_limit`` seconds in all, refusing bodies over ``max_bytes``; past the limit,
+    an :class:`InvalidRequest` that names it."""
     try:
         async with (
-            asyncio.timeout(timeout),
-            httpx.AsyncClient(timeout=timeout, follow_redirects=True, max_redirects=5) as client,
+            asyncio.timeout(time_limit),
+            httpx.AsyncClient(timeout=time_limit, follow_redirects=True, max_redirects=5) as client,
             client.stream("GET", url) as response,
         ):
             if response.status_code != 200:
@@ -81,7 +82,7 @@ async def fetch(url: str, *, timeout: float, max_bytes: int, param: str = "image
             return bytes(body)
     except TimeoutError:
         raise InvalidRequest(
-            f"Fetching the image from {url} took more than {timeout:g} s", param=param
+            f"Fetching the image from {url} took more than {time_limit:g} s", param=param
         ) from None
     except httpx.HTTPError as exc:
         raise InvalidRequest(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -69,21 +69,21 @@ def response_format(kind: str | None, schema: dict[str, Any] | None) -> Response
     raise InvalidRequest(f"Unknown response_format type '{kind}'", param="response_format")
 
 
-async def prefetch(chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+async def prefetch(chunks: AsyncGenerator[Chunk, None]) -> AsyncGenerator[Chunk, None]:
     """Wait for the first chunk before the response starts, so an early error is still a 4xx/5xx."""
     try:
         first = await anext(chunks)
     except StopAsyncIteration:
         first = None
 
-    async def rest() -> AsyncIterator[Chunk]:
+    async def rest() -> AsyncGenerator[Chunk, None]:
         try:
             if first is not None:
                 yield first
                 async for chunk in chunks:
                     yield chunk
         finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
+            await chunks.aclose()
 
     return rest()
 
@@ -123,15 +123,15 @@ def openai_error_event(error: KernaiError) -> bytes:
 
 
 def sse_response(
-    events: AsyncIterator[bytes], error_event: Callable[[KernaiError], bytes] = openai_error_event
+    events: AsyncGenerator[bytes, None], error_event: Callable[[KernaiError], bytes] = openai_error_event
 ) -> Stream:
     """Stream ``events``; an error after the first byte becomes a final ``error_event``.
 
     When the client goes away, ``events`` is closed at once, which cancels the work in the worker.
     """
 
-    async def guarded() -> AsyncIterator[bytes]:
-        async with aclosing(events):  # type: ignore[type-var]
+    async def guarded() -> AsyncGenerator[bytes, None]:
+        async with aclosing(events):
             try:
                 async for event in events:
                     yield event

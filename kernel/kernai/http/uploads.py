@@ -9,7 +9,6 @@ recording is never held in the server's memory. The caller deletes the files wit
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import time
 import uuid
@@ -126,12 +125,10 @@ async def read_multipart(request: Request[Any, Any, Any], directory: Path) -> Up
                             text += event
                     elif segment is not None:
                         if handle is not None and upload is not None:
+                            size = handle.tell()  # written from the start: the file's size, without a stat
                             handle.close()
                             form.files[segment.name] = UploadedFile(
-                                upload.path,
-                                upload.filename,
-                                upload.content_type,
-                                os.path.getsize(upload.path),
+                                upload.path, upload.filename, upload.content_type, size
                             )
                             handle = upload = None
                         else:

@@ -124,14 +124,16 @@ class BackendConformance:
     def test_predicts_each_capability(self, conformance_settings: Settings, tmp_path: Path) -> None:
         wanted = [c for c in self.capabilities if c is not cap.Capability.DETOKENIZE]
 
-        async def check(manager: ModelManager) -> dict[cap.Capability, Any]:
-            results = {}
+        async def check(manager: ModelManager) -> dict[cap.Capability, cap.Result]:
+            results: dict[cap.Capability, cap.Result] = {}
             for capability in wanted:
                 results[capability] = await manager.predict(
                     "conformance", self.request_for(capability, tmp_path)
                 )
             if cap.Capability.DETOKENIZE in self.capabilities:
-                tokens = results[cap.Capability.TOKENIZE].tokens
+                tokenized = results[cap.Capability.TOKENIZE]
+                assert isinstance(tokenized, cap.TokenizeResult), f"tokenize: got {type(tokenized).__name__}"
+                tokens = tokenized.tokens
                 results[cap.Capability.DETOKENIZE] = await manager.predict(
                     "conformance", cap.DetokenizeRequest(tokens=tokens)
                 )
@@ -165,7 +167,7 @@ class BackendConformance:
     def test_shuts_down_cleanly(self, conformance_settings: Settings) -> None:
         async def check(manager: ModelManager) -> int | None:
             worker = await manager.ensure_running(manager.get("conformance"))
-            await worker.stop(timeout=30)
+            await worker.stop(grace=30)
             assert worker.process is not None
             return worker.process.returncode
 

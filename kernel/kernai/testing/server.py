@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -82,8 +83,9 @@ class KernaiServer:
         self.stop()
         raise TimeoutError(f"kernai serve did not become ready:\n{self.log()}")
 
-    def client(self, **kwargs: object) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 60), **kwargs)  # type: ignore[arg-type]
+    def client(self, timeout: float | httpx.Timeout | None = 60, **kwargs: Any) -> httpx.Client:
+        """An HTTP client for the server; ``kwargs`` go to :class:`httpx.Client` as they are."""
+        return httpx.Client(base_url=self.url, timeout=timeout, **kwargs)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

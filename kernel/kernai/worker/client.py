@@ -8,7 +8,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from kernai.capabilities import Chunk, Request, Result
@@ -42,6 +42,8 @@ def signal_name(number: int) -> str:
 
 LOAD_CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGFPE})
 """Signals that, while a model loads, mean the engine cannot load it here: restarting only crashes again."""
+STATUS_TIMEOUT = 5.0
+"""Seconds a worker has to answer a status query (the monitor's and the conformance kit's)."""
 
 
 class WorkerCrashed(ModelUnavailable):
@@ -58,18 +60,19 @@ class WorkerCrashed(ModelUnavailable):
         self.fatal = number == signal.SIGILL or (loading and number in LOAD_CRASH_SIGNALS)
         if number == signal.SIGILL:
             super().__init__(
-                f"The worker of model '{model}' was killed by SIGILL: the engine of backend '{backend}' uses "
-                "CPU instructions this machine cannot run. Reinstall the backend so that it is built for this "
-                f"CPU (`kernai backends install {backend}`, or `bash scripts/install.sh` in a kernai checkout), "
-                f"then start the model again (POST /api/v1/instances/{model}/start); `kernai doctor` checks "
-                "every backend.",
+                f"The worker of model '{model}' was killed by SIGILL: the engine of backend '{backend}' "
+                "uses CPU instructions this machine cannot run. Reinstall the backend so that it is built "
+                f"for this CPU (`kernai backends install {backend}`, or `bash scripts/install.sh` in a "
+                f"kernai checkout), then start the model again (POST /api/v1/instances/{model}/start); "
+                "`kernai doctor` checks every backend.",
                 code="illegal_instruction",
             )
         elif self.fatal:
             assert number is not None
             super().__init__(
                 f"The worker of model '{model}' crashed loading the model (signal {signal_name(number)}): "
-                f"the model file may be damaged or in a format this version of backend '{backend}' cannot read. "
+                "the model file may be damaged or in a format this version of backend "
+                f"'{backend}' cannot read. "
                 "Check or reinstall the file, run `kernai doctor` to check the backend, then start the model "
                 f"again (POST /api/v1/instances/{model}/start).",
                 code="load_crashed",
@@ -246,7 +249,7 @@ class WorkerClient:
         finally:
             self._futures.pop(request_id, None)
 
-    async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+    async def stream(self, request: Request) -> AsyncGenerator[Chunk, None]:
         """Send a streaming request and yield its chunks; leaving early cancels it in the worker."""
         request_id = next(self._ids)
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -272,23 +275,25 @@ class WorkerClient:
         if self.alive:
             self._send(Cancel(request_id))
 
-    async def status(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def status(self) -> dict[str, Any]:
+        """The backend's status facts; :class:`TimeoutError` when the worker does not answer in
+        ``STATUS_TIMEOUT`` seconds."""
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._futures[request_id] = future
         self._send(StatusQuery(request_id))
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(future, STATUS_TIMEOUT)
         finally:
             self._futures.pop(request_id, None)
 
-    async def stop(self, timeout: float = 10.0) -> None:
-        """Ask the worker to shut down; kill it if it does not exit in time."""
+    async def stop(self, grace: float = 10.0) -> None:
+        """Ask the worker to shut down; kill it if it has not exited after ``grace`` seconds."""
         self.closing = True
         if self.alive:
             try:
                 self._send(Shutdown())
-                await asyncio.wait_for(self.exited.wait(), timeout)
+                await asyncio.wait_for(self.exited.wait(), grace)
             except (TimeoutError, KernaiError, ConnectionError):
                 pass
         await self.kill()

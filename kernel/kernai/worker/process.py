@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import pluggy
 
+from kernai.capabilities import Chunk, Result
 from kernai.errors import InvalidRequest, NotSupported
 from kernai.plugins import load_plugin
 from kernai.worker.protocol import (
@@ -113,7 +114,9 @@ class Worker:
     def predict(self, message: Predict) -> None:
         request_id = message.id
         try:
-            result = self.hook.predict(backend=self.backend, model=self.model, request=message.request)
+            result: Result | Iterator[Chunk] | None = self.hook.predict(
+                backend=self.backend, model=self.model, request=message.request
+            )
             if result is None:
                 raise NotSupported(f"backend '{self.backend}' did not handle this request")
             if isinstance(result, msgspec.Struct):

@@ -130,8 +130,8 @@ def render(
     """The prompt tokens and the extra stop strings of the model's chat template."""
     if model.formatter is None:
         raise InvalidRequest(
-            f"Model '{model.name}' has no chat template: set chat_format (e.g. gemma, chatml) or chat_template "
-            "in its config, or use /v1/completions",
+            f"Model '{model.name}' has no chat template: set chat_format (e.g. gemma, chatml) or "
+            "chat_template in its config, or use /v1/completions",
             param="model",
         )
     messages = template_messages(model, request.messages, tool_prompt(tools, required))

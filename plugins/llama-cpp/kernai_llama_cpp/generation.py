@@ -111,7 +111,7 @@ class Generation:
             self.prompt_tokens,
             temp=settings["temperature"],
             top_p=settings["top_p"],
-            top_k=settings["top_k"],
+            top_k=int(settings["top_k"]),
             min_p=settings["min_p"],
             repeat_penalty=settings["repeat_penalty"],
             presence_penalty=settings["presence_penalty"],

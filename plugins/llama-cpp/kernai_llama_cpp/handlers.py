@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 
 import numpy as np
@@ -25,6 +25,7 @@ def chat_generation(model: LlamaModel, request: cap.ChatRequest) -> tuple[Genera
     if tools and request.grammar:
         raise InvalidRequest("grammar cannot be combined with tools", param="grammar")
     prompt, template_stops = conversation.render(model, request, tools, required)
+    grammar: str | None
     if tools:
         gbnf = grammars.tool_gbnf(
             tools, optional=not required, answer_schema=grammars.response_schema(request.response_format)
@@ -68,7 +69,9 @@ def chat_stream(model: LlamaModel, request: cap.ChatRequest) -> Iterator[cap.Cha
     return _usage_first(_chat_chunks(model, generation, tools, request), generation)
 
 
-def _usage_first(chunks: Iterator[cap.ChatChunk], generation: Generation) -> Iterator[cap.ChatChunk]:
+def _usage_first(
+    chunks: Generator[cap.ChatChunk, None, None], generation: Generation
+) -> Iterator[cap.ChatChunk]:
     """The chunks, the first one carrying the usage so far: the prompt's size is known from the start
     (Anthropic's ``message_start`` reports it); the last chunk's usage is the final count."""
     with closing(chunks):
@@ -80,7 +83,7 @@ def _usage_first(chunks: Iterator[cap.ChatChunk], generation: Generation) -> Ite
 
 def _chat_chunks(
     model: LlamaModel, generation: Generation, tools: list[cap.Tool], request: cap.ChatRequest
-) -> Iterator[cap.ChatChunk]:
+) -> Generator[cap.ChatChunk, None, None]:
     logprobs = request.logprobs
     calling = None if tools else False  # decided by the first text: a tool call starts with "{"
     held: list[str] = []  # a tool call is sent whole, once it is complete

@@ -89,12 +89,13 @@ class LlamaModel:
     def _probe_template(self) -> tuple[bool, bool]:
         """Whether system messages must be folded into the first user turn (the template drops or
         rejects them), and whether the template renders ``tool`` messages."""
-        if self.formatter is None:
+        formatter = self.formatter
+        if formatter is None:
             return False, False
 
         def renders(messages: list[dict[str, Any]]) -> bool:
             try:
-                return _PROBE in self.formatter(messages=messages).prompt
+                return _PROBE in formatter(messages=messages).prompt
             except Exception:
                 return False
 

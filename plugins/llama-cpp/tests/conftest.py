@@ -27,13 +27,14 @@ MODELS = {
     "tiny.yaml": "name: tiny\nbackend: llama-cpp\nparameters:\n  model: tiny.gguf\ncontext_size: 1024\n",
     "tiny-embed.yaml": "name: tiny-embed\nbackend: llama-cpp\nparameters:\n  model: tiny.gguf\n"
     "context_size: 1024\nembeddings: true\npooling: last\n",
-    "tiny-base.yaml": "name: tiny-base\nbackend: llama-cpp\nparameters:\n  model: tiny-base.gguf\ncontext_size: 1024\n",
+    "tiny-base.yaml": "name: tiny-base\nbackend: llama-cpp\nparameters:\n  model: tiny-base.gguf\n"
+    "context_size: 1024\n",
     "tiny-jinja.yaml": "name: tiny-jinja\nbackend: llama-cpp\nparameters:\n  model: tiny-base.gguf\n"
     'context_size: 1024\nchat_template: "{% for m in messages %}[{{ m.role }}] {{ m.content }}\\n'
     '{% endfor %}[assistant]"\n',
-    "tiny-tuned.yaml": "name: tiny-tuned\nbackend: llama-cpp\nparameters:\n  model: tiny.gguf\ncontext_size: 256\n"
-    "threads: 2\nthreads_batch: 1\ngpu_layers: 0\nbatch_size: 64\nmmap: false\nmlock: false\n"
-    "flash_attn: true\nchat_format: chatml\n",
+    "tiny-tuned.yaml": "name: tiny-tuned\nbackend: llama-cpp\nparameters:\n  model: tiny.gguf\n"
+    "context_size: 256\nthreads: 2\nthreads_batch: 1\ngpu_layers: 0\nbatch_size: 64\n"
+    "mmap: false\nmlock: false\nflash_attn: true\nchat_format: chatml\n",
     "tiny-bad-option.yaml": "name: tiny-bad-option\nbackend: llama-cpp\nparameters:\n  model: tiny.gguf\n"
     "pooling: max\n",
     "gemma.yaml": "name: gemma\nbackend: llama-cpp\nparameters:\n  model: gemma.gguf\n  temperature: 0\n"

@@ -28,7 +28,8 @@ def register_backends(register: Callable[[Backend], None]) -> None:
     register(
         Backend(
             name=NAME,
-            description="Text to speech with piper voices; wav, mp3, flac, opus or pcm out, streamed per sentence.",
+            description="Text to speech with piper voices; wav, mp3, flac, opus or pcm out, streamed per "
+            "sentence.",
             capabilities=[cap.Capability.SPEECH],
             options=[
                 BackendOption(
@@ -46,7 +47,8 @@ def register_backends(register: Callable[[Backend], None]) -> None:
                 BackendOption(
                     name="noise_w",
                     type="float",
-                    description="Phoneme length variation (default: the voice's own); 0 makes lengths repeatable.",
+                    description="Phoneme length variation (default: the voice's own); 0 makes lengths "
+                    "repeatable.",
                 ),
                 BackendOption(
                     name="config_file",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -108,13 +108,15 @@ class PiperEngine:
             noise_w_scale=self.noise_w,
         )
 
-    def _encoded(self, request: cap.SpeechRequest, streaming: bool) -> tuple[Encoder, Iterator[bytes]]:
+    def _encoded(
+        self, request: cap.SpeechRequest, streaming: bool
+    ) -> tuple[Encoder, Generator[bytes, None, None]]:
         text, synthesis = self._check(request)
         encoder = Encoder(request.response_format, self.sample_rate, request.sample_rate, streaming=streaming)
         with self.lock:
             self.requests += 1
 
-        def pieces() -> Iterator[bytes]:
+        def pieces() -> Generator[bytes, None, None]:
             try:
                 for chunk in self.voice.synthesize(text, syn_config=synthesis):
                     if data := encoder.write(chunk.audio_int16_array):
@@ -138,8 +140,10 @@ class PiperEngine:
         return self._chunks(encoder, pieces, request.response_format)
 
     @staticmethod
-    def _chunks(encoder: Encoder, pieces: Iterator[bytes], fmt: str) -> Iterator[cap.SpeechChunk]:
-        with closing(pieces):  # type: ignore[type-var]
+    def _chunks(
+        encoder: Encoder, pieces: Generator[bytes, None, None], fmt: str
+    ) -> Iterator[cap.SpeechChunk]:
+        with closing(pieces):
             for data in pieces:
                 yield cap.SpeechChunk(audio=data, sample_rate=encoder.rate, format=fmt)
 

@@ -25,7 +25,8 @@ def register_backends(register: Callable[[Backend], None]) -> None:
     register(
         Backend(
             name=NAME,
-            description="Reranking with llama.cpp: GGUF cross-encoders (rank pooling) or embedding models (cosine).",
+            description="Reranking with llama.cpp: GGUF cross-encoders (rank pooling) or embedding models "
+            "(cosine).",
             capabilities=[cap.Capability.RERANK],
             options=[
                 BackendOption(

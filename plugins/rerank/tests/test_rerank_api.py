@@ -44,7 +44,8 @@ def test_minilm_ranks_the_passage_about_light_first(server: KernaiServer) -> Non
 
 
 def test_cross_encoder_scores_each_pair_on_its_own(server: KernaiServer) -> None:
-    """Rank pooling: 40 pairs span several llama.cpp batches, yet each score equals that pair's score alone."""
+    """Rank pooling: 40 pairs span several llama.cpp batches, yet each score equals that pair's score
+    alone."""
     documents = [
         f"document number {i} is about {word}" for i, word in enumerate(["light", "bread", "water"] * 13)
     ]
@@ -124,7 +125,9 @@ def test_minilm_embeddings_through_llama_cpp_agree_with_rerank(server: KernaiSer
     assert all(len(v) == 384 for v in vectors)
 
     def cosine(a: list[float], b: list[float]) -> float:
-        return sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+        return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(
+            sum(x * x for x in a) * sum(y * y for y in b)
+        )
 
     cosines = [cosine(vectors[0], v) for v in vectors[1:]]
     ranked = rerank(server, model="minilm-rerank", query=QUERY, documents=PASSAGES).json()["results"]
@@ -150,7 +153,8 @@ def test_converter_refuses_what_it_cannot_convert(tmp_path: Path) -> None:
 
 
 def test_converter_does_not_import_torch(minilm_dir: Path, tmp_path: Path) -> None:
-    """MiniLM's safetensors become a GGUF with numpy, safetensors and gguf alone, though torch is installed."""
+    """MiniLM's safetensors become a GGUF with numpy, safetensors and gguf alone, though torch is
+    installed."""
     if find_spec("torch") is None:
         pytest.skip("torch is not installed here, so nothing could import it")
     script = (

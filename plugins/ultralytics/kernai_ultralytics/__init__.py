@@ -1,4 +1,5 @@
-"""The ``ultralytics`` backend: object detection (and instance segmentation) with ultralytics YOLO and FastSAM.
+"""The ``ultralytics`` backend: object detection (and instance segmentation) with ultralytics YOLO and
+FastSAM.
 
 Serves ``.pt`` checkpoints and exported ``.onnx`` models; boxes come back in pixels of the original
 image, segmentation models add a PNG mask per detection, FastSAM models also take points and boxes.

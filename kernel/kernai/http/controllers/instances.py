@@ -1,4 +1,5 @@
-"""llamactl's management API: ``/api/v1/instances``, version, config, nodes; errors are ``{"error": "..."}``."""
+"""llamactl's management API: ``/api/v1/instances``, version, config, nodes; errors are
+``{"error": "..."}``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, cast
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put, route
 from litestar.exceptions import NotFoundException
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPReceiveMessage, Receive, ReceiveMessage, Scope, Send
 from litestar.utils import normalize_path
 from litestar.utils.scope.state import ScopeState
 
@@ -154,9 +155,9 @@ def _replaying(app: ASGIApp, scope: Scope, body: bytes) -> ASGIApp:
     scope = cast(Scope, {**scope, "headers": [*scope["headers"], (b"content-length", b"%d" % len(body))]})
 
     async def replay(_: Scope, receive: Receive, send: Send) -> None:
-        pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+        pending: list[HTTPReceiveMessage] = [{"type": "http.request", "body": body, "more_body": False}]
 
-        async def replayed() -> Message:
+        async def replayed() -> ReceiveMessage:
             return pending.pop() if pending else await receive()
 
         await app(scope, replayed, send)

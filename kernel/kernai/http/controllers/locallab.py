@@ -11,7 +11,7 @@ reads it, ending with the line ``"[DONE]"``. Errors are ``{"detail": "..."}``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import msgspec
 from litestar import Controller, Response, post
@@ -86,7 +86,7 @@ def _model_for_generation(manager: ModelManager, model_id: str | None) -> Manage
         return current_model(manager, None, cap.Capability.CHAT)
 
 
-async def generate_events(chunks: AsyncIterator[cap.Chunk]) -> AsyncIterator[bytes]:
+async def generate_events(chunks: AsyncGenerator[cap.Chunk, None]) -> AsyncGenerator[bytes, None]:
     try:
         async for chunk in chunks:
             if text := _chunk_text(chunk):
@@ -95,10 +95,10 @@ async def generate_events(chunks: AsyncIterator[cap.Chunk]) -> AsyncIterator[byt
     except KernaiError as exc:
         yield b"data: [ERROR] " + exc.message.replace("\n", " ").encode() + b"\n\n"
     finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+        await chunks.aclose()
 
 
-async def chat_lines(chunks: AsyncIterator[cap.Chunk], model: str) -> AsyncIterator[bytes]:
+async def chat_lines(chunks: AsyncGenerator[cap.Chunk, None], model: str) -> AsyncGenerator[bytes, None]:
     role: str | None = "assistant"
     try:
         async for chunk in chunks:
@@ -115,7 +115,7 @@ async def chat_lines(chunks: AsyncIterator[cap.Chunk], model: str) -> AsyncItera
     except KernaiError as exc:
         yield _json.encode({"error": exc.message}) + b"\n"
     finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+        await chunks.aclose()
 
 
 class LocalLabController(Controller):
@@ -165,6 +165,9 @@ class LocalLabController(Controller):
         results = await asyncio.gather(
             *(manager.predict(model.name, request) for request in requests), return_exceptions=True
         )
-        if failed := next((r for r in results if isinstance(r, BaseException)), None):
-            raise failed
-        return wire.BatchResponse(responses=[_text(result) for result in results])
+        texts = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            texts.append(_text(result))
+        return wire.BatchResponse(responses=texts)

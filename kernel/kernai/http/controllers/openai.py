@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import struct
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, TypeGuard
 
 import msgspec
 from litestar import Controller, post
@@ -157,6 +157,14 @@ def _with_seed(request: Any, index: int) -> Any:
     return msgspec.structs.replace(request, sampling=sampling)
 
 
+def _all_str(items: list[str | int | list[int]]) -> TypeGuard[list[str]]:
+    return all(isinstance(item, str) for item in items)
+
+
+def _is_token_array(value: object) -> TypeGuard[list[int]]:
+    return isinstance(value, list) and all(isinstance(t, int) for t in value)
+
+
 async def _predict_n(manager: ModelManager, model: str, request: Any, n: int) -> list[Any]:
     return list(await asyncio.gather(*(manager.predict(model, _with_seed(request, i)) for i in range(n))))
 
@@ -221,7 +229,7 @@ class OpenAIController(Controller):
                 ChatCompletionChunk(id=ident, created=created, model=data.model, choices=[choice])
             )
 
-        async def events() -> AsyncIterator[bytes]:
+        async def events() -> AsyncGenerator[bytes, None]:
             usages: list[Usage] = []
             for index in range(data.n):
                 chunks = (
@@ -285,9 +293,10 @@ class OpenAIController(Controller):
         ]
         if data.stream:
             return await self._stream_completions(manager, data, requests)
-        results: list[CompletionResult] = list(
-            await asyncio.gather(*(manager.predict(data.model, r) for r in requests))
-        )
+        results: list[CompletionResult] = []
+        for result in await asyncio.gather(*(manager.predict(data.model, r) for r in requests)):
+            assert isinstance(result, CompletionResult)
+            results.append(result)
         return Completion(
             id=new_id("cmpl"),
             created=now(),
@@ -299,7 +308,7 @@ class OpenAIController(Controller):
                     finish_reason=r.finish_reason,
                     logprobs=_completion_logprobs(r.logprobs, len(q.prompt) if q.echo else 0),
                 )
-                for i, (q, r) in enumerate(zip(requests, results))
+                for i, (q, r) in enumerate(zip(requests, results, strict=True))
             ],
             usage=_sum_usage([r.usage for r in results]),
         )
@@ -315,7 +324,7 @@ class OpenAIController(Controller):
             choice = CompletionChoice(index=index, text=text, finish_reason=finish, logprobs=logprobs)
             return sse_event(Completion(id=ident, created=created, model=data.model, choices=[choice]))
 
-        async def events() -> AsyncIterator[bytes]:
+        async def events() -> AsyncGenerator[bytes, None]:
             usages: list[Usage] = []
             for index, request in enumerate(requests):
                 chunks = first if index == 0 else await prefetch(manager.stream(data.model, request))
@@ -386,12 +395,12 @@ class OpenAIController(Controller):
             return [value]
         if not value:
             raise InvalidRequest("input must not be empty", param="input")
-        if all(isinstance(item, str) for item in value):
-            return list(value)  # type: ignore[arg-type]
+        if _all_str(value):
+            return list(value)
         arrays = [value] if all(isinstance(item, int) for item in value) else value
         texts: list[str] = []
         for tokens in arrays:
-            if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
+            if not _is_token_array(tokens):
                 raise InvalidRequest(
                     "input must be a string, a list of strings, or token arrays", param="input"
                 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -407,8 +407,8 @@ class _EventWriter:
 
 
 async def response_events(
-    chunks: AsyncIterator[cap.ChatChunk], stored: StoredResponse, store: ResponseStore | None
-) -> AsyncIterator[bytes]:
+    chunks: AsyncGenerator[cap.Chunk, None], stored: StoredResponse, store: ResponseStore | None
+) -> AsyncGenerator[bytes, None]:
     """The Open Responses event stream; the response is stored when it ends, however it ends."""
     response = stored.response
     writer = _EventWriter(response)
@@ -418,6 +418,7 @@ async def response_events(
     usage = cap.Usage()
     try:
         async for chunk in chunks:
+            assert isinstance(chunk, cap.ChatChunk)
             if chunk.content:
                 for event in writer.text(chunk.content, chunk.logprobs):
                     yield event
@@ -437,7 +438,7 @@ async def response_events(
         response.error = wire.ResponseError(code=exc.code or exc.error_type, message=exc.message)
         yield writer.event(wire.ResponseFailed(response=response))
     finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+        await chunks.aclose()
         if response.status not in TERMINAL:
             response.status = "cancelled"
         if store is not None:
@@ -512,7 +513,7 @@ class ResponsesController(Controller):
             chunks = await prefetch(manager.stream(data.model, request))
             if data.store:
                 response_store.save(stored)
-            return sse_response(response_events(chunks, stored, response_store if data.store else None))  # type: ignore[arg-type]
+            return sse_response(response_events(chunks, stored, response_store if data.store else None))
         result = await manager.predict(data.model, request)
         assert isinstance(result, cap.ChatResult)
         apply_result(stored.response, result)

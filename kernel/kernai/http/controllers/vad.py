@@ -56,7 +56,8 @@ class VADController(Controller):
         status_code=200,
         operation_class=VADOperation,
         opt={BODY_MEDIA_TYPES: [JSON, MULTIPART]},
-        summary="Speech segments in seconds (LocalAI: JSON {model, audio: [float32 at 16 kHz]}; or multipart file)",
+        summary="Speech segments in seconds (LocalAI: JSON {model, audio: [float32 at 16 kHz]}; "
+        "or multipart file)",
     )
     async def vad(
         self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings

@@ -6,7 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+)
 from msgspec import Struct, field
 
 from kernai.http.schemas import Int64
@@ -30,7 +38,8 @@ OPENAI_PCM_RATE = 24000
 
 
 class TranscriptionForm(Struct, kw_only=True):
-    """The multipart fields of ``/v1/audio/transcriptions`` and ``/v1/audio/translations`` (besides ``file``)."""
+    """The multipart fields of ``/v1/audio/transcriptions`` and ``/v1/audio/translations`` (besides
+    ``file``)."""
 
     model: str | None = None
     language: str | None = None
@@ -209,11 +218,11 @@ class VADResponse(Struct):
 
 
 def _string(description: str, enum: list[str] | None = None) -> Schema:
-    return Schema(type=OpenAPIType.STRING, description=description, enum=enum)  # type: ignore[arg-type]
+    return Schema(type=OpenAPIType.STRING, description=description, enum=enum)
 
 
-def _form(required: list[str], properties: dict[str, Schema]) -> Schema:
-    return Schema(type=OpenAPIType.OBJECT, required=required, properties=properties)  # type: ignore[arg-type]
+def _form(required: list[str], properties: dict[str, Reference | Schema]) -> Schema:
+    return Schema(type=OpenAPIType.OBJECT, required=required, properties=properties)
 
 
 _FILE = Schema(

@@ -25,8 +25,8 @@ Box = Annotated[
 
 
 class DetectionRequestWire(Struct, kw_only=True, omit_defaults=True):
-    """``image`` is an http(s) URL, a data URI or bare base64. ``points`` and ``boxes`` prompt models that take
-    them (FastSAM); the other optional fields override the model config."""
+    """``image`` is an http(s) URL, a data URI or bare base64. ``points`` and ``boxes`` prompt models that
+    take them (FastSAM); the other optional fields override the model config."""
 
     model: ModelName
     image: str
