@@ -33,8 +33,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 TOKENS = 128
 PROMPT = "Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday. January, February, March," * 4
 
-ONE_ROUND = (
-    """
+ONE_ROUND = """
 import json, sys, time
 import llama_cpp
 from kernai_llama_cpp.testing import gemma_gguf
@@ -45,17 +44,16 @@ llama.eval(tokens)
 prompt_s = time.perf_counter() - start
 llama.reset()
 count, first, last = 0, 0.0, 0.0
-for chunk in llama.create_completion(sys.argv[1], max_tokens=%d, temperature=0, stream=True,
+for chunk in llama.create_completion(sys.argv[1], max_tokens=int(sys.argv[2]), temperature=0, stream=True,
                                      logit_bias={1: -100.0, 106: -100.0}):
     last = time.perf_counter()
     if count == 0:
         first = last
     count += 1
 info = llama_cpp.llama_print_system_info().decode()
-print(json.dumps({"prompt_tps": len(tokens) / prompt_s, "gen_tps": (count - 1) / (last - first), "info": info}))
+rates = {"prompt_tps": len(tokens) / prompt_s, "gen_tps": (count - 1) / (last - first)}
+print(json.dumps({**rates, "info": info}))
 """
-    % TOKENS
-)
 
 
 def installed_wheel() -> Path:
@@ -100,7 +98,11 @@ def unpack(wheel: Path, into: Path) -> Path:
 def one_round(site: Path) -> dict[str, float | str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
-        [sys.executable, "-c", ONE_ROUND, PROMPT], capture_output=True, text=True, env=env, check=False
+        [sys.executable, "-c", ONE_ROUND, PROMPT, str(TOKENS)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"{site.name}: exit {done.returncode}\n{done.stderr[-2000:]}")
