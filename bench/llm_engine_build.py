@@ -8,8 +8,9 @@ generation tokens/s (128 tokens, greedy, 1 thread, 2048 context, the settings of
 - native: llama-cpp-python built with ``GGML_NATIVE=ON``, as ``pip install llama-cpp-python`` does,
   into ``$KERNAI_ENGINE_CACHE/native-bench/`` the first time (about 10 minutes on 2 cores).
 
-Run: ``.venv/bin/python bench/llm_engine_build.py`` (``BENCH_ROUNDS``, default 7). Only run it where the
-native build runs: on a CPU where it dies with SIGILL there is nothing to compare.
+Run: ``.venv/bin/python bench/llm_engine_build.py [NAME=WHEEL ...]`` (``BENCH_ROUNDS``, default 7);
+each ``NAME=WHEEL`` adds a build to the comparison (``portable=WHEEL`` replaces the installed one).
+Only run it where the native build runs: on a CPU where it dies with SIGILL there is nothing to compare.
 """
 
 from __future__ import annotations
@@ -112,10 +113,15 @@ def one_round(site: Path) -> dict[str, float | str]:
 
 def main() -> None:
     builds = {"portable": installed_wheel(), "native": native_wheel()}
+    # NAME=WHEEL: another build to compare (NAME "portable" replaces the installed one)
+    for argument in sys.argv[1:]:
+        name, _, wheel = argument.partition("=")
+        builds[name] = Path(wheel)
     with tempfile.TemporaryDirectory() as scratch:
         sites = {name: unpack(wheel, Path(scratch) / name) for name, wheel in builds.items()}
         runs: dict[str, list[dict[str, float | str]]] = {name: [] for name in sites}
-        one_round(sites["portable"]), one_round(sites["native"])  # warm the page cache and the gemma file
+        for site in sites.values():  # warm the page cache and the gemma file
+            one_round(site)
         for _ in range(ROUNDS):
             for name, site in sites.items():
                 runs[name].append(one_round(site))
@@ -130,8 +136,11 @@ def main() -> None:
             f"{name:9} prompt {values['prompt_tps']:7.1f} tok/s  generation {values['gen_tps']:6.1f} tok/s  "
             f"[{', '.join(f.split(' = ')[0].split(': ')[-1] for f in features)}]"
         )
-    for key, label in (("prompt_tps", "prompt"), ("gen_tps", "generation")):
-        print(f"portable / native, {label}: {medians['portable'][key] / medians['native'][key]:.3f}")
+    for name in medians:
+        if name != "native":
+            prompt = medians[name]["prompt_tps"] / medians["native"]["prompt_tps"]
+            generation = medians[name]["gen_tps"] / medians["native"]["gen_tps"]
+            print(f"{name} / native: prompt {prompt:.3f}, generation {generation:.3f}")
 
 
 if __name__ == "__main__":
