@@ -65,6 +65,18 @@ def new_plugin_manager() -> pluggy.PluginManager:
     return manager
 
 
+def register_checked(manager: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """Register ``plugin``, or raise :class:`pluggy.PluginValidationError` and leave it unregistered
+    when it implements a hook that no spec names (a misspelled ``predikt``) or takes an argument its
+    spec lacks: a typo is an error, not a hook that silently never runs."""
+    manager.register(plugin, name=name)  # checks each implementation against its spec
+    try:
+        manager.check_pending()  # implementations without a spec
+    except pluggy.PluginValidationError:
+        manager.unregister(name=name)
+        raise
+
+
 class PluginRegistry:
     """The loaded plugins and the backends they registered."""
 
@@ -79,7 +91,12 @@ class PluginRegistry:
                 log.exception("plugin %s failed to import", entry_point.name)
                 self.load_errors[entry_point.name] = f"{type(exc).__name__}: {exc}"
                 continue
-            self.manager.register(module, name=entry_point.name)
+            try:
+                register_checked(self.manager, module, entry_point.name)
+            except pluggy.PluginValidationError as exc:
+                log.error("plugin %s not loaded: %s", entry_point.name, exc)
+                self.load_errors[entry_point.name] = f"{type(exc).__name__}: {exc}"
+                continue
             self._entry_points[entry_point.name] = entry_point
         self.backends = self._collect_backends()
 
@@ -148,5 +165,5 @@ def load_plugin(name: str) -> pluggy.PluginManager:
     matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
     if not matches:
         raise LookupError(f"no plugin named '{name}' in entry-point group '{ENTRY_POINT_GROUP}'")
-    manager.register(matches[0].load(), name=name)
+    register_checked(manager, matches[0].load(), name)
     return manager
