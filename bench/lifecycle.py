@@ -98,7 +98,7 @@ def gate_cost(root: Path) -> None:
             rate_limit_per_minute=10**9,
             rate_limit_burst=10**9,
         )
-        ops = operations(settings, ModelManager(settings, registry()))
+        ops = operations(settings, ModelManager.open(settings, registry()))
         _, db_key = ops.state["key_store"].create(
             "bench", KeyKind.INFERENCE, PermissionMode.ALLOW_ALL, [], None
         )

@@ -84,7 +84,7 @@ async def check_backend(
         settings = Settings(
             models_dir=str(root / "models"), data_dir=str(root / "data"), load_timeout=load_timeout
         )
-        manager = ModelManager(settings, registry)
+        manager = ModelManager.open(settings, registry)
         manager.reload()
         if errors := manager.config_errors:
             found.outcome, found.detail = "failed", f"its self-test model config was refused: {errors}"

@@ -65,7 +65,7 @@ DOCS_ASSETS = "/docs/assets"
 def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Litestar:
     """Build the app for ``settings``; models start on first use and stop with the app."""
     registry = registry or default_registry()
-    manager = ModelManager(settings, registry)
+    manager = ModelManager.open(settings, registry)
     settings.data_path.mkdir(parents=True, exist_ok=True)
     ops = operations(settings, manager)
 

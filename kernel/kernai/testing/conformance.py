@@ -78,7 +78,7 @@ class BackendConformance:
 
     def run(self, settings: Settings, check: Callable[[ModelManager], Awaitable[T]]) -> T:
         async def main() -> T:
-            manager = ModelManager(settings, registry())
+            manager = ModelManager.open(settings, registry())
             manager.reload()
             assert not manager.config_errors, f"model config rejected: {manager.config_errors}"
             try:
