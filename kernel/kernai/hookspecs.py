@@ -6,9 +6,14 @@ A plugin is a module (or object) registered under the ``kernai`` entry-point gro
     my_backend = "my_backend_package.plugin"
 
 It implements ``register_backends`` to declare its backends, and the four lifecycle hooks that run
-inside the model's worker process. The kernel calls the lifecycle hooks only on the plugin that
-registered the model's backend, so a plugin with a single backend may ignore the ``backend``
-argument. All lifecycle hooks are ``firstresult``: return ``None`` for "not mine".
+inside the model's worker process; :func:`kernai.model.model_hooks` makes those four from a
+:class:`kernai.model.Model` subclass, which is all most plugins need.
+
+"Not my backend" is the kernel's job, not the plugin's: a model's worker loads only the plugin that
+registered the model's backend (:func:`kernai.plugins.load_plugin`), so a lifecycle hook is never
+called for another plugin's backend. A plugin with one backend ignores the ``backend`` argument; one
+with several tells its own apart by it. The lifecycle hooks are ``firstresult``; ``predict``
+returns ``None`` for a request its backend does not serve (the client gets a 400 ``not_supported``).
 
 The lifecycle, for one model, in its own worker process::
 
@@ -33,6 +38,8 @@ from kernai.capabilities import Chunk, Request, Result
 from kernai.config import ModelConfig
 
 hookspec = pluggy.HookspecMarker("kernai")
+hookimpl = pluggy.HookimplMarker("kernai")
+"""Marker for a plugin's hook implementations (exported as ``kernai.hookimpl``)."""
 
 
 @hookspec

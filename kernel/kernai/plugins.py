@@ -160,7 +160,9 @@ def reload_registry(forget_modules: tuple[str, ...] = ()) -> PluginRegistry:
 
 
 def load_plugin(name: str) -> pluggy.PluginManager:
-    """A plugin manager holding only the named plugin: what a worker process uses."""
+    """A plugin manager holding only the named plugin: what a worker process uses, so a model's
+    lifecycle hooks reach only the plugin that registered its backend (no plugin checks ``backend``
+    for "not mine")."""
     manager = new_plugin_manager()
     matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
     if not matches:

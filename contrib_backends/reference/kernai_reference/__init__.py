@@ -1,4 +1,5 @@
-"""The reference backend: the whole plugin contract in one short module.
+"""The reference backend: the whole plugin contract in one short module (a declaration, a
+:class:`kernai.Model` subclass, and the lifecycle hooks :func:`kernai.model_hooks` makes from it).
 
 It "generates" by echoing its input one word at a time, which is enough to show every hook and
 to give the kernel's tests a slow, streaming, crashable model without an engine.
@@ -13,46 +14,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from kernai import Backend, BackendOption, SelfTest, hookimpl
+# --8<-- [start:imports]
+from kernai import Backend, BackendOption, Model, SelfTest, hookimpl, model_hooks
 from kernai import capabilities as cap
 from kernai.config import ModelConfig
 from kernai.errors import InvalidRequest
 
+# --8<-- [end:imports]
+
 NAME = "reference"
 
 
-class EchoModel:
-    """The "engine": settings from the model config, and a counter the status hook reports."""
-
-    def __init__(self, config: ModelConfig) -> None:
-        self.delay = float(config.options["delay"])
-        self.dimensions = int(config.options["dimensions"])
-        self.context_size = config.context_size or 2048
-        self.requests = 0
-        self.tokens_generated = 0
-
-    def words(self, text: str, sampling: cap.Sampling) -> Iterator[str]:
-        limit = sampling.max_tokens if sampling.max_tokens is not None else 16
-        produced = ""
-        for index, word in enumerate(text.split()):
-            if index >= limit:
-                return
-            piece = word if index == 0 else " " + word
-            if any(stop in produced + piece for stop in sampling.stop):
-                return
-            time.sleep(self.delay)
-            produced += piece
-            self.tokens_generated += 1
-            yield piece
-
-    def embed(self, text: str) -> list[float]:
-        vector = [0.0] * self.dimensions
-        for byte in text.encode():
-            vector[byte % self.dimensions] += 1.0
-        norm = math.sqrt(sum(v * v for v in vector)) or 1.0
-        return [v / norm for v in vector]
-
-
+# --8<-- [start:declare]
 @hookimpl
 def register_backends(register: Callable[[Backend], None]) -> None:
     register(
@@ -87,11 +60,87 @@ def selftest(folder: Path) -> SelfTest:
     return SelfTest(config={"dimensions": 8})
 
 
-@hookimpl
-def load(backend: str, config: ModelConfig) -> EchoModel:
-    if config.options["fail_load"]:
-        raise RuntimeError("fail_load is set")
-    return EchoModel(config)
+# --8<-- [end:declare]
+
+
+# --8<-- [start:model]
+class EchoModel(Model):
+    """A loaded model: settings from its config, and the counters its status reports.
+
+    Its "engine" echoes the input one word at a time (the methods below the excerpt).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        if config.options["fail_load"]:
+            raise RuntimeError("fail_load is set")  # the client gets a 503 with this message
+        self.delay = float(config.options["delay"])
+        self.dimensions = int(config.options["dimensions"])
+        self.context_size = config.context_size or 2048
+        self.requests = 0
+        self.tokens_generated = 0
+
+    def predict(self, request: cap.Request) -> cap.Result | Iterator[cap.Chunk] | None:
+        self.requests += 1
+        match request:
+            case cap.ChatRequest():
+                return _chat(self, request)
+            case cap.CompletionRequest():
+                if len(request.prompt.encode()) > self.context_size:
+                    raise InvalidRequest(f"Prompt exceeds the context size of {self.context_size} tokens")
+                if request.stream:
+                    return _stream(
+                        self,
+                        request.prompt,
+                        request.sampling,
+                        lambda piece, **kw: cap.CompletionChunk(text=piece or "", **kw),
+                    )
+                text, usage, reason = _generate(self, request.prompt, request.sampling)
+                return cap.CompletionResult(text=text, usage=usage, finish_reason=reason)
+            case cap.EmbeddingsRequest():
+                tokens = sum(len(text.encode()) for text in request.input)
+                return cap.EmbeddingsResult([self.embed(text) for text in request.input], cap.Usage(tokens))
+            case cap.TokenizeRequest():
+                return cap.TokenizeResult(list(request.content.encode()))
+            case cap.DetokenizeRequest():
+                if any(not 0 <= token < 256 for token in request.tokens):
+                    raise InvalidRequest("Token ids must be between 0 and 255", param="tokens")
+                return cap.DetokenizeResult(bytes(request.tokens).decode(errors="replace"))
+        return None  # a request this backend does not serve: the client gets a 400 not_supported
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "requests_served": self.requests,
+            "tokens_generated": self.tokens_generated,
+            "context_size": self.context_size,
+        }
+
+    # --8<-- [end:model]
+
+    def words(self, text: str, sampling: cap.Sampling) -> Iterator[str]:
+        limit = sampling.max_tokens if sampling.max_tokens is not None else 16
+        produced = ""
+        for index, word in enumerate(text.split()):
+            if index >= limit:
+                return
+            piece = word if index == 0 else " " + word
+            if any(stop in produced + piece for stop in sampling.stop):
+                return
+            time.sleep(self.delay)
+            produced += piece
+            self.tokens_generated += 1
+            yield piece
+
+    def embed(self, text: str) -> list[float]:
+        vector = [0.0] * self.dimensions
+        for byte in text.encode():
+            vector[byte % self.dimensions] += 1.0
+        norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+        return [v / norm for v in vector]
+
+
+# --8<-- [start:hooks]
+load, predict, status, shutdown = model_hooks(EchoModel)
+# --8<-- [end:hooks]
 
 
 def _generate(model: EchoModel, text: str, sampling: cap.Sampling) -> tuple[str, cap.Usage, str]:
@@ -143,47 +192,3 @@ def _chat(model: EchoModel, request: cap.ChatRequest) -> Any:
     content, usage, reason = _generate(model, text, request.sampling)
     stop = _stop_hit(text, usage.completion_tokens, request.sampling)
     return cap.ChatResult(content=content, usage=usage, finish_reason=reason, stop_sequence=stop)
-
-
-@hookimpl
-def predict(backend: str, model: EchoModel, request: cap.Request) -> Any:
-    model.requests += 1
-    match request:
-        case cap.ChatRequest():
-            return _chat(model, request)
-        case cap.CompletionRequest():
-            if len(request.prompt.encode()) > model.context_size:
-                raise InvalidRequest(f"Prompt exceeds the context size of {model.context_size} tokens")
-            if request.stream:
-                return _stream(
-                    model,
-                    request.prompt,
-                    request.sampling,
-                    lambda piece, **kw: cap.CompletionChunk(text=piece or "", **kw),
-                )
-            text, usage, reason = _generate(model, request.prompt, request.sampling)
-            return cap.CompletionResult(text=text, usage=usage, finish_reason=reason)
-        case cap.EmbeddingsRequest():
-            tokens = sum(len(text.encode()) for text in request.input)
-            return cap.EmbeddingsResult([model.embed(text) for text in request.input], cap.Usage(tokens))
-        case cap.TokenizeRequest():
-            return cap.TokenizeResult(list(request.content.encode()))
-        case cap.DetokenizeRequest():
-            if any(not 0 <= token < 256 for token in request.tokens):
-                raise InvalidRequest("Token ids must be between 0 and 255", param="tokens")
-            return cap.DetokenizeResult(bytes(request.tokens).decode(errors="replace"))
-    return None
-
-
-@hookimpl
-def status(backend: str, model: EchoModel) -> dict[str, Any]:
-    return {
-        "requests_served": model.requests,
-        "tokens_generated": model.tokens_generated,
-        "context_size": model.context_size,
-    }
-
-
-@hookimpl
-def shutdown(backend: str, model: EchoModel) -> bool:
-    return True
