@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from kernai import Backend, SelfTest, hookimpl
-from kernai import capabilities as cap
-from kernai.config import ModelConfig
-from kernai_llama_cpp.options import BACKEND, NAME
+from kernai import Backend, SelfTest, hookimpl, model_hooks
+from kernai_llama_cpp.options import BACKEND
 
 
 @hookimpl
@@ -30,48 +27,4 @@ def selftest(folder: Path) -> SelfTest:
     return SelfTest(config={"parameters": {"model": "tiny-q4_0.gguf"}, "context_size": 256})
 
 
-@hookimpl
-def load(backend: str, config: ModelConfig) -> Any:
-    if backend != NAME:
-        return None
-    from kernai_llama_cpp.model import LlamaModel
-
-    return LlamaModel(config)
-
-
-@hookimpl
-def predict(backend: str, model: Any, request: cap.Request) -> Any:
-    if backend != NAME:
-        return None
-    from kernai_llama_cpp import handlers
-
-    model.requests += 1
-    match request:
-        case cap.ChatRequest(stream=True):
-            return handlers.chat_stream(model, request)
-        case cap.ChatRequest():
-            return handlers.chat(model, request)
-        case cap.CompletionRequest(stream=True):
-            return handlers.completion_stream(model, request)
-        case cap.CompletionRequest():
-            return handlers.completion(model, request)
-        case cap.EmbeddingsRequest():
-            return handlers.embeddings(model, request)
-        case cap.TokenizeRequest():
-            return handlers.tokenize(model, request)
-        case cap.DetokenizeRequest():
-            return handlers.detokenize(model, request)
-    return None
-
-
-@hookimpl
-def status(backend: str, model: Any) -> dict[str, Any] | None:
-    return model.status() if backend == NAME else None
-
-
-@hookimpl
-def shutdown(backend: str, model: Any) -> bool | None:
-    if backend != NAME:
-        return None
-    model.close()
-    return True
+load, predict, status, shutdown = model_hooks("kernai_llama_cpp.model:LlamaModel")

@@ -5,11 +5,14 @@ from __future__ import annotations
 import ctypes
 import inspect
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import llama_cpp
 from llama_cpp import llama_chat_format
 
+from kernai import Model
+from kernai import capabilities as cap
 from kernai.config import ModelConfig
 from kernai.errors import InvalidRequest
 from kernai_llama_cpp.options import DEFAULT_CONTEXT_SIZE, POOLING_TYPES, default_threads
@@ -18,7 +21,7 @@ Formatter = Any  # llama_chat_format.ChatFormatter: (messages=..., tools=...) ->
 _PROBE = "kernai-probe-7f3a"
 
 
-class LlamaModel:
+class LlamaModel(Model):
     """One ``llama_cpp.Llama`` plus what the request handlers need to know about it.
 
     llama.cpp contexts are not thread-safe: every use of ``llama`` holds ``lock``.
@@ -60,6 +63,27 @@ class LlamaModel:
         self.requests = 0
         self.tokens_generated = 0
         self.active_generations = 0
+
+    def predict(self, request: cap.Request) -> cap.Result | Iterator[cap.Chunk] | None:
+        from kernai_llama_cpp import handlers  # handlers import this module
+
+        self.requests += 1
+        match request:
+            case cap.ChatRequest(stream=True):
+                return handlers.chat_stream(self, request)
+            case cap.ChatRequest():
+                return handlers.chat(self, request)
+            case cap.CompletionRequest(stream=True):
+                return handlers.completion_stream(self, request)
+            case cap.CompletionRequest():
+                return handlers.completion(self, request)
+            case cap.EmbeddingsRequest():
+                return handlers.embeddings(self, request)
+            case cap.TokenizeRequest():
+                return handlers.tokenize(self, request)
+            case cap.DetokenizeRequest():
+                return handlers.detokenize(self, request)
+        return None
 
     # --- chat templates ----------------------------------------------------------------------------
 
