@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kernai.testing import KernaiServer
+from kernai.testing import KernaiServer, ServerFactory
 
 MODELS = {
     "echo.yaml": "name: echo\nbackend: reference\n",
@@ -24,14 +24,8 @@ MODELS = {
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
-    root = tmp_path_factory.mktemp("kernel-server")
-    models = root / "models"
-    models.mkdir()
-    for name, text in MODELS.items():
-        (models / name).write_text(text)
-    with KernaiServer(models, root / "data", env={"KERNAI_LOAD_PLUGINS": "reference"}) as running:
-        yield running
+def server(kernai_server: ServerFactory) -> KernaiServer:
+    return kernai_server(MODELS, plugins="reference")
 
 
 @pytest.fixture()

@@ -13,34 +13,44 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-import yaml
 
-from kernai.testing import KernaiServer, free_port
+from kernai.testing import KernaiServer, ServerFactory, free_port, model_configs, prepare_server
 
 MANAGEMENT_KEY = "test-management-key"
 CONFIG_INFERENCE_KEY = "test-inference-key"
 
 
-def write_configs(root: Path, models: dict[str, dict[str, Any]], settings: dict[str, Any]) -> Path:
-    """``root/models`` (one YAML per reference-backend model) and ``root/kernai.yaml``; returns the latter."""
-    (root / "models").mkdir(parents=True, exist_ok=True)
-    for name, config in models.items():
-        (root / "models" / f"{name}.yaml").write_text(
-            yaml.safe_dump({"name": name, "backend": "reference", **config})
-        )
-    config_file = root / "kernai.yaml"
-    config_file.write_text(yaml.safe_dump({"idle_check_interval": 0.2, **settings}))
-    return config_file
+def lifecycle_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with the idle watchdog looking every 0.2 s (the tests wait for it)."""
+    return {"idle_check_interval": 0.2, **settings}
 
 
 def make_server(root: Path, models: dict[str, dict[str, Any]], settings: dict[str, Any]) -> KernaiServer:
-    """A server over ``root/models`` (one YAML per model) and ``root/data``, with ``settings`` as its
-    config."""
-    return KernaiServer(
-        root / "models",
-        root / "data",
-        env={"KERNAI_LOAD_PLUGINS": "reference"},
-        args=["--config", str(write_configs(root, models, settings))],
+    """A server of a test's own over ``root/models`` (one YAML per model) and ``root/data``, with
+    ``settings`` as its config."""
+    return prepare_server(
+        root,
+        model_configs(models, backend="reference"),
+        settings=lifecycle_settings(settings),
+        plugins="reference",
+    )
+
+
+def shared_server(
+    kernai_server: ServerFactory,
+    name: str,
+    models: dict[str, dict[str, Any]],
+    settings: dict[str, Any],
+    **options: Any,
+) -> KernaiServer:
+    """The session's server called ``name``, over reference-backend ``models`` with ``settings``;
+    ``options`` go to the factory as they are."""
+    return kernai_server(
+        model_configs(models, backend="reference"),
+        name=name,
+        settings=lifecycle_settings(settings),
+        plugins="reference",
+        **options,
     )
 
 
@@ -110,65 +120,53 @@ def instance(client: httpx.Client, name: str, **headers: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
+def capped(kernai_server: ServerFactory) -> KernaiServer:
     """At most one running model; a request waits 1.5 s for room; two requests may queue per model."""
-    root = tmp_path_factory.mktemp("capped")
     models = {"alpha": {"delay": 0.1}, "beta": {"delay": 0.1}}
-    with make_server(root, models, {"max_running_models": 1, "busy_timeout": 1.5, "queue_size": 2}) as server:
-        yield server
+    settings = {"max_running_models": 1, "busy_timeout": 1.5, "queue_size": 2}
+    return shared_server(kernai_server, "capped", models, settings)
 
 
 @pytest.fixture(scope="session")
-def lifecycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
+def lifecycle(kernai_server: ServerFactory) -> KernaiServer:
     """No cap: idle unload, crash restarts, on-demand start off, instances, logs."""
-    root = tmp_path_factory.mktemp("lifecycle")
     models = {
         "napper": {"idle_timeout": 1.0},
         "phoenix": {"max_restarts": 1, "restart_delay": 0.2},
         "manual": {"on_demand_start": False},
         "echo": {},
     }
-    with make_server(root, models, {}) as server:
-        yield server
+    return shared_server(kernai_server, "lifecycle", models, {})
 
 
 @pytest.fixture(scope="session")
-def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
+def secured(kernai_server: ServerFactory) -> KernaiServer:
     """Both kinds of API keys required; one management and one inference key in the config."""
-    root = tmp_path_factory.mktemp("secured")
     settings = {
         "require_management_auth": True,
         "require_inference_auth": True,
         "management_keys": [MANAGEMENT_KEY],
         "inference_keys": [CONFIG_INFERENCE_KEY],
     }
-    with make_server(root, {"open": {}, "other": {}}, settings) as server:
-        yield server
+    return shared_server(kernai_server, "secured", {"open": {}, "other": {}}, settings)
 
 
 @pytest.fixture(scope="session")
-def idler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
+def idler(kernai_server: ServerFactory) -> KernaiServer:
     """A server-wide idle_timeout of 1 s; one model keeps its own idle_timeout of 0 (never)."""
-    root = tmp_path_factory.mktemp("idler")
     models = {"drowsy": {}, "awake": {"idle_timeout": 0}}
-    with make_server(root, models, {"idle_timeout": 1.0}) as server:
-        yield server
+    return shared_server(kernai_server, "idler", models, {"idle_timeout": 1.0})
 
 
 @pytest.fixture(scope="session")
-def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
+def embedded(kernai_server: ServerFactory) -> KernaiServer:
     """Granian serving the ASGI app on its own port while ``settings.port`` names another (where
     nothing listens); inference keys required, management routes open."""
-    root = tmp_path_factory.mktemp("embedded")
     settings = {"require_inference_auth": True, "inference_keys": [CONFIG_INFERENCE_KEY]}
-    config_file = write_configs(root, {"alpha": {}, "beta": {}}, settings)
-    env = {
-        "KERNAI_LOAD_PLUGINS": "reference",
-        "KERNAI_CONFIG": str(config_file),
-        "KERNAI_PORT": str(free_port()),
-    }
-    with GranianServer(root / "models", root / "data", env=env) as server:
-        yield server
+    env = {"KERNAI_PORT": str(free_port())}
+    return shared_server(
+        kernai_server, "embedded", {"alpha": {}, "beta": {}}, settings, env=env, server_class=GranianServer
+    )
 
 
 @pytest.fixture()

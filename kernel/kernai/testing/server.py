@@ -83,6 +83,19 @@ class KernaiServer:
         self.stop()
         raise TimeoutError(f"kernai serve did not become ready:\n{self.log()}")
 
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive (started and not stopped, killed or exited)."""
+        return self.process is not None and self.process.poll() is None
+
+    def restart(self) -> KernaiServer:
+        """Stop the server if it runs and start it again on the same folders, on a fresh port: another
+        process on this machine may have taken the old one meanwhile."""
+        self.stop()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        return self.start()
+
     def client(self, timeout: float | httpx.Timeout | None = 60, **kwargs: Any) -> httpx.Client:
         """An HTTP client for the server; ``kwargs`` go to :class:`httpx.Client` as they are."""
         return httpx.Client(base_url=self.url, timeout=timeout, **kwargs)
@@ -91,7 +104,7 @@ class KernaiServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, timeout: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None or not self.running:
             return
         self.process.send_signal(signal.SIGINT)
         try:
