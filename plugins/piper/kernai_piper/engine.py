@@ -10,6 +10,7 @@ from typing import Any
 
 from piper import PiperVoice, SynthesisConfig
 
+from kernai import Model
 from kernai import capabilities as cap
 from kernai.config import ModelConfig
 from kernai.errors import InvalidRequest, NotSupported
@@ -35,7 +36,7 @@ OPENAI_VOICES = frozenset(
 """Names the OpenAI SDK's users send; they select the voice's default speaker."""
 
 
-class PiperEngine:
+class PiperEngine(Model):
     """One piper voice (one ``.onnx`` file and its ``.onnx.json``), possibly with several speakers."""
 
     def __init__(self, config: ModelConfig) -> None:
@@ -61,6 +62,13 @@ class PiperEngine:
         self.noise_w: float | None = options.get("noise_w")
         self.requests = 0
         self.lock = threading.Lock()
+
+    def predict(self, request: cap.Request) -> cap.Result | Iterator[cap.Chunk] | None:
+        if isinstance(request, cap.VoicesRequest):
+            return self.voices()
+        if not isinstance(request, cap.SpeechRequest):
+            return None
+        return self.stream(request) if request.stream else self.synthesize(request)
 
     def voices(self) -> cap.VoicesResult:
         language = self.voice.config.espeak_voice

@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
 
-from kernai import Backend, BackendOption, SelfTest, hookimpl
+from kernai import Backend, BackendOption, SelfTest, hookimpl, model_hooks
 from kernai import capabilities as cap
 from kernai.backends import SelfTestUnavailable
-from kernai.config import ModelConfig
 
 NAME = "silero-vad"
 
@@ -89,25 +87,4 @@ def selftest(folder: Path) -> SelfTest:
     return SelfTest(config={"parameters": {"model": model.name}})
 
 
-@hookimpl
-def load(backend: str, config: ModelConfig) -> Any:
-    from kernai_silero_vad.engine import SileroVAD
-
-    return SileroVAD(config)
-
-
-@hookimpl
-def predict(backend: str, model: Any, request: cap.Request) -> cap.Result | None:
-    if not isinstance(request, cap.VADRequest):
-        return None
-    return model.detect(request)
-
-
-@hookimpl
-def status(backend: str, model: Any) -> dict[str, Any]:
-    return model.status()
-
-
-@hookimpl
-def shutdown(backend: str, model: Any) -> bool:
-    return True
+load, predict, status, shutdown = model_hooks("kernai_silero_vad.engine:SileroVAD")

@@ -15,6 +15,7 @@ import av
 import numpy as np
 import onnxruntime
 
+from kernai import Model
 from kernai import capabilities as cap
 from kernai.config import ModelConfig
 from kernai.errors import InvalidRequest
@@ -52,7 +53,7 @@ def raw_samples(audio: bytes) -> np.ndarray:
     return samples
 
 
-class SileroVAD:
+class SileroVAD(Model):
     """One ONNX session; each request runs with its own recurrent state."""
 
     def __init__(self, config: ModelConfig) -> None:
@@ -135,6 +136,9 @@ class SileroVAD:
             else:
                 speech[1] = min(total, speech[1] + pad)
         return [(s, e) for s, e in speeches]
+
+    def predict(self, request: cap.Request) -> cap.Result | None:
+        return self.detect(request) if isinstance(request, cap.VADRequest) else None
 
     def detect(self, request: cap.VADRequest) -> cap.VADResult:
         if request.audio_path is not None:

@@ -12,14 +12,12 @@ A model config names the CTranslate2 model folder (``model.bin``, ``config.json`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from kernai import Backend, BackendOption, SelfTest, hookimpl
+from kernai import Backend, BackendOption, SelfTest, hookimpl, model_hooks
 from kernai import capabilities as cap
 from kernai.backends import SelfTestUnavailable
-from kernai.config import ModelConfig
 from kernai.samples import tone_wav
 
 NAME = "whisper"
@@ -84,28 +82,4 @@ def selftest(folder: Path) -> SelfTest:
     )
 
 
-@hookimpl
-def load(backend: str, config: ModelConfig) -> Any:
-    from kernai_whisper.engine import WhisperEngine
-
-    return WhisperEngine(config)
-
-
-@hookimpl
-def predict(backend: str, model: Any, request: cap.Request) -> cap.Result | Iterator[cap.Chunk] | None:
-    if not isinstance(request, cap.TranscriptionRequest):
-        return None
-    if request.stream:
-        return model.stream(request)
-    return model.transcribe(request)
-
-
-@hookimpl
-def status(backend: str, model: Any) -> dict[str, Any]:
-    return model.status()
-
-
-@hookimpl
-def shutdown(backend: str, model: Any) -> bool:
-    model.close()
-    return True
+load, predict, status, shutdown = model_hooks("kernai_whisper.engine:WhisperEngine")

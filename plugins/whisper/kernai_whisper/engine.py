@@ -12,6 +12,7 @@ from faster_whisper import WhisperModel
 from faster_whisper.audio import decode_audio
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 
+from kernai import Model
 from kernai import capabilities as cap
 from kernai.config import ModelConfig
 from kernai.errors import InvalidRequest
@@ -58,7 +59,7 @@ def _segment(segment: Any) -> cap.Segment:
     )
 
 
-class WhisperEngine:
+class WhisperEngine(Model):
     """One loaded Whisper model and the defaults from its config."""
 
     def __init__(self, config: ModelConfig) -> None:
@@ -124,6 +125,11 @@ class WhisperEngine:
             word_timestamps=request.word_timestamps,
             vad_filter=request.vad_filter or self.vad_filter,
         )
+
+    def predict(self, request: cap.Request) -> cap.Result | Iterator[cap.Chunk] | None:
+        if not isinstance(request, cap.TranscriptionRequest):
+            return None
+        return self.stream(request) if request.stream else self.transcribe(request)
 
     def transcribe(self, request: cap.TranscriptionRequest) -> cap.TranscriptionResult:
         segments, info = self._run(request)
