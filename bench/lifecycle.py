@@ -29,6 +29,7 @@ from kernai.auth.keys import PermissionMode
 from kernai.auth.principal import KeyKind
 from kernai.http.gate import Gate
 from kernai.http.operations import operations
+from kernai.http.routes import RouteClass, route_opt
 from kernai.manager import ModelManager
 from kernai.plugins import registry
 from kernai.settings import Settings
@@ -52,9 +53,9 @@ async def _respond(scope: dict, receive: object, send: object) -> None:  # type:
     await send({"type": "http.response.body", "body": b'{"object":"list","data":[]}'})  # type: ignore[operator]
 
 
-@get("/v1/models", sync_to_thread=False)
+@get("/v1/models", sync_to_thread=False, opt=route_opt(RouteClass.INFERENCE))
 def _routed() -> None:
-    """The route handler the gate finds in the scope (it reads the body types from it)."""
+    """The route handler the gate finds in the scope (it reads the route's class and body types from it)."""
 
 
 Litestar([_routed])
@@ -70,6 +71,7 @@ async def per_request_us(app: object, headers: dict[str, str]) -> float:
         "query_string": b"",
         "client": ("127.0.0.1", 50000),
         "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+        "state": {},
     }
 
     async def receive() -> dict:  # type: ignore[type-arg]

@@ -24,18 +24,29 @@ The lifecycle, for one model, in its own worker process::
 
 Engines are imported inside ``load`` (not at module import), so that the server process, which
 imports every plugin to read its declarations, never loads an engine.
+
+Three more hooks run in the server process and let a plugin add to the server itself: HTTP routes
+(``register_routes``), state those routes keep alive while the server runs (``register_lifespan``) and
+``kernai`` subcommands (``register_commands``). The kernel's API surfaces and its gallery are plugins of
+this kind (:data:`kernai.plugins.DEFAULT_PLUGINS`); ``docs/writing-a-surface.md`` shows one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from kernai.backends import Backend
 from kernai.capabilities import Chunk, Request, Result
 from kernai.config import ModelConfig
+
+if TYPE_CHECKING:  # the worker imports this module: it must not pay for Litestar or click
+    import click
+    from litestar import Litestar
+    from litestar.types import ControllerRouterHandler
 
 hookspec = pluggy.HookspecMarker("kernai")
 hookimpl = pluggy.HookimplMarker("kernai")
@@ -79,3 +90,26 @@ def status(backend: str, model: Any) -> dict[str, Any] | None:
 @hookspec(firstresult=True)
 def shutdown(backend: str, model: Any) -> bool | None:
     """Release the model's resources; return ``True``. The worker exits afterwards."""
+
+
+@hookspec
+def register_routes() -> Sequence[ControllerRouterHandler] | None:
+    """Return Litestar route handlers, controllers or routers to mount on the server's app.
+
+    Each carries its policy in its ``opt`` (:func:`kernai.http.routes.route_opt`, set once on a router or
+    controller): its route class (public, inference or management: which API key it takes) and its error
+    format; a route without a class is a management route. Handlers receive ``manager``, ``settings``,
+    ``registry`` and ``caller`` as dependencies. Called once, when the app is built; import the handlers
+    inside the hook, so that ``kernai`` commands do not pay for them.
+    """
+
+
+@hookspec
+def register_lifespan() -> Callable[[Litestar], AbstractAsyncContextManager[None]] | None:
+    """Return an async context manager factory (a Litestar lifespan) that the app enters when it starts
+    and leaves when it stops, before the model workers stop: for what this plugin's routes keep running."""
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add subcommands to the ``kernai`` command line: ``cli.add_command(group)`` or ``@cli.command()``."""

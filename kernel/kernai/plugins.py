@@ -1,8 +1,9 @@
-"""Finding plugins and the backends they declare.
+"""Finding plugins, the backends they declare and what else they add to the server.
 
-Plugins are entry points in the ``kernai`` group. ``KERNAI_LOAD_PLUGINS`` (a comma-separated list
-of entry-point or distribution names; empty for none) limits which ones load, like simonw/llm's
-``LLM_LOAD_PLUGINS``.
+The kernel's own plugins (:data:`DEFAULT_PLUGINS`: the API surfaces and the gallery) load first, as
+datasette's do; the ``disabled_plugins`` setting leaves their routes out. Then the entry points in the
+``kernai`` group: ``KERNAI_LOAD_PLUGINS`` (a comma-separated list of entry-point or distribution names;
+empty for none) limits which of those load, like simonw/llm's ``LLM_LOAD_PLUGINS``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import importlib
 import logging
 import os
 import sys
+from collections.abc import Collection
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 import pluggy
 from msgspec import Struct
@@ -22,6 +25,8 @@ from kernai.backends import Backend
 
 ENTRY_POINT_GROUP = "kernai"
 LOAD_PLUGINS_ENV = "KERNAI_LOAD_PLUGINS"
+DEFAULT_PLUGINS: dict[str, str] = {}
+"""The kernel's own plugins, by name: the modules that register each API surface and the gallery."""
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +89,8 @@ class PluginRegistry:
         self.manager = new_plugin_manager()
         self._entry_points: dict[str, EntryPoint] = {}
         self.load_errors: dict[str, str] = {}
+        for name, module in DEFAULT_PLUGINS.items():
+            register_checked(self.manager, importlib.import_module(module), name)
         for entry_point in _entry_points():
             try:
                 module = entry_point.load()
@@ -121,9 +128,29 @@ class PluginRegistry:
     def backend_map(self) -> dict[str, Backend]:
         return {name: entry.backend for name, entry in self.backends.items()}
 
-    def plugins(self) -> list[PluginInfo]:
+    def contributions(self, hook: str, *, skip: Collection[str] = (), **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call ``hook`` on each plugin, in the order they were registered, but those named in ``skip``:
+        ``(plugin name, result)`` for each result that is not ``None``. A plugin that raises is logged
+        and left out: a broken plugin must not stop the server."""
+        results = []
+        for impl in getattr(self.manager.hook, hook).get_hookimpls():
+            if impl.plugin_name in skip:
+                continue
+            try:
+                result = impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except Exception:
+                log.exception("plugin %s failed in %s", impl.plugin_name, hook)
+                continue
+            if result is not None:
+                results.append((impl.plugin_name, result))
+        return results
+
+    def plugins(self, *, defaults: bool = False) -> list[PluginInfo]:
+        """The loaded plugins; the kernel's own (:data:`DEFAULT_PLUGINS`) too with ``defaults``."""
         infos = []
         for name, plugin in sorted(self.manager.list_name_plugin()):
+            if name in DEFAULT_PLUGINS and not defaults:
+                continue
             entry_point = self._entry_points.get(name)
             dist = entry_point.dist if entry_point else None
             hooks = sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or [])

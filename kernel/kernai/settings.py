@@ -42,6 +42,10 @@ class Settings(Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = field(default_factory=lambda: str(_data_home() / "data"))
     log_level: LogLevel = "info"
     # HTTP
+    disabled_plugins: list[str] = field(default_factory=list)
+    """Plugins whose routes the server leaves out, e.g. ``["anthropic", "gallery"]``: the kernel's own API
+    surfaces and gallery (``kernai plugins --all`` lists them), or an entry-point plugin's routes (which
+    entry-point plugins load at all is ``KERNAI_LOAD_PLUGINS``'s)."""
     allowed_hosts: list[str] = field(default_factory=list)
     """Host names requests may be addressed to besides localhost, 127.0.0.1, [::1] and ``host``
     (``*.lan``: any name under lan; ``*``: any name, no DNS-rebinding protection)."""

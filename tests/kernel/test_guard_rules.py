@@ -183,10 +183,12 @@ def test_bind_refusal_and_the_open_routes() -> None:
     assert bind_refusal(Settings(host="0.0.0.0"), OPEN) is not None
     assert bind_refusal(Settings(host="0.0.0.0", insecure_allow_open_management=True), OPEN) is None
     assert bind_refusal(Settings(host="0.0.0.0"), {**OPEN, KeyKind.MANAGEMENT: True}) is None
-    assert open_routes_warning(Settings(host="127.0.0.1"), OPEN) is None
-    assert open_routes_warning(Settings(host="0.0.0.0"), dict.fromkeys(KeyKind, True)) is None
-    warning = open_routes_warning(Settings(host="0.0.0.0"), {**OPEN, KeyKind.MANAGEMENT: True})
-    assert warning is not None and "inference routes" in warning and "management" not in warning
+    prefixes = {KeyKind.MANAGEMENT: ["/api/*"], KeyKind.INFERENCE: [f"/p{i}" for i in range(20)]}
+    assert open_routes_warning(Settings(host="127.0.0.1"), OPEN, prefixes) is None
+    assert open_routes_warning(Settings(host="0.0.0.0"), dict.fromkeys(KeyKind, True), prefixes) is None
+    warning = open_routes_warning(Settings(host="0.0.0.0"), {**OPEN, KeyKind.MANAGEMENT: True}, prefixes)
+    assert warning is not None and "management" not in warning
+    assert "inference routes (/p0, /p1, " in warning and "/p11, ...)" in warning and "/p12" not in warning
 
 
 def test_required_auth_reads_the_switch_kept_in_the_database(tmp_path: Path) -> None:

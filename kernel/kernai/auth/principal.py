@@ -1,8 +1,7 @@
-"""Who made the current request, carried in a context variable from the HTTP gate to the model manager."""
+"""Who makes a request: the HTTP gate finds out, handlers hand it to the model manager explicitly."""
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -29,22 +28,16 @@ class Principal:
 
 
 @dataclass
-class RequestContext:
-    """Facts about the request in flight that the manager reads and fills in."""
+class Caller:
+    """The caller of one request: its key's principal (``None`` when the route needed no key), and the
+    models the request used, which label its metrics and trace. The gate makes one per request."""
 
     principal: Principal | None = None
     models: list[str] = field(default_factory=list)
 
-
-current_request: ContextVar[RequestContext | None] = ContextVar("kernai_request", default=None)
-
-
-def authorize_model(model: str) -> None:
-    """Note that the current request uses ``model``; 403 when its API key may not."""
-    context = current_request.get()
-    if context is None:
-        return
-    if model not in context.models:
-        context.models.append(model)
-    if context.principal is not None and not context.principal.allows(model):
-        raise Forbidden(f"This API key may not use model '{model}'")
+    def use(self, model: str) -> None:
+        """Note that the request uses ``model``; 403 when its API key may not."""
+        if model not in self.models:
+            self.models.append(model)
+        if self.principal is not None and not self.principal.allows(model):
+            raise Forbidden(f"This API key may not use model '{model}'")

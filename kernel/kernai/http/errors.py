@@ -1,8 +1,10 @@
-"""Error bodies in the shape each API surface's clients expect, and the app's exception handlers.
+"""Error bodies in the shape each route's clients expect, and the app's exception handlers.
 
-OpenAI (the default): ``{"error": {"message", "type", "param", "code"}}``; Anthropic
-(``/v1/messages``): ``{"type": "error", "error": {"type", "message"}}``; llamactl (``/api/v1``):
-``{"error": "..."}``; LocalLab (``/generate``, ``/chat``, ...): ``{"detail": "..."}``.
+A route names its shape in its ``opt`` (:func:`kernai.http.routes.route_opt`): a function of the
+status, message, OpenAI error type, ``param`` and ``code`` that returns the body. OpenAI's
+(``{"error": {"message", "type", "param", "code"}}``) is the default, also for a request that matches
+no route; llamactl's (``{"error": "..."}``) is the core's API key routes' shape; each surface brings
+its own.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
-from litestar.types import ExceptionHandlersMap
+from litestar.exceptions import HTTPException, MethodNotAllowedException, ValidationException
+from litestar.handlers import BaseRouteHandler
+from litestar.types import ExceptionHandlersMap, Method
 from litestar.utils.scope.state import ScopeState
 
 from kernai.errors import KernaiError, Unauthorized
@@ -23,6 +26,10 @@ from kernai.errors import KernaiError, Unauthorized
 log = logging.getLogger(__name__)
 
 ErrorShape = Callable[[int, str, str, str | None, str | None], dict[str, Any]]
+"""``shape(status, message, type, param, code)``: the error body of a route's API."""
+ERROR_SHAPE = "kernai_error_shape"
+"""``opt`` key of a route's :data:`ErrorShape`."""
+METHODS: frozenset[Method] = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 _OPENAI_TYPES = {
     400: "invalid_request_error",
@@ -69,33 +76,25 @@ def detail_shape(
     return {"detail": message}
 
 
-LOCALLAB_PATHS = frozenset(
-    {
-        "/generate",
-        "/generate/batch",
-        "/chat",
-        "/models/load",
-        "/models/unload",
-        "/models/current",
-        "/system/info",
-        "/health",
-    }
-)
+def _handler_of(request: Request[Any, Any, Any], exc: Exception) -> BaseRouteHandler | None:
+    """The handler the request matched; for a method its path does not take (405), one of the path's."""
+    handler: BaseRouteHandler | None = request.scope.get("route_handler")
+    if handler is not None or not isinstance(exc, MethodNotAllowedException):
+        return handler
+    allowed = [m.strip() for m in (exc.headers or {}).get("allow", "").split(",")]
+    method = next((m for m in allowed if m in METHODS), None)
+    return request.app.asgi_router.handle_routing(request.scope["path"], method)[1] if method else None
 
 
-def shape_for(path: str) -> ErrorShape:
-    """The error shape of the surface that serves ``path``."""
-    if path == "/v1/messages" or path.startswith("/v1/messages/"):
-        return anthropic_shape
-    if path.startswith("/api/v1/"):
-        return llamactl_shape
-    if path in LOCALLAB_PATHS:
-        return detail_shape
-    return openai_shape
+def shape_of(handler: BaseRouteHandler | None) -> ErrorShape:
+    """The error shape ``handler`` declares; OpenAI's when it declares none or there is none."""
+    shape: ErrorShape = handler.opt.get(ERROR_SHAPE, openai_shape) if handler is not None else openai_shape
+    return shape
 
 
 def error_response(
     request: Request[Any, Any, Any],
+    exc: Exception,
     status: int,
     message: str,
     *,
@@ -105,7 +104,7 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> Response[Any]:
     type_ = type_ or _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    body = shape_for(request.url.path)(status, message, type_, param, code)
+    body = shape_of(_handler_of(request, exc))(status, message, type_, param, code)
     return Response(content=body, status_code=status, headers=headers)
 
 
@@ -156,6 +155,7 @@ def handle_kernai_error(request: Request[Any, Any, Any], exc: KernaiError) -> Re
         headers["WWW-Authenticate"] = "Bearer"
     return error_response(
         request,
+        exc,
         exc.status_code,
         exc.message,
         type_=exc.error_type,
@@ -168,14 +168,14 @@ def handle_kernai_error(request: Request[Any, Any, Any], exc: KernaiError) -> Re
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if isinstance(exc, ValidationException):
         message, param = _validation_message(request, exc)
-        return error_response(request, 400, message, param=param)
+        return error_response(request, exc, 400, message, param=param)
     headers = dict(exc.headers or {})
-    return error_response(request, exc.status_code, str(exc.detail), headers=headers or None)
+    return error_response(request, exc, exc.status_code, str(exc.detail), headers=headers or None)
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(request, 500, f"Internal server error: {type(exc).__name__}")
+    return error_response(request, exc, 500, f"Internal server error: {type(exc).__name__}")
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

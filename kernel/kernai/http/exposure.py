@@ -6,16 +6,16 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
+from litestar import Router
+
 from kernai.auth.keys import KeyStore
 from kernai.auth.principal import KeyKind
-from kernai.http.gate import MANAGEMENT_PREFIXES
+from kernai.http.routes import RouteClass, route_class
 from kernai.settings import Settings
 from kernai.store import open_database
 
-OPEN_ROUTES = {
-    KeyKind.MANAGEMENT: f"management routes ({', '.join(prefix + '*' for prefix in MANAGEMENT_PREFIXES)})",
-    KeyKind.INFERENCE: "inference routes (/v1/*, /tts, /vad, /generate, ...)",
-}
+SHOWN_PREFIXES = 12
+"""How many path prefixes the warning names for each class of route."""
 
 
 def is_loopback(host: str) -> bool:
@@ -51,9 +51,33 @@ def bind_refusal(settings: Settings, required: Mapping[KeyKind, bool]) -> str | 
     )
 
 
-def open_routes_warning(settings: Settings, required: Mapping[KeyKind, bool]) -> str | None:
+def route_prefixes(app: Router) -> dict[KeyKind, list[str]]:
+    """The paths of the app's routes of each class that takes a key, by their first segment, in the order
+    they were mounted: ``/api/*`` for ``/api/v1/instances``, ``/metrics`` for itself."""
+    found: dict[KeyKind, dict[str, None]] = {kind: {} for kind in KeyKind}
+    for path, handlers in app.route_handler_method_map.items():
+        first, _, rest = path.lstrip("/").partition("/")
+        prefix = f"/{first}/*" if rest else f"/{first}"
+        for handler in handlers.values():
+            if (kind := route_class(handler)) is not RouteClass.PUBLIC:
+                found[KeyKind(kind.value)][prefix] = None
+    return {kind: list(prefixes) for kind, prefixes in found.items()}
+
+
+def open_routes_warning(
+    settings: Settings, required: Mapping[KeyKind, bool], prefixes: Mapping[KeyKind, list[str]]
+) -> str | None:
     """A warning naming the routes open to anyone who reaches ``settings.host`` beyond loopback, if any."""
-    opened = [OPEN_ROUTES[kind] for kind in (KeyKind.MANAGEMENT, KeyKind.INFERENCE) if not required[kind]]
+    opened = [
+        f"{kind.value} routes ({_listed(prefixes.get(kind, []))})"
+        for kind in (KeyKind.MANAGEMENT, KeyKind.INFERENCE)
+        if not required[kind]
+    ]
     if is_loopback(settings.host) or not opened:
         return None
     return f"listening on {settings.host} with no API key needed for: {'; '.join(opened)}"
+
+
+def _listed(prefixes: list[str]) -> str:
+    shown = ", ".join(prefixes[:SHOWN_PREFIXES])
+    return shown + (", ..." if len(prefixes) > SHOWN_PREFIXES else "")

@@ -1,4 +1,4 @@
-"""Wiring of the operations layer into the app: API keys, the gate middleware, traces, their dependencies."""
+"""The operations layer of one app: API keys, rate limits, traces, and the gate that applies them."""
 
 from __future__ import annotations
 
@@ -6,16 +6,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 
 from kernai.auth.keys import KeyStore, PermissionMode
 from kernai.auth.principal import KeyKind
+from kernai.http.authenticate import Authenticator
 from kernai.http.browser_guard import BrowserGuard
-from kernai.http.controllers.auth import provide_keys
-from kernai.http.controllers.observability import provide_traces
-from kernai.http.exposure import open_routes_warning
 from kernai.http.gate import Gate, GateServices
+from kernai.http.observe import Recorder
 from kernai.limits import RateLimiter
 from kernai.manager import ModelManager
 from kernai.observability.traces import TraceRing
@@ -27,7 +25,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Operations:
     state: dict[str, Any]
-    dependencies: dict[str, Provide]
+    """``key_store`` and ``traces``, which the auth and observability routes read."""
     middleware: list[DefineMiddleware]
 
 
@@ -38,22 +36,15 @@ def operations(settings: Settings, manager: ModelManager) -> Operations:
         log.warning(
             "management auth is on and no management key exists: created one, shown only now: %s", secret
         )
-    if (warning := open_routes_warning(settings, keys.required)) is not None:
-        log.warning(warning)
     traces = TraceRing(settings.trace_size)
+    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     services = GateServices(
         settings,
-        keys,
-        manager.metrics,
-        traces,
-        RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
         BrowserGuard(settings),
+        Authenticator(settings, keys, limiter, manager.metrics),
+        Recorder(manager.metrics, traces),
     )
     return Operations(
         state={"key_store": keys, "traces": traces},
-        dependencies={
-            "key_store": Provide(provide_keys, sync_to_thread=False),
-            "traces": Provide(provide_traces, sync_to_thread=False),
-        },
         middleware=[DefineMiddleware(Gate, services=services)],
     )

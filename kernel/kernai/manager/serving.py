@@ -2,7 +2,8 @@
 
 Every request goes through :meth:`ModelManager.predict` or :meth:`ModelManager.stream`, which
 
-1. check the model exists, supports the request, is enabled and that the caller's key may use it;
+1. check the model exists, supports the request, is enabled and that the caller's key may use it (the
+   ``caller`` the HTTP layer passes; in-process callers such as the doctor pass none and are trusted);
 2. take one of the model's slots (``parallel`` run at once, up to ``queue_size`` wait in order, more get 503);
 3. start the model's worker if it is not running: at ``max_running_models`` the least recently used idle
    model is stopped (pinned ones never); when all are busy the request waits ``busy_timeout`` seconds, then
@@ -23,7 +24,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from kernai.auth.principal import authorize_model
+from kernai.auth.principal import Caller
 from kernai.capabilities import Chunk, Request, Result, capability_of
 from kernai.config import ConfigError
 from kernai.errors import ModelNotFound, ModelUnavailable, NotSupported
@@ -104,22 +105,27 @@ class ModelManager:
         self.reload()
         self.supervisor.start()
 
-    def get(self, name: str) -> ManagedModel:
-        """The model ``name``; 503 when its config is invalid (the error names file and field), else 404."""
+    def get(self, name: str, *, caller: Caller | None = None) -> ManagedModel:
+        """The model ``name``; 503 when its config is invalid (the error names file and field), else 404.
+
+        With a ``caller``, an invalid config is reported only to a key that may use the model (403 else).
+        """
         model = self.models.get(name)
         if model is not None:
             return model
         error = self.catalog.error_for(name)
         if error is None:
             raise ModelNotFound(name)
-        authorize_model(name)
+        if caller is not None:
+            caller.use(name)
         raise ModelUnavailable(
             f"Model '{name}' cannot be served, its config is invalid: {error}", code="model_config_invalid"
         )
 
-    def _check(self, model: ManagedModel, request: Request) -> None:
+    def _check(self, model: ManagedModel, request: Request, caller: Caller | None) -> None:
         capability = capability_of(request)
-        authorize_model(model.name)
+        if caller is not None:
+            caller.use(model.name)
         if not model.supports(capability):
             raise NotSupported(
                 f"Model '{model.name}' (backend '{model.config.backend}') does not support "
@@ -152,10 +158,10 @@ class ModelManager:
         finally:
             self.supervisor.changed()
 
-    async def predict(self, name: str, request: Request) -> Result:
-        """Serve a non-streaming request."""
-        model = self.get(name)
-        self._check(model, request)
+    async def predict(self, name: str, request: Request, *, caller: Caller | None = None) -> Result:
+        """Serve a non-streaming request for ``caller`` (403 when its key may not use the model)."""
+        model = self.get(name, caller=caller)
+        self._check(model, request, caller)
         async with self._serving(model) as worker:
             begun, error, result = time.perf_counter(), None, None
             try:
@@ -167,10 +173,12 @@ class ModelManager:
             finally:
                 self.recorder.finished(model, request, begun, getattr(result, "usage", None), error)
 
-    async def stream(self, name: str, request: Request) -> AsyncGenerator[Chunk, None]:
-        """Serve a streaming request; closing the iterator early cancels it in the worker."""
-        model = self.get(name)
-        self._check(model, request)
+    async def stream(
+        self, name: str, request: Request, *, caller: Caller | None = None
+    ) -> AsyncGenerator[Chunk, None]:
+        """Serve a streaming request for ``caller``; closing the iterator early cancels it in the worker."""
+        model = self.get(name, caller=caller)
+        self._check(model, request, caller)
         async with self._serving(model) as worker:
             begun, error, usage, first = time.perf_counter(), None, None, None
             try:

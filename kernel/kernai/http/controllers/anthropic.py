@@ -17,9 +17,11 @@ from litestar import Controller, Response, post
 from litestar.response import Stream
 
 from kernai import capabilities as cap
+from kernai.auth.principal import Caller
 from kernai.errors import InvalidRequest, KernaiError
 from kernai.http.errors import anthropic_shape
 from kernai.http.inference import prefetch, sampling_with_defaults, sse_event, sse_response, stop_list
+from kernai.http.routes import RouteClass, route_opt
 from kernai.http.schemas import anthropic as wire
 from kernai.manager import ModelManager
 
@@ -300,16 +302,17 @@ async def message_events(chunks: AsyncGenerator[cap.Chunk, None], model: str) ->
 
 class AnthropicController(Controller):
     tags = ["anthropic"]
+    opt = route_opt(RouteClass.INFERENCE, errors=anthropic_shape)
 
     @post("/v1/messages", summary="Create a message (Anthropic Messages API)", status_code=200)
     async def create_message(
-        self, data: wire.MessagesRequest, manager: ModelManager
+        self, data: wire.MessagesRequest, manager: ModelManager, caller: Caller
     ) -> Response[wire.Message] | Stream:
-        model = manager.get(data.model)
+        model = manager.get(data.model, caller=caller)
         request = chat_request(data, model.config.parameters)
         if data.stream:
-            chunks = await prefetch(manager.stream(data.model, request))
+            chunks = await prefetch(manager.stream(data.model, request, caller=caller))
             return sse_response(message_events(chunks, data.model), error_event)
-        result = await manager.predict(data.model, request)
+        result = await manager.predict(data.model, request, caller=caller)
         assert isinstance(result, cap.ChatResult)
         return Response(message_of(result, data.model))

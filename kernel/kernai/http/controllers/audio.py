@@ -19,9 +19,11 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Stream
 
 from kernai import capabilities as cap
+from kernai.auth.principal import Caller
 from kernai.errors import InvalidRequest, KernaiError
 from kernai.http.browser_guard import BODY_MEDIA_TYPES, MULTIPART
 from kernai.http.inference import prefetch, sse_event, sse_response
+from kernai.http.routes import RouteClass, route_opt
 from kernai.http.schemas.audio import (
     CONTENT_TYPES,
     OPENAI_PCM_RATE,
@@ -210,7 +212,7 @@ async def _speech_events(
 
 
 async def speak(
-    manager: ModelManager, model: str, request: cap.SpeechRequest, *, sse: bool = False
+    manager: ModelManager, caller: Caller, model: str, request: cap.SpeechRequest, *, sse: bool = False
 ) -> Response[Any]:
     """Run a speech request and answer with the audio (whole, chunked, or as SSE events)."""
     if request.sample_rate is not None and request.sample_rate not in SAMPLE_RATES:
@@ -220,17 +222,17 @@ async def speak(
     media_type = CONTENT_TYPES[request.response_format]
     if request.stream or sse:
         request = msgspec.structs.replace(request, stream=True)
-        chunks = await prefetch(manager.stream(model, request))
+        chunks = await prefetch(manager.stream(model, request, caller=caller))
         if sse:
             return sse_response(_speech_events(chunks, len(request.input)))
         return Stream(_speech_bytes(chunks), media_type=media_type)
-    result = await manager.predict(model, request)
+    result = await manager.predict(model, request, caller=caller)
     assert isinstance(result, cap.SpeechResult)
     return Response(result.audio, media_type=media_type, headers={"X-Sample-Rate": str(result.sample_rate)})
 
 
-async def model_voices(manager: ModelManager, name: str) -> ModelVoices:
-    result = await manager.predict(name, cap.VoicesRequest())
+async def model_voices(manager: ModelManager, caller: Caller, name: str) -> ModelVoices:
+    result = await manager.predict(name, cap.VoicesRequest(), caller=caller)
     assert isinstance(result, cap.VoicesResult)
     return ModelVoices(
         model=name,
@@ -246,7 +248,7 @@ def _speech_models(manager: ModelManager) -> list[str]:
 
 
 async def _model_for_voice(
-    manager: ModelManager, voice_id: str, model_id: str | None
+    manager: ModelManager, caller: Caller, voice_id: str, model_id: str | None
 ) -> tuple[str, str | None]:
     """ElevenLabs names only a voice: it may be a speech model's name, or a voice of one of them."""
     if model_id and model_id in manager.models:
@@ -254,7 +256,7 @@ async def _model_for_voice(
     if voice_id in manager.models:
         return voice_id, None
     for name in _speech_models(manager):
-        if any(v.id == voice_id for v in (await model_voices(manager, name)).voices):
+        if any(v.id == voice_id for v in (await model_voices(manager, caller, name)).voices):
             return name, voice_id
     raise VoiceNotFound(voice_id)
 
@@ -275,9 +277,15 @@ def _elevenlabs_format(output_format: str) -> tuple[str, int]:
 
 class AudioController(Controller):
     tags = ["audio"]
+    opt = route_opt(RouteClass.INFERENCE)
 
     async def _transcribe(
-        self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings, translate: bool
+        self,
+        request: Request[Any, Any, Any],
+        manager: ModelManager,
+        caller: Caller,
+        settings: Settings,
+        translate: bool,
     ) -> Response[Any]:
         form = await read_multipart(request, upload_dir(settings.data_path))
         handed_off = False
@@ -286,10 +294,10 @@ class AudioController(Controller):
             task = "translate" if translate else "transcribe"
             model = pick_model(manager, params.model, cap.Capability.TRANSCRIPTION)
             if typed.stream:
-                chunks = await prefetch(manager.stream(model, typed))
+                chunks = await prefetch(manager.stream(model, typed, caller=caller))
                 handed_off = True
                 return sse_response(_transcript_events(chunks, form))
-            result = await manager.predict(model, typed)
+            result = await manager.predict(model, typed, caller=caller)
             assert isinstance(result, cap.TranscriptionResult)
             return _transcript_response(result, params, task)
         finally:
@@ -305,9 +313,9 @@ class AudioController(Controller):
         "response_format, timestamp_granularities[], stream)",
     )
     async def transcriptions(
-        self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings
+        self, request: Request[Any, Any, Any], manager: ModelManager, caller: Caller, settings: Settings
     ) -> Response[Any]:
-        return await self._transcribe(request, manager, settings, translate=False)
+        return await self._transcribe(request, manager, caller, settings, translate=False)
 
     @post(
         "/v1/audio/translations",
@@ -317,12 +325,12 @@ class AudioController(Controller):
         summary="Translate audio to English text (OpenAI; multipart like transcriptions)",
     )
     async def translations(
-        self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings
+        self, request: Request[Any, Any, Any], manager: ModelManager, caller: Caller, settings: Settings
     ) -> Response[Any]:
-        return await self._transcribe(request, manager, settings, translate=True)
+        return await self._transcribe(request, manager, caller, settings, translate=True)
 
     @post("/v1/audio/speech", status_code=200, summary="Text to speech (OpenAI)")
-    async def speech(self, data: SpeechBody, manager: ModelManager) -> Response[Any]:
+    async def speech(self, data: SpeechBody, manager: ModelManager, caller: Caller) -> Response[Any]:
         model = pick_model(manager, data.model, cap.Capability.SPEECH)
         rate = data.sample_rate or (OPENAI_PCM_RATE if data.response_format == "pcm" else None)
         typed = cap.SpeechRequest(
@@ -333,15 +341,15 @@ class AudioController(Controller):
             response_format=data.response_format,
             sample_rate=rate,
         )
-        return await speak(manager, model, typed, sse=data.stream_format == "sse")
+        return await speak(manager, caller, model, typed, sse=data.stream_format == "sse")
 
     @post("/tts", status_code=200, summary="Text to speech (LocalAI)")
-    async def tts(self, data: TTSBody, manager: ModelManager) -> Response[Any]:
+    async def tts(self, data: TTSBody, manager: ModelManager, caller: Caller) -> Response[Any]:
         model = pick_model(manager, data.model, cap.Capability.SPEECH)
         typed = cap.SpeechRequest(
             input=data.input, voice=data.voice, stream=data.stream, response_format=data.response_format
         )
-        return await speak(manager, model, typed)
+        return await speak(manager, caller, model, typed)
 
     @post(
         ["/v1/text-to-speech/{voice_id:str}", "/v1/text-to-speech/{voice_id:str}/stream"],
@@ -354,10 +362,11 @@ class AudioController(Controller):
         voice_id: str,
         data: ElevenLabsBody,
         manager: ModelManager,
+        caller: Caller,
         output_format: str = "mp3_44100_128",
     ) -> Response[Any]:
         fmt, rate = _elevenlabs_format(output_format)
-        model, voice = await _model_for_voice(manager, voice_id, data.model_id)
+        model, voice = await _model_for_voice(manager, caller, voice_id, data.model_id)
         speed = data.voice_settings.speed if data.voice_settings else 1.0
         typed = cap.SpeechRequest(
             input=data.text,
@@ -367,18 +376,18 @@ class AudioController(Controller):
             sample_rate=rate,
             stream=request.url.path.endswith("/stream"),
         )
-        return await speak(manager, model, typed)
+        return await speak(manager, caller, model, typed)
 
     @get("/v1/audio/voices", summary="Voices of each speech model (or of ?model=)")
-    async def voices(self, manager: ModelManager, model: str | None = None) -> VoicesList:
+    async def voices(self, manager: ModelManager, caller: Caller, model: str | None = None) -> VoicesList:
         names = [model] if model else _speech_models(manager)
-        return VoicesList([await model_voices(manager, name) for name in names])
+        return VoicesList([await model_voices(manager, caller, name) for name in names])
 
     @get("/v1/voices", summary="Voices of every speech model (ElevenLabs)")
-    async def elevenlabs_voices(self, manager: ModelManager) -> ElevenLabsVoices:
+    async def elevenlabs_voices(self, manager: ModelManager, caller: Caller) -> ElevenLabsVoices:
         voices = []
         for name in _speech_models(manager):
-            for voice in (await model_voices(manager, name)).voices:
+            for voice in (await model_voices(manager, caller, name)).voices:
                 labels = {"model": name} | ({"language": voice.language} if voice.language else {})
                 voices.append(ElevenLabsVoice(voice_id=voice.id, name=voice.name, labels=labels))
         return ElevenLabsVoices(voices)

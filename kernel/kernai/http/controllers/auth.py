@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, post, put
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from msgspec import Struct
 
 from kernai.auth.keys import ApiKey, KeyStore, PermissionMode
 from kernai.auth.principal import KeyKind
 from kernai.errors import InvalidRequest
+from kernai.http.errors import llamactl_shape
+from kernai.http.routes import RouteClass, route_opt
 from kernai.http.schemas.llamactl import CreatedKey, KeyCreate, KeyInfo, KeyPermission
 from kernai.manager import ModelManager
 
@@ -58,6 +61,8 @@ def _auth_settings(keys: KeyStore) -> AuthSettings:
 class AuthSettingsController(Controller):
     path = "/api/v1/auth/settings"
     tags = ["llamactl"]
+    opt = route_opt(RouteClass.MANAGEMENT, errors=llamactl_shape, traced=False)
+    dependencies = {"key_store": Provide(provide_keys, sync_to_thread=False)}
 
     @get("", summary="Whether each kind of route needs an API key")
     async def get_settings(self, key_store: KeyStore) -> AuthSettings:
@@ -75,6 +80,8 @@ class AuthSettingsController(Controller):
 class AuthController(Controller):
     path = "/api/v1/auth/keys"
     tags = ["llamactl"]
+    opt = route_opt(RouteClass.MANAGEMENT, errors=llamactl_shape, traced=False)
+    dependencies = {"key_store": Provide(provide_keys, sync_to_thread=False)}
 
     @get("", summary="List API keys (never their secrets)")
     async def list_keys(self, key_store: KeyStore) -> list[KeyInfo]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from litestar import Controller, post
 
+from kernai.auth.principal import Caller
 from kernai.capabilities import DetectionRequest, DetectionResult
 from kernai.http.images import image_bytes
+from kernai.http.routes import RouteClass, route_opt
 from kernai.http.schemas.detection import DetectionRequestWire, DetectionResponse, DetectionWire
 from kernai.manager import ModelManager
 from kernai.settings import Settings
@@ -14,11 +16,13 @@ from kernai.settings import Settings
 class DetectionController(Controller):
     """The image is fetched or decoded from base64 here; the backend decodes and checks the picture."""
 
+    opt = route_opt(RouteClass.INFERENCE)
+
     @post(["/v1/detection", "/detection"], status_code=200)
     async def detection(
-        self, data: DetectionRequestWire, manager: ModelManager, settings: Settings
+        self, data: DetectionRequestWire, manager: ModelManager, caller: Caller, settings: Settings
     ) -> DetectionResponse:
-        manager.get(data.model)  # an unknown model is a 404 before any download
+        manager.get(data.model, caller=caller)  # an unknown model is a 404 before any download
         image = await image_bytes(
             data.image, time_limit=settings.image_fetch_timeout, max_bytes=settings.image_max_bytes
         )
@@ -33,7 +37,7 @@ class DetectionController(Controller):
             max_detections=data.max_detections,
             classes=data.classes,
         )
-        result = await manager.predict(data.model, request)
+        result = await manager.predict(data.model, request, caller=caller)
         assert isinstance(result, DetectionResult)
         return DetectionResponse(
             [

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Litestar, Request, delete, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 
 from kernai.backends import Backend
 from kernai.gallery.jobs import Job, JobState
 from kernai.gallery.service import GalleryService
+from kernai.http.routes import RouteClass, route_opt
 from kernai.http.schemas.gallery import (
     ApplyBackendRequest,
     ApplyModelRequest,
@@ -56,6 +59,16 @@ class ServerHost:
         self.state.registry = registry
         self.state.manager.registry = registry
         self.state.manager.reload()
+
+
+@asynccontextmanager
+async def gallery_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Running downloads end ``interrupted`` when the server stops (before the workers stop)."""
+    try:
+        yield
+    finally:
+        if "gallery" in app.state:
+            await app.state.gallery.shutdown()
 
 
 def provide_gallery(state: State) -> GalleryService:
@@ -122,6 +135,7 @@ async def _upgrades(gallery: GalleryService) -> dict[str, UpgradeInfo]:
 
 class GalleryController(Controller):
     tags = ["gallery"]
+    opt = route_opt(RouteClass.MANAGEMENT)
     dependencies = {"gallery": Provide(provide_gallery, sync_to_thread=False)}
 
     # --- models -----------------------------------------------------------------------------------

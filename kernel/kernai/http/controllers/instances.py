@@ -13,13 +13,16 @@ from litestar.utils import normalize_path
 from litestar.utils.scope.state import ScopeState
 
 from kernai import __version__
-from kernai.auth.principal import KeyKind, authorize_model, current_request
+from kernai.auth.principal import Caller
 from kernai.config import InvalidConfig, ModelConfig, parse_model_config
 from kernai.errors import Conflict, InvalidRequest
 from kernai.http.browser_guard import check_content_type
 from kernai.http.controllers.models import ModelList, created_at, model_card
+from kernai.http.errors import llamactl_shape
 from kernai.http.gate import Gate
+from kernai.http.routes import PROXIED_PATH, RouteClass, route_opt
 from kernai.http.schemas.llamactl import Instance, InstanceOptions, NodeInfo, VersionInfo
+from kernai.http.scope import set_caller
 from kernai.instances import instance_source, is_instance
 from kernai.manager import ManagedModel, ModelManager
 from kernai.settings import Settings
@@ -126,8 +129,9 @@ def _stored_instance(manager: ModelManager, name: str) -> ManagedModel | None:
     raise Conflict(f"Instance '{name}' is defined by {model.config.source}; edit that file instead")
 
 
-def _inner_route(request: Request[Any, Any, Any], path: str) -> tuple[Gate, Scope]:
-    """The gate in front of the route at ``path``, and a copy of the request's scope routed there."""
+def _inner_route(request: Request[Any, Any, Any], path: str, caller: Caller) -> tuple[Gate, Scope]:
+    """The gate in front of the route at ``path``, and a copy of the request's scope routed there, for
+    ``caller``."""
     app, handler, path, params, template = request.app.asgi_router.handle_routing(
         path=normalize_path(path), method=request.method
     )
@@ -146,6 +150,7 @@ def _inner_route(request: Request[Any, Any, Any], path: str) -> tuple[Gate, Scop
         },
     )
     ScopeState.from_scope(scope).exception_handlers = handler.resolve_exception_handlers()
+    set_caller(scope, caller)
     return app, scope
 
 
@@ -168,6 +173,7 @@ def _replaying(app: ASGIApp, scope: Scope, body: bytes) -> ASGIApp:
 class InstancesController(Controller):
     path = "/api/v1"
     tags = ["llamactl"]
+    opt = route_opt(RouteClass.MANAGEMENT, errors=llamactl_shape)
 
     @get("/instances", summary="List instances")
     async def list_instances(self, manager: ModelManager) -> list[Instance]:
@@ -226,20 +232,21 @@ class InstancesController(Controller):
         "/instances/{name:str}/proxy/{path:path}",
         http_method=["GET", "POST"],
         status_code=200,
+        opt={PROXIED_PATH: "path"},
         summary="The instance's own server: kernai's routes, served in-process, with the model set",
     )
     async def proxy(
-        self, name: str, path: str, request: Request[Any, Any, Any], manager: ModelManager
+        self, name: str, path: str, request: Request[Any, Any, Any], manager: ModelManager, caller: Caller
     ) -> ASGIApp:
         """Runs the route past the gate, which let this request in already (so it is counted and traced
         once). A key this route did not need (management auth off) is checked as the instance's own
         server would: as an inference request for this instance."""
-        gate, scope = _inner_route(request, "/" + path.strip("/"))
-        context = current_request.get()
-        if context is not None and context.principal is None:  # no key was needed to get here
-            context.principal, _ = gate.authenticate_limited(scope, KeyKind.INFERENCE.value)
-        model = manager.get(name)
-        authorize_model(name)
+        gate, scope = _inner_route(request, "/" + path.strip("/"), caller)
+        if caller.principal is None:  # no key was needed to get here
+            authenticator = gate.services.authenticator
+            caller.principal, _ = authenticator.authenticate_limited(scope, RouteClass.INFERENCE)
+        model = manager.get(name, caller=caller)
+        caller.use(name)
         if scope["path"] == "/health":
             reply = Response(
                 {"status": "ok" if model.running else model.status}, status_code=200 if model.running else 503

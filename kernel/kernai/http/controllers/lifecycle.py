@@ -6,6 +6,7 @@ from litestar import Controller, put
 from msgspec import Struct
 
 from kernai.errors import InvalidRequest
+from kernai.http.routes import RouteClass, route_opt
 from kernai.manager import ModelManager
 
 STATE_ACTIONS = {"enable": False, "disable": True}
@@ -29,6 +30,7 @@ def _action(action: str, choices: dict[str, bool]) -> bool:
 class LifecycleController(Controller):
     path = "/api/models"
     tags = ["localai"]
+    opt = route_opt(RouteClass.MANAGEMENT)
 
     @put(
         ["/{name:str}/{action:str}", "/toggle-state/{name:str}/{action:str}"],

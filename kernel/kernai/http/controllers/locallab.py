@@ -18,18 +18,23 @@ from litestar import Controller, Response, post
 from litestar.response import Stream
 
 from kernai import capabilities as cap
+from kernai.auth.principal import Caller
 from kernai.errors import InvalidRequest, KernaiError
+from kernai.http.errors import detail_shape
 from kernai.http.inference import EventStream, prefetch, sampling_with_defaults, sse_response
+from kernai.http.routes import RouteClass, route_opt
 from kernai.http.schemas import locallab as wire
 from kernai.manager import ManagedModel, ModelManager
 
 _json = msgspec.json.Encoder()
 
 
-def current_model(manager: ModelManager, model_id: str | None, capability: cap.Capability) -> ManagedModel:
+def current_model(
+    manager: ModelManager, caller: Caller, model_id: str | None, capability: cap.Capability
+) -> ManagedModel:
     """The model named by ``model_id``, else the one LocalLab would call current."""
     if model_id:
-        return manager.get(model_id)
+        return manager.get(model_id, caller=caller)
     able = [
         model for model in manager.models.values() if model.supports(capability) and not model.config.disabled
     ]
@@ -77,13 +82,13 @@ def _chunk_text(chunk: cap.Chunk) -> str:
     return chunk.content or ""
 
 
-def _model_for_generation(manager: ModelManager, model_id: str | None) -> ManagedModel:
+def _model_for_generation(manager: ModelManager, caller: Caller, model_id: str | None) -> ManagedModel:
     if model_id:
-        return manager.get(model_id)
+        return manager.get(model_id, caller=caller)
     try:
-        return current_model(manager, None, cap.Capability.COMPLETION)
+        return current_model(manager, caller, None, cap.Capability.COMPLETION)
     except InvalidRequest:
-        return current_model(manager, None, cap.Capability.CHAT)
+        return current_model(manager, caller, None, cap.Capability.CHAT)
 
 
 async def generate_events(chunks: AsyncGenerator[cap.Chunk, None]) -> AsyncGenerator[bytes, None]:
@@ -120,31 +125,32 @@ async def chat_lines(chunks: AsyncGenerator[cap.Chunk, None], model: str) -> Asy
 
 class LocalLabController(Controller):
     tags = ["locallab"]
+    opt = route_opt(RouteClass.INFERENCE, errors=detail_shape)
 
     @post("/generate", summary="Generate text (LocalLab)", status_code=200)
     async def generate(
-        self, data: wire.GenerateRequest, manager: ModelManager
+        self, data: wire.GenerateRequest, manager: ModelManager, caller: Caller
     ) -> Response[wire.GenerateResponse] | Stream:
-        model = _model_for_generation(manager, data.model_id)
+        model = _model_for_generation(manager, caller, data.model_id)
         request = _generation_request(data.prompt, data, model, data.stream)
         if data.stream:
-            chunks = await prefetch(manager.stream(model.name, request))
+            chunks = await prefetch(manager.stream(model.name, request, caller=caller))
             return sse_response(generate_events(chunks))
-        result = await manager.predict(model.name, request)
+        result = await manager.predict(model.name, request, caller=caller)
         return Response(wire.GenerateResponse(text=_text(result), model=model.name))
 
     @post("/chat", summary="Chat (LocalLab)", status_code=200)
     async def chat(
-        self, data: wire.ChatRequest, manager: ModelManager
+        self, data: wire.ChatRequest, manager: ModelManager, caller: Caller
     ) -> Response[wire.ChatResponse] | Stream:
-        model = current_model(manager, data.model_id, cap.Capability.CHAT)
+        model = current_model(manager, caller, data.model_id, cap.Capability.CHAT)
         messages = [cap.ChatMessage(role="system", content=data.system_prompt)] if data.system_prompt else []
         messages += [cap.ChatMessage(role=m.role, content=m.content) for m in data.messages]
         request = cap.ChatRequest(messages=messages, sampling=_sampling(data, model), stream=data.stream)
         if data.stream:
-            chunks = await prefetch(manager.stream(model.name, request))
+            chunks = await prefetch(manager.stream(model.name, request, caller=caller))
             return EventStream(chat_lines(chunks, model.name), media_type="application/x-ndjson")
-        result = await manager.predict(model.name, request)
+        result = await manager.predict(model.name, request, caller=caller)
         assert isinstance(result, cap.ChatResult)
         choice = wire.ChatChoice(
             message=wire.ChatMessage(role="assistant", content=result.content or ""),
@@ -159,11 +165,14 @@ class LocalLabController(Controller):
         return Response(wire.ChatResponse(choices=[choice], model=model.name, usage=usage))
 
     @post("/generate/batch", summary="Generate text for several prompts (LocalLab)", status_code=200)
-    async def batch(self, data: wire.BatchRequest, manager: ModelManager) -> wire.BatchResponse:
-        model = _model_for_generation(manager, data.model_id)
+    async def batch(
+        self, data: wire.BatchRequest, manager: ModelManager, caller: Caller
+    ) -> wire.BatchResponse:
+        model = _model_for_generation(manager, caller, data.model_id)
         requests = [_generation_request(prompt, data, model, False) for prompt in data.prompts]
         results = await asyncio.gather(
-            *(manager.predict(model.name, request) for request in requests), return_exceptions=True
+            *(manager.predict(model.name, request, caller=caller) for request in requests),
+            return_exceptions=True,
         )
         texts = []
         for result in results:

@@ -14,6 +14,8 @@ from msgspec import Struct
 
 from kernai import __version__
 from kernai.errors import InvalidRequest
+from kernai.http.errors import detail_shape
+from kernai.http.routes import RouteClass, route_opt
 from kernai.manager import ManagedModel, ModelManager
 
 STARTED = time.time()
@@ -65,13 +67,19 @@ def _current(manager: ModelManager) -> ManagedModel | None:
     return max(running, key=lambda m: m.last_used, default=None)
 
 
-class LocalLabModelsController(Controller):
+class LocalLabHealthController(Controller):
     tags = ["locallab"]
+    opt = route_opt(RouteClass.PUBLIC, errors=detail_shape)
 
     @get("/health", summary="Health (LocalLab)")
     async def health(self, manager: ModelManager) -> Health:
         current = _current(manager)
         return Health("healthy", current.name if current else None, __version__)
+
+
+class LocalLabModelsController(Controller):
+    tags = ["locallab"]
+    opt = route_opt(RouteClass.MANAGEMENT, errors=detail_shape)
 
     @get("/system/info", summary="CPU, memory, loaded models and uptime (LocalLab)")
     async def system_info(self, manager: ModelManager) -> SystemInfo:

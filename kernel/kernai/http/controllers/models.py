@@ -7,6 +7,7 @@ import os
 from litestar import Controller, get
 from msgspec import Struct
 
+from kernai.http.routes import RouteClass, route_opt
 from kernai.instances import is_instance
 from kernai.manager import ManagedModel, ModelManager
 
@@ -56,6 +57,7 @@ def model_card(model: ManagedModel, manager: ModelManager) -> ModelCard:
 
 class ModelsController(Controller):
     tags = ["openai"]
+    opt = route_opt(RouteClass.INFERENCE)
 
     @get(["/v1/models", "/models"], summary="List models (OpenAI format)")
     async def list_models(self, manager: ModelManager) -> ModelList:

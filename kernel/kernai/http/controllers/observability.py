@@ -7,9 +7,11 @@ from typing import Any
 
 from litestar import Controller, Response, WebSocket, get, post, websocket
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import WebSocketDisconnect
 from msgspec import Struct
 
+from kernai.http.routes import RouteClass, route_opt
 from kernai.manager import ModelManager
 from kernai.observability.metrics import CONTENT_TYPE
 from kernai.observability.traces import TraceRing
@@ -39,6 +41,8 @@ class LogSummary(Struct):
 
 class ObservabilityController(Controller):
     tags = ["observability"]
+    opt = route_opt(RouteClass.MANAGEMENT, traced=False)
+    dependencies = {"traces": Provide(provide_traces, sync_to_thread=False)}
 
     @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE)
     async def metrics(self, manager: ModelManager) -> Response[bytes]:

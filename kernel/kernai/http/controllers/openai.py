@@ -11,6 +11,7 @@ from typing import Any, TypeGuard
 import msgspec
 from litestar import Controller, post
 
+from kernai.auth.principal import Caller
 from kernai.capabilities import (
     ChatChunk,
     ChatMessage,
@@ -39,6 +40,7 @@ from kernai.http.inference import (
     sse_response,
     stop_list,
 )
+from kernai.http.routes import RouteClass, route_opt
 from kernai.http.schemas.openai import (
     AssistantMessage,
     ChatChoice,
@@ -131,8 +133,10 @@ def _format(wire: WireResponseFormat | None) -> Any:
     return response_format(wire.type, schema)
 
 
-def _sampling(manager: ModelManager, model: str, data: SamplingFields, max_tokens: int | None) -> Any:
-    defaults = manager.get(model).config.parameters
+def _sampling(
+    manager: ModelManager, caller: Caller, model: str, data: SamplingFields, max_tokens: int | None
+) -> Any:
+    defaults = manager.get(model, caller=caller).config.parameters
     return sampling_with_defaults(
         defaults,
         max_tokens=max_tokens,
@@ -165,17 +169,22 @@ def _is_token_array(value: object) -> TypeGuard[list[int]]:
     return isinstance(value, list) and all(isinstance(t, int) for t in value)
 
 
-async def _predict_n(manager: ModelManager, model: str, request: Any, n: int) -> list[Any]:
-    return list(await asyncio.gather(*(manager.predict(model, _with_seed(request, i)) for i in range(n))))
+async def _predict_n(manager: ModelManager, caller: Caller, model: str, request: Any, n: int) -> list[Any]:
+    return list(
+        await asyncio.gather(
+            *(manager.predict(model, _with_seed(request, i), caller=caller) for i in range(n))
+        )
+    )
 
 
 class OpenAIController(Controller):
     """``/v1/chat/completions``, ``/v1/completions``, ``/v1/edits``, ``/v1/embeddings``, tokenize."""
 
     tags = ["OpenAI"]
+    opt = route_opt(RouteClass.INFERENCE)
 
     @post(["/v1/chat/completions", "/chat/completions"], status_code=200)
-    async def chat(self, data: ChatCompletionRequest, manager: ModelManager) -> Any:
+    async def chat(self, data: ChatCompletionRequest, manager: ModelManager, caller: Caller) -> Any:
         """Chat completion, streamed as server-sent events when ``stream`` is true."""
         if data.tool_choice not in (None, "auto", "none", "required") and not (
             isinstance(data.tool_choice, dict) and isinstance(data.tool_choice.get("function"), dict)
@@ -188,7 +197,9 @@ class OpenAIController(Controller):
             raise InvalidRequest("tool_choice needs tools", param="tool_choice")
         request = ChatRequest(
             messages=data.messages,
-            sampling=_sampling(manager, data.model, data, data.max_completion_tokens or data.max_tokens),
+            sampling=_sampling(
+                manager, caller, data.model, data, data.max_completion_tokens or data.max_tokens
+            ),
             tools=data.tools if data.tool_choice != "none" else None,
             tool_choice=data.tool_choice,
             response_format=_format(data.response_format),
@@ -198,8 +209,8 @@ class OpenAIController(Controller):
             stream=data.stream,
         )
         if data.stream:
-            return await self._stream_chat(manager, data, request)
-        results: list[ChatResult] = await _predict_n(manager, data.model, request, data.n)
+            return await self._stream_chat(manager, caller, data, request)
+        results: list[ChatResult] = await _predict_n(manager, caller, data.model, request, data.n)
         return ChatCompletion(
             id=new_id("chatcmpl"),
             created=now(),
@@ -217,10 +228,10 @@ class OpenAIController(Controller):
         )
 
     async def _stream_chat(
-        self, manager: ModelManager, data: ChatCompletionRequest, request: ChatRequest
+        self, manager: ModelManager, caller: Caller, data: ChatCompletionRequest, request: ChatRequest
     ) -> Any:
         ident, created = new_id("chatcmpl"), now()
-        first = await prefetch(manager.stream(data.model, request))
+        first = await prefetch(manager.stream(data.model, request, caller=caller))
         include_usage = data.stream_options is not None and data.stream_options.include_usage
 
         def event(index: int, delta: Delta, finish: str | None = None, logprobs: Any = None) -> bytes:
@@ -235,7 +246,7 @@ class OpenAIController(Controller):
                 chunks = (
                     first
                     if index == 0
-                    else await prefetch(manager.stream(data.model, _with_seed(request, index)))
+                    else await prefetch(manager.stream(data.model, _with_seed(request, index), caller=caller))
                 )
                 yield event(index, Delta(role="assistant", content=""))
                 usage = Usage()  # a chunk's usage is the count so far: the last one is final
@@ -265,7 +276,7 @@ class OpenAIController(Controller):
         return sse_response(events())
 
     @post(["/v1/completions", "/completions"], status_code=200)
-    async def completions(self, data: CompletionRequestWire, manager: ModelManager) -> Any:
+    async def completions(self, data: CompletionRequestWire, manager: ModelManager, caller: Caller) -> Any:
         """Text completion of one prompt or a list of prompts; ``n`` choices per prompt."""
         prompts = [data.prompt] if isinstance(data.prompt, str) else data.prompt
         if not prompts:
@@ -280,7 +291,7 @@ class OpenAIController(Controller):
             )
         base = CompletionRequest(
             prompt="",
-            sampling=_sampling(manager, data.model, data, data.max_tokens),
+            sampling=_sampling(manager, caller, data.model, data, data.max_tokens),
             suffix=data.suffix,
             echo=data.echo,
             logprobs=data.logprobs,
@@ -292,9 +303,11 @@ class OpenAIController(Controller):
             _with_seed(msgspec.structs.replace(base, prompt=p), i) for p in prompts for i in range(data.n)
         ]
         if data.stream:
-            return await self._stream_completions(manager, data, requests)
+            return await self._stream_completions(manager, caller, data, requests)
         results: list[CompletionResult] = []
-        for result in await asyncio.gather(*(manager.predict(data.model, r) for r in requests)):
+        for result in await asyncio.gather(
+            *(manager.predict(data.model, r, caller=caller) for r in requests)
+        ):
             assert isinstance(result, CompletionResult)
             results.append(result)
         return Completion(
@@ -314,10 +327,14 @@ class OpenAIController(Controller):
         )
 
     async def _stream_completions(
-        self, manager: ModelManager, data: CompletionRequestWire, requests: list[CompletionRequest]
+        self,
+        manager: ModelManager,
+        caller: Caller,
+        data: CompletionRequestWire,
+        requests: list[CompletionRequest],
     ) -> Any:
         ident, created = new_id("cmpl"), now()
-        first = await prefetch(manager.stream(data.model, requests[0]))
+        first = await prefetch(manager.stream(data.model, requests[0], caller=caller))
         include_usage = data.stream_options is not None and data.stream_options.include_usage
 
         def event(index: int, text: str, finish: str | None, logprobs: Any = None) -> bytes:
@@ -327,7 +344,11 @@ class OpenAIController(Controller):
         async def events() -> AsyncGenerator[bytes, None]:
             usages: list[Usage] = []
             for index, request in enumerate(requests):
-                chunks = first if index == 0 else await prefetch(manager.stream(data.model, request))
+                chunks = (
+                    first
+                    if index == 0
+                    else await prefetch(manager.stream(data.model, request, caller=caller))
+                )
                 usage = Usage()
                 offset = len(request.prompt) if request.echo else 0  # text_offset runs on across chunks
                 async for chunk in chunks:
@@ -349,9 +370,9 @@ class OpenAIController(Controller):
         return sse_response(events())
 
     @post(["/v1/edits", "/edits"], status_code=200)
-    async def edits(self, data: EditRequest, manager: ModelManager) -> Edit:
+    async def edits(self, data: EditRequest, manager: ModelManager, caller: Caller) -> Edit:
         """The legacy edits endpoint, served as a chat: the instruction as system message, input as user."""
-        defaults = manager.get(data.model).config.parameters
+        defaults = manager.get(data.model, caller=caller).config.parameters
         max_tokens = data.max_tokens or defaults.max_tokens or EDIT_MAX_TOKENS
         request = ChatRequest(
             messages=[
@@ -362,7 +383,7 @@ class OpenAIController(Controller):
                 defaults, max_tokens=max_tokens, temperature=data.temperature, top_p=data.top_p
             ),
         )
-        results: list[ChatResult] = await _predict_n(manager, data.model, request, data.n)
+        results: list[ChatResult] = await _predict_n(manager, caller, data.model, request, data.n)
         return Edit(
             created=now(),
             choices=[EditChoice(index=i, text=r.content or "") for i, r in enumerate(results)],
@@ -370,12 +391,16 @@ class OpenAIController(Controller):
         )
 
     @post(["/v1/embeddings", "/embeddings"], status_code=200)
-    async def embeddings(self, data: EmbeddingRequestWire, manager: ModelManager) -> EmbeddingList:
+    async def embeddings(
+        self, data: EmbeddingRequestWire, manager: ModelManager, caller: Caller
+    ) -> EmbeddingList:
         """Embeddings of a string, a list of strings, or token arrays; ``float`` or ``base64``."""
         if data.encoding_format not in ("float", "base64"):
             raise InvalidRequest("encoding_format must be 'float' or 'base64'", param="encoding_format")
-        texts = await self._embedding_texts(manager, data)
-        result = await manager.predict(data.model, EmbeddingsRequest(input=texts, dimensions=data.dimensions))
+        texts = await self._embedding_texts(manager, caller, data)
+        result = await manager.predict(
+            data.model, EmbeddingsRequest(input=texts, dimensions=data.dimensions), caller=caller
+        )
         assert isinstance(result, EmbeddingsResult)
 
         def encode(vector: list[float]) -> list[float] | str:
@@ -389,7 +414,9 @@ class OpenAIController(Controller):
             usage=EmbeddingUsage(result.usage.prompt_tokens, result.usage.prompt_tokens),
         )
 
-    async def _embedding_texts(self, manager: ModelManager, data: EmbeddingRequestWire) -> list[str]:
+    async def _embedding_texts(
+        self, manager: ModelManager, caller: Caller, data: EmbeddingRequestWire
+    ) -> list[str]:
         value = data.input
         if isinstance(value, str):
             return [value]
@@ -404,23 +431,27 @@ class OpenAIController(Controller):
                 raise InvalidRequest(
                     "input must be a string, a list of strings, or token arrays", param="input"
                 )
-            result = await manager.predict(data.model, DetokenizeRequest(tokens=tokens))
+            result = await manager.predict(data.model, DetokenizeRequest(tokens=tokens), caller=caller)
             assert isinstance(result, DetokenizeResult)
             texts.append(result.content)
         return texts
 
     @post(["/v1/tokenize", "/tokenize"], status_code=200)
-    async def tokenize(self, data: TokenizeRequestWire, manager: ModelManager) -> TokenizeResponse:
+    async def tokenize(
+        self, data: TokenizeRequestWire, manager: ModelManager, caller: Caller
+    ) -> TokenizeResponse:
         """LocalAI's tokenize: ``{"model", "content"}`` to ``{"tokens": [...]}``."""
         result = await manager.predict(
-            data.model, TokenizeRequest(content=data.content, add_special=data.add_special)
+            data.model, TokenizeRequest(content=data.content, add_special=data.add_special), caller=caller
         )
         assert isinstance(result, TokenizeResult)
         return TokenizeResponse(tokens=result.tokens)
 
     @post(["/v1/detokenize", "/detokenize"], status_code=200)
-    async def detokenize(self, data: DetokenizeRequestWire, manager: ModelManager) -> DetokenizeResponse:
+    async def detokenize(
+        self, data: DetokenizeRequestWire, manager: ModelManager, caller: Caller
+    ) -> DetokenizeResponse:
         """Tokens back to text."""
-        result = await manager.predict(data.model, DetokenizeRequest(tokens=data.tokens))
+        result = await manager.predict(data.model, DetokenizeRequest(tokens=data.tokens), caller=caller)
         assert isinstance(result, DetokenizeResult)
         return DetokenizeResponse(content=result.content)

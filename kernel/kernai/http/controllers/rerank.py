@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from litestar import Controller, post
 
+from kernai.auth.principal import Caller
 from kernai.capabilities import RerankRequest, RerankResult
+from kernai.http.routes import RouteClass, route_opt
 from kernai.http.schemas.rerank import (
     RerankDocumentText,
     RerankRequestWire,
@@ -18,11 +20,13 @@ from kernai.manager import ModelManager
 class RerankController(Controller):
     """Scores come from the model's backend in document order; sorting and ``top_n`` happen here."""
 
+    opt = route_opt(RouteClass.INFERENCE)
+
     @post(["/v1/rerank", "/rerank"], status_code=200)
-    async def rerank(self, data: RerankRequestWire, manager: ModelManager) -> RerankResponse:
+    async def rerank(self, data: RerankRequestWire, manager: ModelManager, caller: Caller) -> RerankResponse:
         texts = [d if isinstance(d, str) else d.text for d in data.documents]
         result = await manager.predict(
-            data.model, RerankRequest(query=data.query, documents=texts, top_n=data.top_n)
+            data.model, RerankRequest(query=data.query, documents=texts, top_n=data.top_n), caller=caller
         )
         assert isinstance(result, RerankResult)
         ranked = sorted(result.results, key=lambda score: (-score.relevance_score, score.index))

@@ -23,6 +23,7 @@ from litestar.params import Parameter
 from litestar.response import Stream
 
 from kernai import capabilities as cap
+from kernai.auth.principal import Caller
 from kernai.config import ModelParameters
 from kernai.errors import InvalidRequest, KernaiError
 from kernai.http.inference import (
@@ -34,6 +35,7 @@ from kernai.http.inference import (
     sse_response,
 )
 from kernai.http.response_store import ResponseStore, StoredResponse, provide_store
+from kernai.http.routes import RouteClass, route_opt
 from kernai.http.schemas import responses as wire
 from kernai.manager import ModelManager
 
@@ -449,12 +451,18 @@ async def response_events(
 
 
 async def _run_background(
-    manager: ModelManager, store: ResponseStore, stored: StoredResponse, request: cap.ChatRequest
+    manager: ModelManager,
+    caller: Caller,
+    store: ResponseStore,
+    stored: StoredResponse,
+    request: cap.ChatRequest,
 ) -> None:
     """Run a background response as a stream, so that cancelling the task stops it in the worker."""
     stored.response.status = "in_progress"
     store.save(stored)
-    chunks = manager.stream(stored.response.model, msgspec.structs.replace(request, stream=True))
+    chunks = manager.stream(
+        stored.response.model, msgspec.structs.replace(request, stream=True), caller=caller
+    )
     try:
         async for _ in response_events(chunks, stored, store):
             pass
@@ -472,13 +480,14 @@ def _stored(store: ResponseStore, response_id: str) -> StoredResponse:
 class ResponsesController(Controller):
     path = "/v1/responses"
     tags = ["open responses"]
+    opt = route_opt(RouteClass.INFERENCE)
     dependencies = {"response_store": Provide(provide_store, sync_to_thread=False)}
 
     @post("/", summary="Create a response (Open Responses)", status_code=200)
     async def create(
-        self, data: wire.CreateResponse, manager: ModelManager, response_store: ResponseStore
+        self, data: wire.CreateResponse, manager: ModelManager, caller: Caller, response_store: ResponseStore
     ) -> Response[wire.ResponseObject] | Stream:
-        model = manager.get(data.model)
+        model = manager.get(data.model, caller=caller)
         if data.background and not data.store:
             raise InvalidRequest("background responses need store=true", param="background")
         if data.background and data.stream:
@@ -506,15 +515,15 @@ class ResponsesController(Controller):
             response_store.save(stored)
             snapshot = msgspec.structs.replace(stored.response)
             response_store.tasks[stored.response.id] = asyncio.create_task(
-                _run_background(manager, response_store, stored, request)
+                _run_background(manager, caller, response_store, stored, request)
             )
             return Response(snapshot)
         if data.stream:
-            chunks = await prefetch(manager.stream(data.model, request))
+            chunks = await prefetch(manager.stream(data.model, request, caller=caller))
             if data.store:
                 response_store.save(stored)
             return sse_response(response_events(chunks, stored, response_store if data.store else None))
-        result = await manager.predict(data.model, request)
+        result = await manager.predict(data.model, request, caller=caller)
         assert isinstance(result, cap.ChatResult)
         apply_result(stored.response, result)
         stored.history.append(_assistant_turn(stored.response.output))

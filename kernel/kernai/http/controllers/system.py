@@ -11,6 +11,7 @@ from msgspec import Struct
 
 from kernai import __version__
 from kernai.errors import InvalidRequest
+from kernai.http.routes import RouteClass, route_opt
 from kernai.manager import ModelManager
 from kernai.plugins import PluginRegistry
 
@@ -66,8 +67,11 @@ async def _model_from(request: Request[Any, Any, Any], model: str | None) -> str
     raise InvalidRequest("Missing 'model': name the model to monitor", param="model")
 
 
-class SystemController(Controller):
+class HealthController(Controller):
+    """Liveness, readiness and version: public, for probes and load balancers."""
+
     tags = ["system"]
+    opt = route_opt(RouteClass.PUBLIC)
 
     @get("/healthz", summary="Liveness")
     async def healthz(self) -> Health:
@@ -82,6 +86,11 @@ class SystemController(Controller):
     @get(["/version", "/v1/version"], summary="Server version")
     async def version(self) -> VersionInfo:
         return VersionInfo("kernai", __version__)
+
+
+class SystemController(Controller):
+    tags = ["system"]
+    opt = route_opt(RouteClass.MANAGEMENT)
 
     @get(["/system", "/v1/system"], summary="Installed backends and loaded models")
     async def system(self, manager: ModelManager, registry: PluginRegistry) -> SystemInfo:

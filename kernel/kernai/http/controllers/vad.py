@@ -10,9 +10,11 @@ import msgspec
 from litestar import Controller, Request, post
 
 from kernai import capabilities as cap
+from kernai.auth.principal import Caller
 from kernai.errors import InvalidRequest
 from kernai.http.browser_guard import BODY_MEDIA_TYPES, JSON, MULTIPART
 from kernai.http.controllers.audio import pick_model
+from kernai.http.routes import RouteClass, route_opt
 from kernai.http.schemas.audio import VADBody, VADOperation, VADResponse, VADSegmentOut
 from kernai.http.uploads import read_multipart, upload_dir
 from kernai.manager import ModelManager
@@ -50,6 +52,7 @@ async def _typed_request(
 
 class VADController(Controller):
     tags = ["audio"]
+    opt = route_opt(RouteClass.INFERENCE)
 
     @post(
         ["/vad", "/v1/vad"],
@@ -60,11 +63,13 @@ class VADController(Controller):
         "or multipart file)",
     )
     async def vad(
-        self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings
+        self, request: Request[Any, Any, Any], manager: ModelManager, caller: Caller, settings: Settings
     ) -> VADResponse:
         model, typed, form = await _typed_request(request, settings)
         try:
-            result = await manager.predict(pick_model(manager, model, cap.Capability.VAD), typed)
+            result = await manager.predict(
+                pick_model(manager, model, cap.Capability.VAD), typed, caller=caller
+            )
         finally:
             if form is not None:
                 form.cleanup()
