@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from kernai import Backend, BackendOption, SelfTest, hookimpl
+from kernai import Backend, BackendOption, SelfTest, hookimpl, model_hooks
 from kernai import capabilities as cap
-from kernai.config import ModelConfig
-from kernai.errors import InvalidRequest
 
 NAME = "rerank"
-MAX_DOCUMENTS = 1000
 
 
 @hookimpl
@@ -57,46 +53,4 @@ def selftest(folder: Path) -> SelfTest:
     return SelfTest(config={"parameters": {"model": "tiny-reranker.gguf"}, "threads": 1})
 
 
-@hookimpl
-def load(backend: str, config: ModelConfig) -> Any:
-    from kernai_rerank.engine import Mode, Reranker, detect_mode
-
-    assert config.model_path is not None
-    mode = config.options["mode"]
-    try:
-        resolved = detect_mode(config.model_path) if mode == "auto" else Mode(mode)
-    except ValueError as exc:  # not a GGUF file
-        raise InvalidRequest(f"{config.model_path} is not a GGUF model: {exc}") from None
-    return Reranker(
-        config.model_path,
-        mode=resolved,
-        context_size=config.context_size or 512,
-        threads=config.threads,
-        sigmoid=config.options["activation"] == "sigmoid",
-    )
-
-
-@hookimpl
-def predict(backend: str, model: Any, request: cap.Request) -> Any:
-    if not isinstance(request, cap.RerankRequest):
-        return None
-    if not request.documents:
-        raise InvalidRequest("'documents' must hold at least one document", param="documents")
-    if len(request.documents) > MAX_DOCUMENTS:
-        raise InvalidRequest(f"At most {MAX_DOCUMENTS} documents per request", param="documents")
-    scores, tokens = model.score(request.query, request.documents)
-    return cap.RerankResult(
-        results=[cap.RerankScore(index=i, relevance_score=s) for i, s in enumerate(scores)],
-        usage=cap.Usage(prompt_tokens=tokens),
-    )
-
-
-@hookimpl
-def status(backend: str, model: Any) -> dict[str, Any]:
-    return {"mode": model.mode.value, "context_size": model.context_size}
-
-
-@hookimpl
-def shutdown(backend: str, model: Any) -> bool:
-    model.close()
-    return True
+load, predict, status, shutdown = model_hooks("kernai_rerank.model:RerankModel")
