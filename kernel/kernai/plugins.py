@@ -25,7 +25,9 @@ from kernai.backends import Backend
 
 ENTRY_POINT_GROUP = "kernai"
 LOAD_PLUGINS_ENV = "KERNAI_LOAD_PLUGINS"
-DEFAULT_PLUGINS: dict[str, str] = {}
+DEFAULT_PLUGINS = {
+    "anthropic": "kernai.surfaces.anthropic",
+}
 """The kernel's own plugins, by name: the modules that register each API surface and the gallery."""
 
 log = logging.getLogger(__name__)

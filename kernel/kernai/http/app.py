@@ -23,7 +23,6 @@ from litestar.types import ControllerRouterHandler
 from swagger_ui_bundle import swagger_ui_path
 
 from kernai import __version__
-from kernai.http.controllers.anthropic import AnthropicController
 from kernai.http.controllers.audio import AudioController
 from kernai.http.controllers.auth import AuthController, AuthSettingsController
 from kernai.http.controllers.detection import DetectionController
@@ -68,7 +67,6 @@ CONTROLLERS = [
     VADController,
     RerankController,
     DetectionController,
-    AnthropicController,
     ResponsesController,
     LocalLabController,
     LocalLabHealthController,

@@ -1,8 +1,7 @@
-"""Anthropic Messages API: ``POST /v1/messages``, plain and streaming, with tools.
-
-Requests become :class:`~kernai.capabilities.ChatRequest`: ``system`` turns into a system message,
-``tool_use`` blocks into assistant ``tool_calls`` and ``tool_result`` blocks into ``tool`` messages.
-Errors use Anthropic's ``{"type": "error", "error": {"type", "message"}}`` (see ``kernai.http.errors``).
+"""Anthropic's messages to and from the capability structs: a request becomes a
+:class:`~kernai.capabilities.ChatRequest` (``system`` turns into a system message, ``tool_use`` blocks into
+assistant ``tool_calls`` and ``tool_result`` blocks into ``tool`` messages); a result becomes a ``Message``,
+a stream of chunks Anthropic's content-block events.
 """
 
 from __future__ import annotations
@@ -13,17 +12,12 @@ from contextlib import aclosing
 from typing import Any
 
 import msgspec
-from litestar import Controller, Response, post
-from litestar.response import Stream
 
 from kernai import capabilities as cap
-from kernai.auth.principal import Caller
 from kernai.errors import InvalidRequest, KernaiError
-from kernai.http.errors import anthropic_shape
-from kernai.http.inference import prefetch, sampling_with_defaults, sse_event, sse_response, stop_list
-from kernai.http.routes import RouteClass, route_opt
-from kernai.http.schemas import anthropic as wire
-from kernai.manager import ModelManager
+from kernai.http.inference import sampling_with_defaults, sse_event, stop_list
+from kernai.surfaces.anthropic import schemas as wire
+from kernai.surfaces.anthropic.errors import anthropic_shape
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 
@@ -298,21 +292,3 @@ async def message_events(chunks: AsyncGenerator[cap.Chunk, None], model: str) ->
     counts = wire.Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
     yield sse_event(wire.MessageDelta(delta=delta, usage=counts), "message_delta")
     yield sse_event(wire.MessageStop(), "message_stop")
-
-
-class AnthropicController(Controller):
-    tags = ["anthropic"]
-    opt = route_opt(RouteClass.INFERENCE, errors=anthropic_shape)
-
-    @post("/v1/messages", summary="Create a message (Anthropic Messages API)", status_code=200)
-    async def create_message(
-        self, data: wire.MessagesRequest, manager: ModelManager, caller: Caller
-    ) -> Response[wire.Message] | Stream:
-        model = manager.get(data.model, caller=caller)
-        request = chat_request(data, model.config.parameters)
-        if data.stream:
-            chunks = await prefetch(manager.stream(data.model, request, caller=caller))
-            return sse_response(message_events(chunks, data.model), error_event)
-        result = await manager.predict(data.model, request, caller=caller)
-        assert isinstance(result, cap.ChatResult)
-        return Response(message_of(result, data.model))
