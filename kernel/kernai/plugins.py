@@ -27,6 +27,7 @@ ENTRY_POINT_GROUP = "kernai"
 LOAD_PLUGINS_ENV = "KERNAI_LOAD_PLUGINS"
 DEFAULT_PLUGINS = {
     "anthropic": "kernai.surfaces.anthropic",
+    "responses": "kernai.surfaces.responses",
 }
 """The kernel's own plugins, by name: the modules that register each API surface and the gallery."""
 

@@ -35,7 +35,6 @@ from kernai.http.controllers.models import ModelsController
 from kernai.http.controllers.observability import ObservabilityController
 from kernai.http.controllers.openai import OpenAIController
 from kernai.http.controllers.rerank import RerankController
-from kernai.http.controllers.responses import ResponsesController
 from kernai.http.controllers.system import HealthController, SystemController
 from kernai.http.controllers.vad import VADController
 from kernai.http.deps import provide_manager, provide_registry, provide_settings
@@ -67,7 +66,6 @@ CONTROLLERS = [
     VADController,
     RerankController,
     DetectionController,
-    ResponsesController,
     LocalLabController,
     LocalLabHealthController,
     LocalLabModelsController,

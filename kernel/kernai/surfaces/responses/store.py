@@ -14,8 +14,8 @@ import msgspec
 from litestar.datastructures import State
 
 from kernai.capabilities import ChatMessage
-from kernai.http.schemas.responses import ResponseError, ResponseObject
 from kernai.settings import Settings
+from kernai.surfaces.responses.schemas import ResponseError, ResponseObject
 
 FILE_NAME = "responses.sqlite3"
 UNFINISHED = ("queued", "in_progress")
