@@ -28,6 +28,7 @@ LOAD_PLUGINS_ENV = "KERNAI_LOAD_PLUGINS"
 DEFAULT_PLUGINS = {
     "anthropic": "kernai.surfaces.anthropic",
     "responses": "kernai.surfaces.responses",
+    "locallab": "kernai.surfaces.locallab",
 }
 """The kernel's own plugins, by name: the modules that register each API surface and the gallery."""
 

@@ -29,8 +29,6 @@ from kernai.http.controllers.detection import DetectionController
 from kernai.http.controllers.gallery import GalleryController, gallery_lifespan
 from kernai.http.controllers.instances import InstancesController
 from kernai.http.controllers.lifecycle import LifecycleController
-from kernai.http.controllers.locallab import LocalLabController
-from kernai.http.controllers.locallab_models import LocalLabHealthController, LocalLabModelsController
 from kernai.http.controllers.models import ModelsController
 from kernai.http.controllers.observability import ObservabilityController
 from kernai.http.controllers.openai import OpenAIController
@@ -66,9 +64,6 @@ CONTROLLERS = [
     VADController,
     RerankController,
     DetectionController,
-    LocalLabController,
-    LocalLabHealthController,
-    LocalLabModelsController,
     InstancesController,
     GalleryController,
 ]

@@ -54,12 +54,6 @@ def llamactl_shape(
     return {"error": message}
 
 
-def detail_shape(
-    status: int, message: str, type_: str, param: str | None, code: str | None
-) -> dict[str, Any]:
-    return {"detail": message}
-
-
 def _handler_of(request: Request[Any, Any, Any], exc: Exception) -> BaseRouteHandler | None:
     """The handler the request matched; for a method its path does not take (405), one of the path's."""
     handler: BaseRouteHandler | None = request.scope.get("route_handler")

@@ -10,56 +10,22 @@ import time
 
 import psutil
 from litestar import Controller, get, post
-from msgspec import Struct
 
 from kernai import __version__
 from kernai.errors import InvalidRequest
-from kernai.http.errors import detail_shape
 from kernai.http.routes import RouteClass, route_opt
 from kernai.manager import ManagedModel, ModelManager
+from kernai.surfaces.locallab.errors import detail_shape
+from kernai.surfaces.locallab.schemas import (
+    CurrentModel,
+    Health,
+    LoadRequest,
+    ModelAction,
+    SystemInfo,
+    UnloadRequest,
+)
 
 STARTED = time.time()
-
-
-class LoadRequest(Struct, kw_only=True, forbid_unknown_fields=True):
-    model_id: str
-
-
-class UnloadRequest(Struct, kw_only=True, forbid_unknown_fields=True):
-    model_id: str | None = None
-
-
-class ModelAction(Struct):
-    status: str
-    message: str
-    model_id: str | None
-
-
-class CurrentModel(Struct):
-    model_id: str | None
-    is_loaded: bool
-    status: str
-    backend: str | None = None
-    load_seconds: float | None = None
-
-
-class Health(Struct):
-    status: str
-    model: str | None
-    version: str
-
-
-class SystemInfo(Struct):
-    version: str
-    cpu_usage: float
-    memory_usage: float
-    memory_total: int
-    memory_available: int
-    active_model: str | None
-    loaded_models: list[str]
-    uptime: float
-    request_count: int
-    gpu_info: list[dict[str, str]] | None = None
 
 
 def _current(manager: ModelManager) -> ManagedModel | None:

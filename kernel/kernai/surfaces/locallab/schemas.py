@@ -1,4 +1,5 @@
-"""LocalLab's text API wire formats: ``/generate``, ``/chat``, ``/generate/batch``.
+"""LocalLab's wire formats: ``/generate``, ``/chat``, ``/generate/batch``; ``/models/*``, ``/health``,
+``/system/info``.
 
 Requests take LocalLab's fields (``prompt``, ``model_id``, ``stream``, ``max_length``,
 ``temperature``, ``top_p``) and the ones its later releases added (``max_tokens``, ``top_k``,
@@ -93,3 +94,47 @@ class ChatChunk(Struct, kw_only=True):
 
 class BatchResponse(Struct, kw_only=True):
     responses: list[str]
+
+
+# --- models and system --------------------------------------------------------------------------
+
+
+class LoadRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    model_id: str
+
+
+class UnloadRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    model_id: str | None = None
+
+
+class ModelAction(Struct):
+    status: str
+    message: str
+    model_id: str | None
+
+
+class CurrentModel(Struct):
+    model_id: str | None
+    is_loaded: bool
+    status: str
+    backend: str | None = None
+    load_seconds: float | None = None
+
+
+class Health(Struct):
+    status: str
+    model: str | None
+    version: str
+
+
+class SystemInfo(Struct):
+    version: str
+    cpu_usage: float
+    memory_usage: float
+    memory_total: int
+    memory_available: int
+    active_model: str | None
+    loaded_models: list[str]
+    uptime: float
+    request_count: int
+    gpu_info: list[dict[str, str]] | None = None
