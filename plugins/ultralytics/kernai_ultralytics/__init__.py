@@ -13,11 +13,9 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from kernai import Backend, BackendOption, SelfTest, hookimpl
+from kernai import Backend, BackendOption, SelfTest, hookimpl, model_hooks
 from kernai import capabilities as cap
-from kernai.config import ModelConfig
 
 NAME = "ultralytics"
 
@@ -121,30 +119,4 @@ def selftest(folder: Path) -> SelfTest:
     )
 
 
-@hookimpl
-def load(backend: str, config: ModelConfig) -> Any:
-    from kernai_ultralytics.detector import Detector
-
-    return Detector(config)
-
-
-@hookimpl
-def predict(backend: str, model: Any, request: cap.Request) -> Any:
-    if isinstance(request, cap.DetectionRequest):
-        return model.detect(request)
-    return None
-
-
-@hookimpl
-def status(backend: str, model: Any) -> dict[str, Any]:
-    return {
-        "kind": model.kind,
-        "task": model.task,
-        "classes": len(model.model.names),
-        "images_served": model.served,
-    }
-
-
-@hookimpl
-def shutdown(backend: str, model: Any) -> bool:
-    return True
+load, predict, status, shutdown = model_hooks("kernai_ultralytics.detector:Detector")

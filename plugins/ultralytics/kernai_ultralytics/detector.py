@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from kernai import Model
 from kernai import capabilities as cap
 from kernai.config import ModelConfig
 from kernai.errors import InvalidRequest, NotSupported
@@ -33,7 +34,7 @@ def offline_environment() -> None:
     os.environ.setdefault("YOLO_VERBOSE", "0")
 
 
-class Detector:
+class Detector(Model):
     """One model; requests are served one at a time (ultralytics predictors keep state)."""
 
     def __init__(self, config: ModelConfig) -> None:
@@ -66,6 +67,17 @@ class Detector:
     @property
     def task(self) -> str:
         return str(self.model.task)
+
+    def predict(self, request: cap.Request) -> cap.Result | None:
+        return self.detect(request) if isinstance(request, cap.DetectionRequest) else None
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "task": self.task,
+            "classes": len(self.model.names),
+            "images_served": self.served,
+        }
 
     def detect(self, request: cap.DetectionRequest) -> cap.DetectionResult:
         prompts = self._prompts(request)
