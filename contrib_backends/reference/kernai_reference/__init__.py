@@ -67,7 +67,7 @@ def selftest(folder: Path) -> SelfTest:
 class EchoModel(Model):
     """A loaded model: settings from its config, and the counters its status reports.
 
-    Its "engine" echoes the input one word at a time (the methods below the excerpt).
+    Its "engine" is the two methods at the end: ``words`` echoes, ``embed`` hashes bytes into a vector.
     """
 
     def __init__(self, config: ModelConfig) -> None:
