@@ -6,6 +6,7 @@ both are validated by :func:`kernai.config.parse_model_config`, so they accept t
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -34,6 +35,20 @@ def instance_source(name: str) -> str:
 
 def is_instance(config: ModelConfig) -> bool:
     return (config.source or "").startswith(SOURCE_PREFIX)
+
+
+def file_time(path: str | None) -> int:
+    """A config file's modification time (Unix seconds); 0 when there is no such file."""
+    try:
+        return int(os.stat(path).st_mtime) if path else 0
+    except OSError:
+        return 0
+
+
+def created_at(config: ModelConfig, store: InstanceStore) -> int:
+    """When a model was made: an instance's creation (in the database), else its config file's time."""
+    row = store.row(config.name) if is_instance(config) else None
+    return int(row["created_at"]) if row else file_time(config.source)
 
 
 class InstanceStore:

@@ -29,6 +29,7 @@ DEFAULT_PLUGINS = {
     "anthropic": "kernai.surfaces.anthropic",
     "responses": "kernai.surfaces.responses",
     "locallab": "kernai.surfaces.locallab",
+    "llamactl": "kernai.surfaces.llamactl",
 }
 """The kernel's own plugins, by name: the modules that register each API surface and the gallery."""
 

@@ -27,7 +27,6 @@ from kernai.http.controllers.audio import AudioController
 from kernai.http.controllers.auth import AuthController, AuthSettingsController
 from kernai.http.controllers.detection import DetectionController
 from kernai.http.controllers.gallery import GalleryController, gallery_lifespan
-from kernai.http.controllers.instances import InstancesController
 from kernai.http.controllers.lifecycle import LifecycleController
 from kernai.http.controllers.models import ModelsController
 from kernai.http.controllers.observability import ObservabilityController
@@ -64,7 +63,6 @@ CONTROLLERS = [
     VADController,
     RerankController,
     DetectionController,
-    InstancesController,
     GalleryController,
 ]
 DOCS_ASSETS = "/docs/assets"
@@ -140,7 +138,7 @@ def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Li
         DOCS_ASSETS, directories=[swagger_ui_path], include_in_schema=False, opt=route_opt(RouteClass.PUBLIC)
     )
     app = Litestar(
-        route_handlers=[*CORE_ROUTES, *CONTROLLERS, *routes, docs_assets],
+        route_handlers=[*CORE_ROUTES, *routes, *CONTROLLERS, docs_assets],
         state=State({"manager": manager, "settings": settings, "registry": registry, **ops.state}),
         dependencies={
             "manager": Provide(provide_manager, sync_to_thread=False),

@@ -1,20 +1,59 @@
-"""llamactl's API key management: ``/api/v1/auth/keys`` (management keys only, when auth is on)."""
+"""API keys, in llamactl's API: ``/api/v1/auth/keys`` and ``/api/v1/auth/settings`` (management keys
+only, when auth is on; errors ``{"error": "..."}``). Part of the core: the gate checks these keys."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from litestar import Controller, delete, get, post, put
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
-from msgspec import Struct
+from msgspec import Struct, field
 
 from kernai.auth.keys import ApiKey, KeyStore, PermissionMode
 from kernai.auth.principal import KeyKind
 from kernai.errors import InvalidRequest
 from kernai.http.errors import llamactl_shape
 from kernai.http.routes import RouteClass, route_opt
-from kernai.http.schemas.llamactl import CreatedKey, KeyCreate, KeyInfo, KeyPermission
+from kernai.http.schemas import Int64
 from kernai.manager import ModelManager
+
+
+class KeyCreate(Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    permission_mode: Literal["allow_all", "per_instance"] = "allow_all"
+    instance_ids: list[Int64] = field(default_factory=list)
+    instance_names: list[str] = field(default_factory=list)
+    """kernai: models by name, which also covers models defined by YAML files."""
+    expires_at: Int64 | None = None
+    """Unix time after which the key is refused (401)."""
+    kind: Literal["inference", "management"] = "inference"
+
+
+class KeyInfo(Struct, kw_only=True):
+    id: int
+    name: str
+    kind: str
+    key_prefix: str
+    permission_mode: str
+    expires_at: int | None
+    enabled: bool
+    created_at: int
+    updated_at: int
+    last_used_at: int | None
+    instance_names: list[str]
+
+
+class CreatedKey(KeyInfo, kw_only=True):
+    key: str
+    """The secret; shown only in this response."""
+
+
+class KeyPermission(Struct):
+    instance_id: int | None
+    instance_name: str
+    can_infer: bool = True
 
 
 def provide_keys(state: State) -> KeyStore:

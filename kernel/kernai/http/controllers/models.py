@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from msgspec import Struct
 
 from kernai.http.routes import RouteClass, route_opt
-from kernai.instances import is_instance
+from kernai.http.scope import instance_of
+from kernai.instances import created_at, file_time
 from kernai.manager import ManagedModel, ModelManager
 
 
@@ -31,27 +32,13 @@ class ModelList(Struct):
     object: str = "list"
 
 
-def file_time(path: str | None) -> int:
-    """A config file's modification time (Unix seconds); 0 when there is no such file."""
-    try:
-        return int(os.stat(path).st_mtime) if path else 0
-    except OSError:
-        return 0
-
-
-def created_at(model: ManagedModel, manager: ModelManager) -> int:
-    """When the model was made: an instance's creation (in the database), else its config file's time."""
-    row = manager.instances.row(model.name) if is_instance(model.config) else None
-    return row["created_at"] if row else file_time(model.config.source)
-
-
 def model_card(model: ManagedModel, manager: ModelManager) -> ModelCard:
     return ModelCard(
         id=model.name,
         owned_by=model.config.backend,
         status=ModelStatus(model.state.value, model.last_error),
         capabilities=[c.value for c in model.backend.backend.capabilities],
-        created=created_at(model, manager),
+        created=created_at(model.config, manager.instances),
     )
 
 
@@ -60,7 +47,10 @@ class ModelsController(Controller):
     opt = route_opt(RouteClass.INFERENCE)
 
     @get(["/v1/models", "/models"], summary="List models (OpenAI format)")
-    async def list_models(self, manager: ModelManager) -> ModelList:
+    async def list_models(self, request: Request[Any, Any, Any], manager: ModelManager) -> ModelList:
+        """Every model; through llamactl's instance proxy, the instance alone, as its own server would."""
+        if (instance := instance_of(request.scope)) is not None:
+            return ModelList([model_card(manager.get(instance), manager)])
         cards = [model_card(model, manager) for model in manager.models.values()]
         cards += [
             ModelCard(

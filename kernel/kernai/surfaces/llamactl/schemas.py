@@ -1,8 +1,9 @@
-"""Wire formats of llamactl's management API under ``/api/v1`` (instances, keys, nodes, version)."""
+"""Wire formats of llamactl's management API under ``/api/v1`` (instances, nodes, version); its API key
+routes are the core's (:mod:`kernai.http.controllers.auth`)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from msgspec import Struct, field
 
@@ -55,39 +56,3 @@ class VersionInfo(Struct):
 
 class NodeInfo(Struct):
     address: str
-
-
-class KeyCreate(Struct, kw_only=True, forbid_unknown_fields=True):
-    name: str
-    permission_mode: Literal["allow_all", "per_instance"] = "allow_all"
-    instance_ids: list[Int64] = field(default_factory=list)
-    instance_names: list[str] = field(default_factory=list)
-    """kernai: models by name, which also covers models defined by YAML files."""
-    expires_at: Int64 | None = None
-    """Unix time after which the key is refused (401)."""
-    kind: Literal["inference", "management"] = "inference"
-
-
-class KeyInfo(Struct, kw_only=True):
-    id: int
-    name: str
-    kind: str
-    key_prefix: str
-    permission_mode: str
-    expires_at: int | None
-    enabled: bool
-    created_at: int
-    updated_at: int
-    last_used_at: int | None
-    instance_names: list[str]
-
-
-class CreatedKey(KeyInfo, kw_only=True):
-    key: str
-    """The secret; shown only in this response."""
-
-
-class KeyPermission(Struct):
-    instance_id: int | None
-    instance_name: str
-    can_infer: bool = True

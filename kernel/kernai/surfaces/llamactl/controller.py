@@ -1,31 +1,20 @@
-"""llamactl's management API: ``/api/v1/instances``, version, config, nodes; errors are
-``{"error": "..."}``."""
+"""llamactl's management API under ``/api/v1``: instances, version, config, nodes."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post, put, route
+from litestar import Controller, delete, get, post, put
 from litestar.exceptions import NotFoundException
-from litestar.types import ASGIApp, HTTPReceiveMessage, Receive, ReceiveMessage, Scope, Send
-from litestar.utils import normalize_path
-from litestar.utils.scope.state import ScopeState
 
 from kernai import __version__
-from kernai.auth.principal import Caller
 from kernai.config import InvalidConfig, ModelConfig, parse_model_config
 from kernai.errors import Conflict, InvalidRequest
-from kernai.http.browser_guard import check_content_type
-from kernai.http.controllers.models import ModelList, created_at, model_card
-from kernai.http.errors import llamactl_shape
-from kernai.http.gate import Gate
-from kernai.http.routes import PROXIED_PATH, RouteClass, route_opt
-from kernai.http.schemas.llamactl import Instance, InstanceOptions, NodeInfo, VersionInfo
-from kernai.http.scope import set_caller
-from kernai.instances import instance_source, is_instance
+from kernai.instances import created_at, instance_source, is_instance
 from kernai.manager import ManagedModel, ModelManager
 from kernai.settings import Settings
+from kernai.surfaces.llamactl.schemas import Instance, InstanceOptions, NodeInfo, VersionInfo
 
 NODE = "main"
 SECONDS_PER_MINUTE = 60.0
@@ -40,9 +29,6 @@ LIFECYCLE_KEYS = (
     "disabled",
     "parallel",
 )
-UNFORWARDED_HEADERS = (b"content-length", b"transfer-encoding")
-MODEL_LISTS = ("/v1/models", "/models")
-"""Paths that list models; through the proxy they list the instance alone, as its own server would."""
 
 
 def config_data(options: InstanceOptions) -> dict[str, Any]:
@@ -93,7 +79,7 @@ def describe(model: ManagedModel, manager: ModelManager) -> Instance:
     return Instance(
         name=model.name,
         status=model.status,
-        created=created_at(model, manager),
+        created=created_at(model.config, manager.instances),
         options=instance_options(model.config),
         id=row["id"] if row else None,
         source="instance" if row else model.config.source,
@@ -129,51 +115,8 @@ def _stored_instance(manager: ModelManager, name: str) -> ManagedModel | None:
     raise Conflict(f"Instance '{name}' is defined by {model.config.source}; edit that file instead")
 
 
-def _inner_route(request: Request[Any, Any, Any], path: str, caller: Caller) -> tuple[Gate, Scope]:
-    """The gate in front of the route at ``path``, and a copy of the request's scope routed there, for
-    ``caller``."""
-    app, handler, path, params, template = request.app.asgi_router.handle_routing(
-        path=normalize_path(path), method=request.method
-    )
-    assert isinstance(app, Gate), "every route is behind the gate"
-    scope = cast(
-        Scope,
-        {
-            **request.scope,
-            "path": path,
-            "raw_path": path.encode(),
-            "headers": [(k, v) for k, v in request.scope["headers"] if k not in UNFORWARDED_HEADERS],
-            "path_params": params,
-            "route_handler": handler,
-            "path_template": template,
-            "state": {},
-        },
-    )
-    ScopeState.from_scope(scope).exception_handlers = handler.resolve_exception_handlers()
-    set_caller(scope, caller)
-    return app, scope
-
-
-def _replaying(app: ASGIApp, scope: Scope, body: bytes) -> ASGIApp:
-    """An ASGI app that runs ``app`` over ``scope`` with ``body`` as the request body; the rest of
-    the connection (its disconnect, the response) is the proxy request's own."""
-    scope = cast(Scope, {**scope, "headers": [*scope["headers"], (b"content-length", b"%d" % len(body))]})
-
-    async def replay(_: Scope, receive: Receive, send: Send) -> None:
-        pending: list[HTTPReceiveMessage] = [{"type": "http.request", "body": body, "more_body": False}]
-
-        async def replayed() -> ReceiveMessage:
-            return pending.pop() if pending else await receive()
-
-        await app(scope, replayed, send)
-
-    return replay
-
-
 class InstancesController(Controller):
-    path = "/api/v1"
     tags = ["llamactl"]
-    opt = route_opt(RouteClass.MANAGEMENT, errors=llamactl_shape)
 
     @get("/instances", summary="List instances")
     async def list_instances(self, manager: ModelManager) -> list[Instance]:
@@ -227,45 +170,6 @@ class InstancesController(Controller):
         model = manager.get(name)
         tail = list(model.logs) if lines < 0 else model.log_tail(lines)
         return "\n".join(tail) + ("\n" if tail else "")
-
-    @route(
-        "/instances/{name:str}/proxy/{path:path}",
-        http_method=["GET", "POST"],
-        status_code=200,
-        opt={PROXIED_PATH: "path"},
-        summary="The instance's own server: kernai's routes, served in-process, with the model set",
-    )
-    async def proxy(
-        self, name: str, path: str, request: Request[Any, Any, Any], manager: ModelManager, caller: Caller
-    ) -> ASGIApp:
-        """Runs the route past the gate, which let this request in already (so it is counted and traced
-        once). A key this route did not need (management auth off) is checked as the instance's own
-        server would: as an inference request for this instance."""
-        gate, scope = _inner_route(request, "/" + path.strip("/"), caller)
-        if caller.principal is None:  # no key was needed to get here
-            authenticator = gate.services.authenticator
-            caller.principal, _ = authenticator.authenticate_limited(scope, RouteClass.INFERENCE)
-        model = manager.get(name, caller=caller)
-        caller.use(name)
-        if scope["path"] == "/health":
-            reply = Response(
-                {"status": "ok" if model.running else model.status}, status_code=200 if model.running else 503
-            )
-            return reply.to_asgi_response(app=None, request=request)
-        if scope["path"] in MODEL_LISTS:
-            return Response(ModelList([model_card(model, manager)])).to_asgi_response(
-                app=None, request=request
-            )
-        check_content_type(scope)
-        body = await request.body()
-        if body and request.headers.get("content-type", "").startswith("application/json"):
-            try:
-                payload = msgspec.json.decode(body)
-            except msgspec.DecodeError:
-                payload = None
-            if isinstance(payload, dict):
-                body = msgspec.json.encode({**payload, "model": name})
-        return _replaying(gate.app, scope, body)
 
     @get("/version", summary="Server version")
     async def version(self) -> VersionInfo:
