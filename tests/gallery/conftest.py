@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from kernai.testing import KernaiServer
+from kernai.testing import KernaiServer, prepare_server
 
 
 @dataclass
@@ -312,11 +312,10 @@ class Gallery:
         }
 
     def start(self) -> KernaiServer:
-        self.server = KernaiServer(
-            self.root / "models", self.root / "data", env=self.env(), python=str(self.python)
-        )
-        self.server.start()
-        return self.server
+        """Start the server, or start it again (on a fresh port) after a test stopped or killed it."""
+        if self.server is None:
+            self.server = prepare_server(self.root, env=self.env(), python=str(self.python))
+        return self.server.restart()
 
     @property
     def models_dir(self) -> Path:

@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kernai.testing import KernaiServer
+from kernai.testing import KernaiServer, ServerFactory
+from kernai.testing.pytest_plugin import ModelFile
 
 ECHO_MODELS = {
     "echo.yaml": "name: echo\nbackend: reference\n",
@@ -45,19 +46,12 @@ def _gemma_file() -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def surfaces_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
-    root = tmp_path_factory.mktemp("surfaces")
-    models = root / "models"
-    models.mkdir()
-    for name, text in ECHO_MODELS.items():
-        (models / name).write_text(text)
+def surfaces_server(kernai_server: ServerFactory) -> KernaiServer:
+    models: dict[str, ModelFile] = dict(ECHO_MODELS)
     gemma = _gemma_file()
     if gemma is not None:
-        (models / "gemma-3-270m-q4_k_m.gguf").symlink_to(gemma)
-        (models / "gemma.yaml").write_text(GEMMA_CONFIG)
-    plugins = "reference,llama-cpp" if gemma is not None else "reference"
-    with KernaiServer(models, root / "data", env={"KERNAI_LOAD_PLUGINS": plugins}) as running:
-        yield running
+        models |= {"gemma-3-270m-q4_k_m.gguf": gemma, "gemma.yaml": GEMMA_CONFIG}
+    return kernai_server(models, name="surfaces", plugins="reference,llama-cpp" if gemma else "reference")
 
 
 @pytest.fixture()

