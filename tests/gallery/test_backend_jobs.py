@@ -10,6 +10,8 @@ import yaml
 
 from tests.gallery.conftest import Gallery, publish_backend, wait_job, write_plugin
 
+pytestmark = pytest.mark.slow  # backends installed with pip
+
 
 def chat(client: httpx.Client, text: str) -> httpx.Response:
     return client.post(

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from kernai.testing import KernaiServer
 from tests.gallery.conftest import (
     Gallery,
@@ -39,6 +41,7 @@ def kernai(
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.slow
 def test_models_install_list_remove(gallery: Gallery, tmp_path: Path) -> None:
     data = blob(2_000_000, seed=20)
     gallery.add(
@@ -94,6 +97,7 @@ def test_models_install_list_remove(gallery: Gallery, tmp_path: Path) -> None:
     assert kernai(gallery, tmp_path, "models", "remove", "cli-model").returncode == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_interrupts_an_install_and_the_next_one_resumes(gallery: Gallery, tmp_path: Path) -> None:
     data = blob(3_000_000, seed=21)
     url = gallery.files.add("cli-slow.bin", data, delay=0.05)
@@ -122,6 +126,7 @@ def test_ctrl_c_interrupts_an_install_and_the_next_one_resumes(gallery: Gallery,
     assert (tmp_path / "models" / "cli-slow.bin").read_bytes() == data
 
 
+@pytest.mark.slow
 def test_backends_list_and_available(gallery: Gallery, tmp_path: Path) -> None:
     listed = kernai(gallery, tmp_path, "backends", "list", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -136,6 +141,7 @@ def test_backends_list_and_available(gallery: Gallery, tmp_path: Path) -> None:
     assert json.loads(available.stdout)["errors"] == {}
 
 
+@pytest.mark.slow
 def test_backends_install_upgrade_remove(gallery: Gallery, tmp_path: Path) -> None:
     write_plugin(tmp_path / "gallery-echo", "0.1.0", "plain")
     index = tmp_path / "backends.yaml"

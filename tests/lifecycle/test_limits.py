@@ -101,6 +101,7 @@ def test_cors_preflight_and_extra_response_headers(http: httpx.Client) -> None:
     assert other.headers.get("access-control-allow-origin") != "https://evil.example"
 
 
+@pytest.mark.slow
 def test_failed_authentications_are_limited_per_address(tmp_path: Path) -> None:
     """Guessing keys: each 401 takes a token from the address's bucket; once it is empty no key is checked."""
     settings = {

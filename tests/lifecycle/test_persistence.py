@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from .conftest import MANAGEMENT_KEY, chat, make_server
+
+pytestmark = pytest.mark.slow  # starts its server twice
 
 ADMIN = {"x-api-key": MANAGEMENT_KEY}
 

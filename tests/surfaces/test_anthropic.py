@@ -205,6 +205,7 @@ def test_worker_crash_mid_stream_ends_with_an_error_event(kill_mid_stream: Calla
     assert error["type"] == "error" and error["error"]["type"] == "overloaded_error"
 
 
+@pytest.mark.slow
 def test_gemma_messages(client: anthropic.Anthropic, gemma: str) -> None:
     message = client.messages.create(
         model=gemma,
@@ -232,6 +233,7 @@ def test_gemma_messages(client: anthropic.Anthropic, gemma: str) -> None:
     assert "\n" not in lines.content[0].text and lines.usage.output_tokens < 30
 
 
+@pytest.mark.slow
 def test_gemma_tool_use(client: anthropic.Anthropic, gemma: str) -> None:
     message = client.messages.create(
         model=gemma,
@@ -245,6 +247,7 @@ def test_gemma_tool_use(client: anthropic.Anthropic, gemma: str) -> None:
     assert call.name == "get_weather" and isinstance(call.input.get("city"), str)
 
 
+@pytest.mark.slow
 def test_gemma_prompt_over_the_context_is_a_400(http: httpx.Client, gemma: str) -> None:
     for stream in (False, True):
         response = http.post(

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 
 def test_generate(http: httpx.Client) -> None:
@@ -99,6 +100,7 @@ def test_leaving_the_stream_stops_generation(assert_stops_when_client_leaves: Ca
     )
 
 
+@pytest.mark.slow
 def test_gemma_generate_and_chat(http: httpx.Client, gemma: str) -> None:
     generated = http.post(
         "/generate",
@@ -125,6 +127,7 @@ def test_gemma_generate_and_chat(http: httpx.Client, gemma: str) -> None:
     assert second == generated.json()["text"][: len(second)]
 
 
+@pytest.mark.slow
 def test_gemma_prompt_over_the_context_is_a_400(http: httpx.Client, gemma: str) -> None:
     response = http.post("/generate", json={"model_id": gemma, "prompt": "word " * 3000})
     assert response.status_code == 400 and "2048" in response.json()["detail"]

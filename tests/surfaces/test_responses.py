@@ -208,6 +208,7 @@ def test_worker_crash_mid_stream_fails_the_response(
     assert client.responses.retrieve(failed["id"]).status == "failed"
 
 
+@pytest.mark.slow
 def test_stored_responses_survive_a_restart(surfaces_server: KernaiServer, client: openai.OpenAI) -> None:
     first = client.responses.create(model="echo", input="remember me")
     surfaces_server.restart()  # the shared server comes back on the same data directory
@@ -217,6 +218,7 @@ def test_stored_responses_survive_a_restart(surfaces_server: KernaiServer, clien
     assert follow_up.output_text == "and this" and follow_up.previous_response_id == first.id
 
 
+@pytest.mark.slow
 def test_gemma_responses(client: openai.OpenAI, gemma: str) -> None:
     first = client.responses.create(model=gemma, input="My name is Ada. Say hello.", max_output_tokens=16)
     assert first.output_text.strip() and first.usage.input_tokens > 5
@@ -234,6 +236,7 @@ def test_gemma_responses(client: openai.OpenAI, gemma: str) -> None:
     assert events[-1].response.output_text == deltas
 
 
+@pytest.mark.slow
 def test_gemma_prompt_over_the_context_is_a_400(http: httpx.Client, gemma: str) -> None:
     response = http.post("/v1/responses", json={"model": gemma, "input": "word " * 3000, "stream": True})
     assert response.status_code == 400 and "2048" in response.json()["error"]["message"]

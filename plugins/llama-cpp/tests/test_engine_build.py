@@ -137,6 +137,7 @@ def test_index_mode_depends_on_the_package_index(monkeypatch: pytest.MonkeyPatch
     assert engine_build().engine_requirement() == "llama-cpp-python>=0.3.36,<0.4"
 
 
+@pytest.mark.slow
 def test_doctor_chats_with_a_quantized_model_in_a_worker() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "kernai", "doctor", "llama-cpp", "--json"],
@@ -149,6 +150,7 @@ def test_doctor_chats_with_a_quantized_model_in_a_worker() -> None:
     assert done.returncode == 0 and finding["outcome"] == "ok", finding
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     shutil.which("objdump") is None or platform.machine() != "x86_64", reason="needs objdump, x86_64"
 )

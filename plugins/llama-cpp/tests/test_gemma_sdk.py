@@ -16,6 +16,8 @@ import pytest
 
 from kernai.testing import KernaiServer
 
+pytestmark = pytest.mark.slow  # gemma-3-270m
+
 
 @pytest.fixture(scope="module")
 def sdk(llama_server: KernaiServer) -> Iterator[openai.OpenAI]:

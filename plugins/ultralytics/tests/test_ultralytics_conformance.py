@@ -3,9 +3,13 @@
 from pathlib import Path
 from typing import ClassVar
 
+import pytest
+
 from kernai import capabilities as cap
 from kernai.testing import BackendConformance
 from kernai_ultralytics.testing import sample_image, write_random_yolo
+
+pytestmark = pytest.mark.slow  # a YOLO model on torch
 
 BUS = sample_image("bus.jpg").read_bytes()
 

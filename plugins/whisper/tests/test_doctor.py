@@ -5,6 +5,10 @@ import subprocess
 import sys
 from importlib.util import find_spec
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a whisper model
+
 
 def test_doctor_transcribes_with_whisper_tiny_en() -> None:
     done = subprocess.run(

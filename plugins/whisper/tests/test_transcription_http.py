@@ -15,6 +15,8 @@ import pytest
 
 from kernai.testing import KernaiServer
 
+pytestmark = pytest.mark.slow  # whisper models and a piper voice
+
 TINY = "whisper-tiny.en"
 BASE = "whisper-base"
 VOICE = "voice-en-us-joe"

