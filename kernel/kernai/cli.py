@@ -15,6 +15,7 @@ from kernai import __version__
 
 if TYPE_CHECKING:
     from kernai.doctor import Finding
+    from kernai.plugins import PluginRegistry
 
 console = Console()
 
@@ -119,7 +120,10 @@ def _ensure_port_free(host: str, port: int) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def plugins(as_json: bool) -> None:
+@click.option(
+    "--all", "show_all", is_flag=True, help="Also list the kernel's own plugins (API surfaces, gallery)."
+)
+def plugins(as_json: bool, show_all: bool) -> None:
     """List installed plugins, their versions, backends and hooks."""
     import msgspec
 
@@ -129,7 +133,10 @@ def plugins(as_json: bool) -> None:
     if as_json:
         click.echo(
             msgspec.json.format(
-                msgspec.json.encode({"plugins": loaded.plugins(), "errors": loaded.load_errors}), indent=2
+                msgspec.json.encode(
+                    {"plugins": loaded.plugins(defaults=show_all), "errors": loaded.load_errors}
+                ),
+                indent=2,
             )
         )
         return
@@ -141,7 +148,7 @@ def plugins(as_json: bool) -> None:
         ),
         show_lines=True,
     )
-    for info in loaded.plugins():
+    for info in loaded.plugins(defaults=show_all):
         table.add_row(
             info.name,
             info.distribution or "-",
@@ -193,9 +200,11 @@ def doctor(names: tuple[str, ...], config_file: Path | None, as_json: bool) -> N
             if not as_json:
                 console.print(f"checking {name} ...")
             found.append(await check_backend(entry, loaded))
-        return found if names else found + await _missing_backends(config_file, set(loaded.backends))
+        return found
 
     findings = asyncio.run(run())
+    if not names:
+        findings += _missing_backends(loaded, config_file)
     if as_json:
         click.echo(msgspec.json.format(msgspec.json.encode({"backends": findings}), indent=2))
     else:
@@ -220,19 +229,25 @@ def doctor(names: tuple[str, ...], config_file: Path | None, as_json: bool) -> N
         raise SystemExit(1)
 
 
-async def _missing_backends(config_file: Path | None, installed: set[str]) -> list[Finding]:
-    """The galleries' backends that are not installed (none when no gallery can be read)."""
+def _missing_backends(loaded: PluginRegistry, config_file: Path | None) -> list[Finding]:
+    """The backends that plugins offer (the gallery's galleries) and none provides here; none when the
+    settings cannot be read."""
     from kernai.doctor import missing
-    from kernai.gallery.catalog import list_backends
     from kernai.settings import Settings
 
     try:
-        listing = await list_backends(Settings.load(config_file).backend_galleries)
+        settings = Settings.load(config_file)
     except (ValueError, OSError):
         return []
-    return missing(installed, [found.entry.name for found in listing.found])
+    offered = loaded.contributions("offered_backends", settings=settings)
+    return missing(set(loaded.backends), [name for _, names in offered for name in names])
 
 
-from kernai.gallery.cli import attach as _attach_gallery  # noqa: E402  (the `models` and `backends` groups)
+def _register_commands() -> None:
+    """Let every plugin add its commands (the gallery: ``kernai models`` and ``kernai backends``)."""
+    from kernai.plugins import registry
 
-_attach_gallery(main)
+    registry().contributions("register_commands", cli=main)
+
+
+_register_commands()

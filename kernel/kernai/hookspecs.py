@@ -25,10 +25,11 @@ The lifecycle, for one model, in its own worker process::
 Engines are imported inside ``load`` (not at module import), so that the server process, which
 imports every plugin to read its declarations, never loads an engine.
 
-Three more hooks run in the server process and let a plugin add to the server itself: HTTP routes
-(``register_routes``), state those routes keep alive while the server runs (``register_lifespan``) and
-``kernai`` subcommands (``register_commands``). The kernel's API surfaces and its gallery are plugins of
-this kind (:data:`kernai.plugins.DEFAULT_PLUGINS`); ``docs/writing-a-surface.md`` shows one.
+Four more hooks run in the server process and let a plugin add to the server itself: HTTP routes
+(``register_routes``), state those routes keep alive while the server runs (``register_lifespan``),
+``kernai`` subcommands (``register_commands``) and backends it can install (``offered_backends``). The
+kernel's API surfaces and its gallery are plugins of this kind (:data:`kernai.plugins.DEFAULT_PLUGINS`);
+``docs/writing-a-surface.md`` shows one.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ if TYPE_CHECKING:  # the worker imports this module: it must not pay for Litesta
     import click
     from litestar import Litestar
     from litestar.types import ControllerRouterHandler
+
+    from kernai.settings import Settings
 
 hookspec = pluggy.HookspecMarker("kernai")
 hookimpl = pluggy.HookimplMarker("kernai")
@@ -113,3 +116,9 @@ def register_lifespan() -> Callable[[Litestar], AbstractAsyncContextManager[None
 @hookspec
 def register_commands(cli: click.Group) -> None:
     """Add subcommands to the ``kernai`` command line: ``cli.add_command(group)`` or ``@cli.command()``."""
+
+
+@hookspec
+def offered_backends(settings: Settings) -> list[str] | None:
+    """Return the names of the backends this plugin can install (the gallery: those its galleries list), for
+    ``kernai doctor`` to report the ones no installed plugin provides."""

@@ -26,10 +26,13 @@ from kernai.backends import Backend
 ENTRY_POINT_GROUP = "kernai"
 LOAD_PLUGINS_ENV = "KERNAI_LOAD_PLUGINS"
 DEFAULT_PLUGINS = {
+    "openai": "kernai.surfaces.openai",
+    "localai": "kernai.surfaces.localai",
     "anthropic": "kernai.surfaces.anthropic",
     "responses": "kernai.surfaces.responses",
     "locallab": "kernai.surfaces.locallab",
     "llamactl": "kernai.surfaces.llamactl",
+    "gallery": "kernai.gallery",
 }
 """The kernel's own plugins, by name: the modules that register each API surface and the gallery."""
 

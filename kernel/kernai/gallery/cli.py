@@ -392,9 +392,3 @@ async def backends_upgrade(
         await _run_job(service, partial(service.upgrade_backend, name), downloads=False)
     if not names and not upgrades:
         console.print("every backend is up to date")
-
-
-def attach(group: click.Group) -> None:
-    """Add the ``models`` and ``backends`` groups to the main command."""
-    group.add_command(models)
-    group.add_command(backends)

@@ -23,17 +23,9 @@ from litestar.types import ControllerRouterHandler
 from swagger_ui_bundle import swagger_ui_path
 
 from kernai import __version__
-from kernai.http.controllers.audio import AudioController
 from kernai.http.controllers.auth import AuthController, AuthSettingsController
-from kernai.http.controllers.detection import DetectionController
-from kernai.http.controllers.gallery import GalleryController, gallery_lifespan
-from kernai.http.controllers.lifecycle import LifecycleController
-from kernai.http.controllers.models import ModelsController
+from kernai.http.controllers.health import HealthController
 from kernai.http.controllers.observability import ObservabilityController
-from kernai.http.controllers.openai import OpenAIController
-from kernai.http.controllers.rerank import RerankController
-from kernai.http.controllers.system import HealthController, SystemController
-from kernai.http.controllers.vad import VADController
 from kernai.http.deps import provide_manager, provide_registry, provide_settings
 from kernai.http.errors import EXCEPTION_HANDLERS
 from kernai.http.exposure import open_routes_warning, route_prefixes
@@ -54,17 +46,6 @@ CORE_ROUTES: list[ControllerRouterHandler] = [
     ObservabilityController,
 ]
 """The routes of the core itself: health and version, API keys, metrics, traces and logs."""
-CONTROLLERS = [
-    SystemController,
-    ModelsController,
-    LifecycleController,
-    OpenAIController,
-    AudioController,
-    VADController,
-    RerankController,
-    DetectionController,
-    GalleryController,
-]
 DOCS_ASSETS = "/docs/assets"
 """Swagger UI's files, served from the ``swagger-ui-bundle-v2`` package: the docs page works offline."""
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
@@ -138,7 +119,7 @@ def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Li
         DOCS_ASSETS, directories=[swagger_ui_path], include_in_schema=False, opt=route_opt(RouteClass.PUBLIC)
     )
     app = Litestar(
-        route_handlers=[*CORE_ROUTES, *routes, *CONTROLLERS, docs_assets],
+        route_handlers=[*CORE_ROUTES, *routes, docs_assets],
         state=State({"manager": manager, "settings": settings, "registry": registry, **ops.state}),
         dependencies={
             "manager": Provide(provide_manager, sync_to_thread=False),
@@ -149,7 +130,7 @@ def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Li
         middleware=ops.middleware,
         request_max_body_size=None,  # the gate enforces the per-route limits of the settings
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=[_models(manager), gallery_lifespan, *lifespans],
+        lifespan=[_models(manager), *lifespans],
         cors_config=_cors(settings),
         openapi_config=_openapi(),
         debug=False,

@@ -4,6 +4,7 @@ need no key, unless ``insecure_allow_open_management`` accepts the risk; the log
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
 from collections.abc import Mapping
 
 from litestar import Router
@@ -52,16 +53,16 @@ def bind_refusal(settings: Settings, required: Mapping[KeyKind, bool]) -> str | 
 
 
 def route_prefixes(app: Router) -> dict[KeyKind, list[str]]:
-    """The paths of the app's routes of each class that takes a key, by their first segment, in the order
-    they were mounted: ``/api/*`` for ``/api/v1/instances``, ``/metrics`` for itself."""
-    found: dict[KeyKind, dict[str, None]] = {kind: {} for kind in KeyKind}
+    """The paths of the app's routes of each class that takes a key, by their first segment (``/api/*``
+    for ``/api/v1/instances``, ``/metrics`` for itself), the prefix with the most routes first."""
+    counts: dict[KeyKind, Counter[str]] = {kind: Counter() for kind in KeyKind}
     for path, handlers in app.route_handler_method_map.items():
         first, _, rest = path.lstrip("/").partition("/")
         prefix = f"/{first}/*" if rest else f"/{first}"
         for handler in handlers.values():
             if (kind := route_class(handler)) is not RouteClass.PUBLIC:
-                found[KeyKind(kind.value)][prefix] = None
-    return {kind: list(prefixes) for kind, prefixes in found.items()}
+                counts[KeyKind(kind.value)][prefix] += 1
+    return {kind: [prefix for prefix, _ in found.most_common()] for kind, found in counts.items()}
 
 
 def open_routes_warning(

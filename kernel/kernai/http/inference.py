@@ -12,9 +12,10 @@ from typing import Any
 import msgspec
 from litestar.response import Stream
 
-from kernai.capabilities import Chunk, ResponseFormat, Sampling
+from kernai.capabilities import Capability, Chunk, ResponseFormat, Sampling
 from kernai.config import ModelParameters
 from kernai.errors import BackendError, InvalidRequest, KernaiError
+from kernai.manager import ModelManager
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,20 @@ def new_id(prefix: str) -> str:
 
 def now() -> int:
     return int(time.time())
+
+
+def pick_model(manager: ModelManager, name: str | None, capability: Capability) -> str:
+    """``name``, or the only configured model with ``capability`` when the client named none."""
+    if name:
+        return name
+    candidates = [model.name for model in manager.models.values() if model.supports(capability)]
+    if len(candidates) == 1:
+        return candidates[0]
+    raise InvalidRequest(
+        f"Missing 'model': name one of the {capability.value} models "
+        f"({', '.join(candidates) or 'none configured'})",
+        param="model",
+    )
 
 
 def stop_list(stop: str | list[str] | None) -> list[str]:

@@ -1,4 +1,4 @@
-"""Multipart uploads streamed straight to disk.
+"""Multipart uploads streamed straight to disk, and their forms described for the OpenAPI document.
 
 The body is parsed as it arrives (with the ``multipart`` package that Litestar itself uses) and each
 file part is written to a fresh file in the data directory's ``tmp/uploads`` folder, so a long
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from litestar import Request
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Reference, Schema
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
 
 from kernai.errors import InvalidRequest
@@ -24,6 +25,22 @@ from kernai.errors import InvalidRequest
 MAX_FIELD_BYTES = 1 << 20
 """Largest non-file form field (a prompt, say)."""
 MAX_PARTS = 64
+AUDIO_FILE = Schema(
+    type=OpenAPIType.STRING,
+    format=OpenAPIFormat.BINARY,
+    description="Audio in any format FFmpeg reads (wav, mp3, flac, ogg, webm, m4a ...)",
+)
+"""The OpenAPI schema of an uploaded audio file."""
+
+
+def string_schema(description: str, enum: list[str] | None = None) -> Schema:
+    return Schema(type=OpenAPIType.STRING, description=description, enum=enum)
+
+
+def form_schema(required: list[str], properties: dict[str, Reference | Schema]) -> Schema:
+    """The OpenAPI schema of a form (or JSON object) with ``properties``, for a handler that reads its
+    body itself."""
+    return Schema(type=OpenAPIType.OBJECT, required=required, properties=properties)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Health, version, system facts and the LocalAI backend monitor."""
+"""LocalAI's system routes: ``/system`` (installed backends, loaded models), ``/backend/monitor`` and
+``/backend/shutdown``, each also under ``/v1``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.exceptions import HTTPException
 from msgspec import Struct
 
 from kernai import __version__
@@ -14,15 +14,6 @@ from kernai.errors import InvalidRequest
 from kernai.http.routes import RouteClass, route_opt
 from kernai.manager import ModelManager
 from kernai.plugins import PluginRegistry
-
-
-class Health(Struct):
-    status: str
-
-
-class VersionInfo(Struct):
-    name: str
-    version: str
 
 
 class BackendInfo(Struct):
@@ -65,27 +56,6 @@ async def _model_from(request: Request[Any, Any, Any], model: str | None) -> str
         except msgspec.DecodeError as exc:
             raise InvalidRequest(f"Invalid request: {exc}", param="model") from None
     raise InvalidRequest("Missing 'model': name the model to monitor", param="model")
-
-
-class HealthController(Controller):
-    """Liveness, readiness and version: public, for probes and load balancers."""
-
-    tags = ["system"]
-    opt = route_opt(RouteClass.PUBLIC)
-
-    @get("/healthz", summary="Liveness")
-    async def healthz(self) -> Health:
-        return Health("ok")
-
-    @get("/readyz", summary="Readiness: the model configs are loaded")
-    async def readyz(self, manager: ModelManager) -> Health:
-        if not manager.ready:
-            raise HTTPException(status_code=503, detail="not ready")
-        return Health("ready")
-
-    @get(["/version", "/v1/version"], summary="Server version")
-    async def version(self) -> VersionInfo:
-        return VersionInfo("kernai", __version__)
 
 
 class SystemController(Controller):

@@ -13,12 +13,12 @@ from kernai import capabilities as cap
 from kernai.auth.principal import Caller
 from kernai.errors import InvalidRequest
 from kernai.http.browser_guard import BODY_MEDIA_TYPES, JSON, MULTIPART
-from kernai.http.controllers.audio import pick_model
+from kernai.http.inference import pick_model
 from kernai.http.routes import RouteClass, route_opt
-from kernai.http.schemas.audio import VADBody, VADOperation, VADResponse, VADSegmentOut
 from kernai.http.uploads import read_multipart, upload_dir
 from kernai.manager import ModelManager
 from kernai.settings import Settings
+from kernai.surfaces.localai.schemas import VADBody, VADOperation, VADResponse, VADSegmentOut
 
 
 def _float32_le(samples: list[float]) -> bytes:

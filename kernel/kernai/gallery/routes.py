@@ -1,4 +1,5 @@
-"""LocalAI's gallery API: install and remove models (``/models/*``) and backends (``/backends/*``) as jobs."""
+"""LocalAI's gallery API: install and remove models (``/models/*``) and backends (``/backends/*``) as jobs;
+management routes."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from litestar.di import Provide
 from kernai.backends import Backend
 from kernai.gallery.jobs import Job, JobState
 from kernai.gallery.service import GalleryService
-from kernai.http.routes import RouteClass, route_opt
-from kernai.http.schemas.gallery import (
+from kernai.gallery.wire import (
     ApplyBackendRequest,
     ApplyModelRequest,
     AvailableBackend,
@@ -26,6 +26,7 @@ from kernai.http.schemas.gallery import (
     JobStatus,
     UpgradeInfo,
 )
+from kernai.http.routes import RouteClass, route_opt
 from kernai.plugins import PluginInfo, reload_registry
 from kernai.settings import GallerySource
 
@@ -62,7 +63,7 @@ class ServerHost:
 
 
 @asynccontextmanager
-async def gallery_lifespan(app: Litestar) -> AsyncIterator[None]:
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
     """Running downloads end ``interrupted`` when the server stops (before the workers stop)."""
     try:
         yield

@@ -6,11 +6,11 @@ from litestar import Controller, post
 
 from kernai.auth.principal import Caller
 from kernai.capabilities import DetectionRequest, DetectionResult
-from kernai.http.images import image_bytes
 from kernai.http.routes import RouteClass, route_opt
-from kernai.http.schemas.detection import DetectionRequestWire, DetectionResponse, DetectionWire
 from kernai.manager import ModelManager
 from kernai.settings import Settings
+from kernai.surfaces.localai.images import image_bytes
+from kernai.surfaces.localai.schemas import DetectionRequestWire, DetectionResponse, DetectionWire
 
 
 class DetectionController(Controller):

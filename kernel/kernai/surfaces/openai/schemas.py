@@ -1,4 +1,4 @@
-"""OpenAI wire formats: chat, completions, edits, embeddings, and LocalAI's tokenize."""
+"""OpenAI wire formats: chat, completions, edits, embeddings."""
 
 from __future__ import annotations
 
@@ -98,17 +98,6 @@ class EmbeddingRequestWire(_Wire, kw_only=True):
     encoding_format: str = "float"
     dimensions: PositiveInt | None = None
     user: str | None = None
-
-
-class TokenizeRequestWire(_Wire, kw_only=True):
-    model: ModelName
-    content: str
-    add_special: bool = True
-
-
-class DetokenizeRequestWire(_Wire, kw_only=True):
-    model: ModelName
-    tokens: list[Int64]
 
 
 # --- responses -------------------------------------------------------------------------------------
@@ -262,11 +251,3 @@ class EmbeddingList(Struct):
     model: str
     usage: EmbeddingUsage
     object: str = "list"
-
-
-class TokenizeResponse(Struct):
-    tokens: list[int]
-
-
-class DetokenizeResponse(Struct):
-    content: str

@@ -7,14 +7,14 @@ from litestar import Controller, post
 from kernai.auth.principal import Caller
 from kernai.capabilities import RerankRequest, RerankResult
 from kernai.http.routes import RouteClass, route_opt
-from kernai.http.schemas.rerank import (
+from kernai.manager import ModelManager
+from kernai.surfaces.localai.schemas import (
     RerankDocumentText,
     RerankRequestWire,
     RerankResponse,
     RerankResultWire,
     RerankUsage,
 )
-from kernai.manager import ModelManager
 
 
 class RerankController(Controller):

@@ -1,4 +1,4 @@
-"""OpenAI's text endpoints: chat, completions, edits, embeddings, and LocalAI's tokenize/detokenize."""
+"""OpenAI's text endpoints: chat, completions, edits, embeddings."""
 
 from __future__ import annotations
 
@@ -24,9 +24,6 @@ from kernai.capabilities import (
     DetokenizeResult,
     EmbeddingsRequest,
     EmbeddingsResult,
-    TokenizeRequest,
-    TokenizeResult,
-    TokenLogprob,
     Usage,
 )
 from kernai.errors import InvalidRequest, NotSupported
@@ -34,14 +31,14 @@ from kernai.http.inference import (
     new_id,
     now,
     prefetch,
-    response_format,
     sampling_with_defaults,
     sse_event,
     sse_response,
     stop_list,
 )
 from kernai.http.routes import RouteClass, route_opt
-from kernai.http.schemas.openai import (
+from kernai.manager import ModelManager
+from kernai.surfaces.openai.schemas import (
     AssistantMessage,
     ChatChoice,
     ChatChunkChoice,
@@ -50,11 +47,8 @@ from kernai.http.schemas.openai import (
     ChatCompletionRequest,
     Completion,
     CompletionChoice,
-    CompletionLogprobs,
     CompletionRequestWire,
     Delta,
-    DetokenizeRequestWire,
-    DetokenizeResponse,
     Edit,
     EditChoice,
     EditRequest,
@@ -62,75 +56,22 @@ from kernai.http.schemas.openai import (
     EmbeddingList,
     EmbeddingRequestWire,
     EmbeddingUsage,
-    LogprobsContent,
     SamplingFields,
-    TokenizeRequestWire,
-    TokenizeResponse,
     ToolCallDeltaWire,
-    ToolCallWire,
-    UsageWire,
-    WireResponseFormat,
 )
-from kernai.manager import ModelManager
+from kernai.surfaces.openai.translate import (
+    chat_logprobs,
+    completion_logprobs,
+    response_format_of,
+    sum_usage,
+    tool_calls_of,
+    with_seed,
+)
 
 _DONE = b"data: [DONE]\n\n"
 EDIT_MAX_TOKENS = 256
 """``/v1/edits`` output limit when neither the request nor the model config sets ``max_tokens``
 (OpenAI's edits had none, LocalAI's takes one); a chat without a limit runs to the end of the context."""
-
-
-def _usage(usage: Usage) -> UsageWire:
-    return UsageWire(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
-
-
-def _sum_usage(usages: list[Usage]) -> UsageWire:
-    prompt = sum(u.prompt_tokens for u in usages)
-    completion = sum(u.completion_tokens for u in usages)
-    return UsageWire(prompt, completion, prompt + completion)
-
-
-def _tool_calls(result: ChatResult) -> list[ToolCallWire] | None:
-    return [ToolCallWire.of(call) for call in result.tool_calls] if result.tool_calls else None
-
-
-def _chat_logprobs(logprobs: list[TokenLogprob] | None) -> LogprobsContent | None:
-    if logprobs is None:
-        return None
-    return LogprobsContent(
-        content=[
-            {
-                "token": lp.token,
-                "logprob": lp.logprob,
-                "bytes": lp.bytes,
-                "top_logprobs": [
-                    {"token": t.token, "logprob": t.logprob, "bytes": t.bytes} for t in lp.top_logprobs
-                ],
-            }
-            for lp in logprobs
-        ]
-    )
-
-
-def _completion_logprobs(logprobs: list[TokenLogprob] | None, start: int = 0) -> CompletionLogprobs | None:
-    if logprobs is None:
-        return None
-    offsets, offset = [], start
-    for lp in logprobs:
-        offsets.append(offset)
-        offset += len(lp.token)
-    return CompletionLogprobs(
-        tokens=[lp.token for lp in logprobs],
-        token_logprobs=[lp.logprob for lp in logprobs],
-        top_logprobs=[{t.token: t.logprob for t in lp.top_logprobs} for lp in logprobs],
-        text_offset=offsets,
-    )
-
-
-def _format(wire: WireResponseFormat | None) -> Any:
-    if wire is None:
-        return None
-    schema = wire.json_schema.schema if wire.json_schema is not None else wire.schema
-    return response_format(wire.type, schema)
 
 
 def _sampling(
@@ -153,14 +94,6 @@ def _sampling(
     )
 
 
-def _with_seed(request: Any, index: int) -> Any:
-    """The request for choice ``index`` of ``n``: a given seed is offset so choices differ."""
-    if index == 0 or request.sampling.seed is None:
-        return request
-    sampling = msgspec.structs.replace(request.sampling, seed=request.sampling.seed + index)
-    return msgspec.structs.replace(request, sampling=sampling)
-
-
 def _all_str(items: list[str | int | list[int]]) -> TypeGuard[list[str]]:
     return all(isinstance(item, str) for item in items)
 
@@ -172,13 +105,13 @@ def _is_token_array(value: object) -> TypeGuard[list[int]]:
 async def _predict_n(manager: ModelManager, caller: Caller, model: str, request: Any, n: int) -> list[Any]:
     return list(
         await asyncio.gather(
-            *(manager.predict(model, _with_seed(request, i), caller=caller) for i in range(n))
+            *(manager.predict(model, with_seed(request, i), caller=caller) for i in range(n))
         )
     )
 
 
 class OpenAIController(Controller):
-    """``/v1/chat/completions``, ``/v1/completions``, ``/v1/edits``, ``/v1/embeddings``, tokenize."""
+    """``/v1/chat/completions``, ``/v1/completions``, ``/v1/edits``, ``/v1/embeddings``."""
 
     tags = ["OpenAI"]
     opt = route_opt(RouteClass.INFERENCE)
@@ -202,7 +135,7 @@ class OpenAIController(Controller):
             ),
             tools=data.tools if data.tool_choice != "none" else None,
             tool_choice=data.tool_choice,
-            response_format=_format(data.response_format),
+            response_format=response_format_of(data.response_format),
             grammar=data.grammar,
             logprobs=data.logprobs,
             top_logprobs=data.top_logprobs or 0,
@@ -219,12 +152,14 @@ class OpenAIController(Controller):
                 ChatChoice(
                     index=i,
                     finish_reason=r.finish_reason,
-                    logprobs=_chat_logprobs(r.logprobs),
-                    message=AssistantMessage(role="assistant", content=r.content, tool_calls=_tool_calls(r)),
+                    logprobs=chat_logprobs(r.logprobs),
+                    message=AssistantMessage(
+                        role="assistant", content=r.content, tool_calls=tool_calls_of(r)
+                    ),
                 )
                 for i, r in enumerate(results)
             ],
-            usage=_sum_usage([r.usage for r in results]),
+            usage=sum_usage([r.usage for r in results]),
         )
 
     async def _stream_chat(
@@ -246,7 +181,7 @@ class OpenAIController(Controller):
                 chunks = (
                     first
                     if index == 0
-                    else await prefetch(manager.stream(data.model, _with_seed(request, index), caller=caller))
+                    else await prefetch(manager.stream(data.model, with_seed(request, index), caller=caller))
                 )
                 yield event(index, Delta(role="assistant", content=""))
                 usage = Usage()  # a chunk's usage is the count so far: the last one is final
@@ -260,7 +195,7 @@ class OpenAIController(Controller):
                         yield event(
                             index,
                             Delta(content=chunk.content, tool_calls=tool_calls),
-                            logprobs=_chat_logprobs(chunk.logprobs),
+                            logprobs=chat_logprobs(chunk.logprobs),
                         )
                     if chunk.finish_reason is not None:
                         yield event(index, Delta(), finish=chunk.finish_reason)
@@ -268,7 +203,7 @@ class OpenAIController(Controller):
             if include_usage:
                 yield sse_event(
                     ChatCompletionChunk(
-                        id=ident, created=created, model=data.model, choices=[], usage=_sum_usage(usages)
+                        id=ident, created=created, model=data.model, choices=[], usage=sum_usage(usages)
                     )
                 )
             yield _DONE
@@ -295,12 +230,12 @@ class OpenAIController(Controller):
             suffix=data.suffix,
             echo=data.echo,
             logprobs=data.logprobs,
-            response_format=_format(data.response_format),
+            response_format=response_format_of(data.response_format),
             grammar=data.grammar,
             stream=data.stream,
         )
         requests = [
-            _with_seed(msgspec.structs.replace(base, prompt=p), i) for p in prompts for i in range(data.n)
+            with_seed(msgspec.structs.replace(base, prompt=p), i) for p in prompts for i in range(data.n)
         ]
         if data.stream:
             return await self._stream_completions(manager, caller, data, requests)
@@ -319,11 +254,11 @@ class OpenAIController(Controller):
                     index=i,
                     text=r.text,
                     finish_reason=r.finish_reason,
-                    logprobs=_completion_logprobs(r.logprobs, len(q.prompt) if q.echo else 0),
+                    logprobs=completion_logprobs(r.logprobs, len(q.prompt) if q.echo else 0),
                 )
                 for i, (q, r) in enumerate(zip(requests, results, strict=True))
             ],
-            usage=_sum_usage([r.usage for r in results]),
+            usage=sum_usage([r.usage for r in results]),
         )
 
     async def _stream_completions(
@@ -355,14 +290,14 @@ class OpenAIController(Controller):
                     assert isinstance(chunk, CompletionChunk)
                     usage = chunk.usage or usage
                     if chunk.text or chunk.finish_reason is not None or chunk.logprobs:
-                        logprobs = _completion_logprobs(chunk.logprobs, offset)
+                        logprobs = completion_logprobs(chunk.logprobs, offset)
                         yield event(index, chunk.text, chunk.finish_reason, logprobs)
                     offset += sum(len(lp.token) for lp in chunk.logprobs or [])
                 usages.append(usage)
             if include_usage:
                 yield sse_event(
                     Completion(
-                        id=ident, created=created, model=data.model, choices=[], usage=_sum_usage(usages)
+                        id=ident, created=created, model=data.model, choices=[], usage=sum_usage(usages)
                     )
                 )
             yield _DONE
@@ -387,7 +322,7 @@ class OpenAIController(Controller):
         return Edit(
             created=now(),
             choices=[EditChoice(index=i, text=r.content or "") for i, r in enumerate(results)],
-            usage=_sum_usage([r.usage for r in results]),
+            usage=sum_usage([r.usage for r in results]),
         )
 
     @post(["/v1/embeddings", "/embeddings"], status_code=200)
@@ -435,23 +370,3 @@ class OpenAIController(Controller):
             assert isinstance(result, DetokenizeResult)
             texts.append(result.content)
         return texts
-
-    @post(["/v1/tokenize", "/tokenize"], status_code=200)
-    async def tokenize(
-        self, data: TokenizeRequestWire, manager: ModelManager, caller: Caller
-    ) -> TokenizeResponse:
-        """LocalAI's tokenize: ``{"model", "content"}`` to ``{"tokens": [...]}``."""
-        result = await manager.predict(
-            data.model, TokenizeRequest(content=data.content, add_special=data.add_special), caller=caller
-        )
-        assert isinstance(result, TokenizeResult)
-        return TokenizeResponse(tokens=result.tokens)
-
-    @post(["/v1/detokenize", "/detokenize"], status_code=200)
-    async def detokenize(
-        self, data: DetokenizeRequestWire, manager: ModelManager, caller: Caller
-    ) -> DetokenizeResponse:
-        """Tokens back to text."""
-        result = await manager.predict(data.model, DetokenizeRequest(tokens=data.tokens), caller=caller)
-        assert isinstance(result, DetokenizeResult)
-        return DetokenizeResponse(content=result.content)

@@ -1,5 +1,5 @@
-"""Wire formats of the audio surfaces: OpenAI transcription/translation/speech, LocalAI ``/tts`` and
-``/vad``, ElevenLabs text to speech."""
+"""Wire formats of OpenAI's audio API: transcription, translation, speech, and the voices of each
+speech model."""
 
 from __future__ import annotations
 
@@ -7,29 +7,19 @@ from dataclasses import dataclass
 from typing import Literal
 
 from litestar.openapi.spec import (
-    OpenAPIFormat,
     OpenAPIMediaType,
     OpenAPIType,
     Operation,
-    Reference,
     RequestBody,
     Schema,
 )
 from msgspec import Struct, field
 
 from kernai.http.schemas import Int64
+from kernai.http.speech import SpeechFormat
+from kernai.http.uploads import AUDIO_FILE, form_schema, string_schema
 
 TranscriptFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
-SpeechFormat = Literal["wav", "mp3", "flac", "opus", "pcm"]
-
-CONTENT_TYPES: dict[str, str] = {
-    "wav": "audio/wav",
-    "mp3": "audio/mpeg",
-    "flac": "audio/flac",
-    "opus": "audio/ogg",
-    "pcm": "audio/pcm",
-}
-SAMPLE_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000})
 OPENAI_PCM_RATE = 24000
 """OpenAI's ``pcm`` is 24 kHz; clients read it without a header, so kernai resamples to match."""
 
@@ -137,33 +127,6 @@ class SpeechAudioDone(Struct, tag_field="type", tag="speech.audio.done"):
     usage: SpeechUsage
 
 
-class TTSBody(Struct, kw_only=True):
-    """LocalAI's ``POST /tts``."""
-
-    model: str | None = None
-    input: str
-    voice: str | None = None
-    backend: str | None = None
-    language: str | None = None
-    response_format: SpeechFormat = "wav"
-    stream: bool = False
-
-
-class ElevenLabsVoiceSettings(Struct, kw_only=True):
-    """Of ElevenLabs' voice settings only ``speed`` applies to piper; the others are accepted and ignored."""
-
-    speed: float = 1.0
-
-
-class ElevenLabsBody(Struct, kw_only=True):
-    """ElevenLabs' ``POST /v1/text-to-speech/{voice_id}`` body; ``output_format`` is a query parameter."""
-
-    text: str
-    model_id: str | None = None
-    voice_settings: ElevenLabsVoiceSettings | None = None
-    language_code: str | None = None
-
-
 class VoiceInfo(Struct, kw_only=True, omit_defaults=True):
     id: str
     name: str
@@ -183,78 +146,23 @@ class VoicesList(Struct):
     object: str = "list"
 
 
-class ElevenLabsVoice(Struct, kw_only=True):
-    voice_id: str
-    name: str
-    category: str = "premade"
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-class ElevenLabsVoices(Struct):
-    voices: list[ElevenLabsVoice]
-
-
-# --- voice activity ------------------------------------------------------------------------------
-
-
-class VADBody(Struct, kw_only=True):
-    """LocalAI's ``POST /vad``: mono float samples at ``sample_rate`` Hz (16 kHz unless said)."""
-
-    model: str | None = None
-    audio: list[float]
-    sample_rate: Int64 = 16000
-
-
-class VADSegmentOut(Struct):
-    start: float
-    end: float
-
-
-class VADResponse(Struct):
-    segments: list[VADSegmentOut]
-
-
 # --- OpenAPI for the handlers that parse their multipart body themselves --------------------------
 
 
-def _string(description: str, enum: list[str] | None = None) -> Schema:
-    return Schema(type=OpenAPIType.STRING, description=description, enum=enum)
-
-
-def _form(required: list[str], properties: dict[str, Reference | Schema]) -> Schema:
-    return Schema(type=OpenAPIType.OBJECT, required=required, properties=properties)
-
-
-_FILE = Schema(
-    type=OpenAPIType.STRING,
-    format=OpenAPIFormat.BINARY,
-    description="Audio in any format FFmpeg reads (wav, mp3, flac, ogg, webm, m4a ...)",
-)
-TRANSCRIPTION_FORM_SCHEMA = _form(
+TRANSCRIPTION_FORM_SCHEMA = form_schema(
     ["file", "model"],
     {
-        "file": _FILE,
-        "model": _string("A transcription model"),
-        "language": _string("ISO-639-1 code of the spoken language (transcriptions only)"),
-        "prompt": _string("Text to guide the style or continue a previous segment"),
+        "file": AUDIO_FILE,
+        "model": string_schema("A transcription model"),
+        "language": string_schema("ISO-639-1 code of the spoken language (transcriptions only)"),
+        "prompt": string_schema("Text to guide the style or continue a previous segment"),
         "temperature": Schema(type=OpenAPIType.NUMBER, minimum=0, maximum=1),
-        "response_format": _string("Answer format", ["json", "text", "srt", "vtt", "verbose_json"]),
-        "timestamp_granularities[]": Schema(type=OpenAPIType.ARRAY, items=_string("", ["word", "segment"])),
+        "response_format": string_schema("Answer format", ["json", "text", "srt", "vtt", "verbose_json"]),
+        "timestamp_granularities[]": Schema(
+            type=OpenAPIType.ARRAY, items=string_schema("", ["word", "segment"])
+        ),
         "stream": Schema(type=OpenAPIType.BOOLEAN, description="Server-sent events, one per segment"),
         "vad_filter": Schema(type=OpenAPIType.BOOLEAN, description="Skip silence (also: chunking_strategy)"),
-    },
-)
-VAD_FORM_SCHEMA = _form(["file"], {"file": _FILE, "model": _string("A VAD model (optional when only one)")})
-VAD_JSON_SCHEMA = _form(
-    ["audio"],
-    {
-        "model": _string("A VAD model (optional when only one)"),
-        "audio": Schema(
-            type=OpenAPIType.ARRAY,
-            items=Schema(type=OpenAPIType.NUMBER),
-            description="Mono float samples in [-1, 1]",
-        ),
-        "sample_rate": Schema(type=OpenAPIType.INTEGER, enum=[16000, 8000]),
     },
 )
 
@@ -266,18 +174,4 @@ class TranscriptionOperation(Operation):
     def __post_init__(self) -> None:
         self.request_body = RequestBody(
             required=True, content={"multipart/form-data": OpenAPIMediaType(schema=TRANSCRIPTION_FORM_SCHEMA)}
-        )
-
-
-@dataclass
-class VADOperation(Operation):
-    """The OpenAPI operation of ``/vad``: LocalAI's JSON samples or a multipart file."""
-
-    def __post_init__(self) -> None:
-        self.request_body = RequestBody(
-            required=True,
-            content={
-                "application/json": OpenAPIMediaType(schema=VAD_JSON_SCHEMA),
-                "multipart/form-data": OpenAPIMediaType(schema=VAD_FORM_SCHEMA),
-            },
         )
