@@ -16,7 +16,7 @@ from kernai.auth.principal import KeyKind
 from kernai.errors import InvalidRequest
 from kernai.http.errors import llamactl_shape
 from kernai.http.routes import RouteClass, route_opt
-from kernai.http.schemas import Int64
+from kernai.http.wire import Int64
 from kernai.manager import ModelManager
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct, field
 
-from kernai.http.schemas import NonNegativeInt, PositiveInt
+from kernai.http.wire import NonNegativeInt, PositiveInt
 
 ModelName = Annotated[str, Meta(min_length=1)]
 

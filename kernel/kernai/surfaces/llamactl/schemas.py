@@ -7,7 +7,7 @@ from typing import Any
 
 from msgspec import Struct, field
 
-from kernai.http.schemas import Int64
+from kernai.http.wire import Int64
 
 
 class InstanceOptions(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):

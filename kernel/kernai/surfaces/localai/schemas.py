@@ -9,9 +9,9 @@ from typing import Annotated
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from msgspec import Meta, Struct, field
 
-from kernai.http.schemas import Int64, NonNegativeInt, PositiveInt
 from kernai.http.speech import SpeechFormat
 from kernai.http.uploads import AUDIO_FILE, form_schema, string_schema
+from kernai.http.wire import Int64, NonNegativeInt, PositiveInt
 
 ModelName = Annotated[str, Meta(min_length=1)]
 

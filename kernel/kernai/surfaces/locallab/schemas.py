@@ -12,7 +12,7 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
-from kernai.http.schemas import NonNegativeInt, PositiveInt
+from kernai.http.wire import NonNegativeInt, PositiveInt
 
 
 class SamplingFields(Struct, kw_only=True, omit_defaults=True):

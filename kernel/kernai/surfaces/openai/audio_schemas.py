@@ -15,9 +15,9 @@ from litestar.openapi.spec import (
 )
 from msgspec import Struct, field
 
-from kernai.http.schemas import Int64
 from kernai.http.speech import SpeechFormat
 from kernai.http.uploads import AUDIO_FILE, form_schema, string_schema
+from kernai.http.wire import Int64
 
 TranscriptFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 OPENAI_PCM_RATE = 24000

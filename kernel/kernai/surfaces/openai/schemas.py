@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from msgspec import Meta, Struct
 
 from kernai.capabilities import ChatMessage, Tool, ToolCall, ToolCallDelta
-from kernai.http.schemas import Int64, NonNegativeInt, PositiveInt
+from kernai.http.wire import Int64, NonNegativeInt, PositiveInt
 
 Temperature = Annotated[float, Meta(ge=0, le=2)]
 Probability = Annotated[float, Meta(ge=0, le=1)]

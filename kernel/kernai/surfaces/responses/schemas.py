@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct, field
 
-from kernai.http.schemas import PositiveInt
+from kernai.http.wire import PositiveInt
 
 ModelName = Annotated[str, Meta(min_length=1)]
 

@@ -1,4 +1,4 @@
-"""Wire formats of each API surface, as msgspec Structs.
+"""The integer types of every surface's wire structs.
 
 Integers in requests are bounded to 64 bits: msgspec accepts any JSON integer, but the worker
 protocol (msgpack) and SQLite carry no larger one, so a bigger value is a 400 here, not an
