@@ -45,12 +45,10 @@ def pick_model(manager: ModelManager, name: str | None, capability: Capability) 
 
 
 def stop_list(stop: str | list[str] | None) -> list[str]:
+    """A wire format's ``stop`` (one string or a list) as a list; :mod:`kernai.checks` checks it."""
     if stop is None:
         return []
-    stops = [stop] if isinstance(stop, str) else list(stop)
-    if len(stops) > 16:
-        raise InvalidRequest("At most 16 stop sequences", param="stop")
-    return [s for s in stops if s]
+    return [stop] if isinstance(stop, str) else list(stop)
 
 
 def sampling_with_defaults(defaults: ModelParameters, **given: Any) -> Sampling:

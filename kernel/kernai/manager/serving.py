@@ -26,6 +26,7 @@ from typing import Any
 
 from kernai.auth.principal import Caller
 from kernai.capabilities import Chunk, Request, Result, capability_of
+from kernai.checks import checked
 from kernai.config import ConfigError
 from kernai.errors import ModelNotFound, ModelUnavailable, NotSupported
 from kernai.instances import InstanceStore
@@ -162,6 +163,7 @@ class ModelManager:
         """Serve a non-streaming request for ``caller`` (403 when its key may not use the model)."""
         model = self.get(name, caller=caller)
         self._check(model, request, caller)
+        request = checked(request)
         async with self._serving(model) as worker:
             begun, error, result = time.perf_counter(), None, None
             try:
@@ -179,6 +181,7 @@ class ModelManager:
         """Serve a streaming request for ``caller``; closing the iterator early cancels it in the worker."""
         model = self.get(name, caller=caller)
         self._check(model, request, caller)
+        request = checked(request)
         async with self._serving(model) as worker:
             begun, error, usage, first = time.perf_counter(), None, None, None
             try:

@@ -25,24 +25,15 @@ TOOL_PROMPT_AUTO = TOOL_PROMPT + " If no tool is needed, answer normally in plai
 
 
 def chosen_tools(request: cap.ChatRequest) -> tuple[list[cap.Tool], bool]:
-    """The tools the model may call and whether it must call one (``tool_choice``)."""
+    """The tools the model may call and whether it must call one. The kernel has checked the choice
+    (:func:`kernai.checks.checked`): ``auto``, ``none``, ``required`` or a function among ``tools``."""
     tools = request.tools or []
     choice = request.tool_choice
     if not tools or choice == "none":
         return [], False
-    if choice in (None, "auto"):
-        return tools, False
-    if choice == "required":
-        return tools, True
     if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name") or choice.get("name")
-        match = [tool for tool in tools if tool.function.name == name]
-        if not match:
-            raise InvalidRequest(f"tool_choice names '{name}', which is not in tools", param="tool_choice")
-        return match, True
-    raise InvalidRequest(
-        f"tool_choice must be none, auto, required or a named function, not {choice!r}", param="tool_choice"
-    )
+        return [tool for tool in tools if tool.function.name == choice["function"]["name"]], True
+    return tools, choice == "required"
 
 
 def _call_text(call: cap.ToolCall) -> str:

@@ -121,13 +121,6 @@ def chat_request(data: wire.MessagesRequest, defaults: Any) -> cap.ChatRequest:
                 )
             )
         )
-    tool_names = {tool.function.name for tool in tools}
-    if data.tool_choice and data.tool_choice.type in ("any", "tool") and not tools:
-        raise InvalidRequest("tool_choice needs 'tools'", param="tool_choice")
-    if data.tool_choice and data.tool_choice.type == "tool" and data.tool_choice.name not in tool_names:
-        raise InvalidRequest(
-            f"tool_choice names an unknown tool '{data.tool_choice.name}'", param="tool_choice"
-        )
     sampling = sampling_with_defaults(
         defaults,
         max_tokens=data.max_tokens,

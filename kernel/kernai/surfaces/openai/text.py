@@ -119,21 +119,12 @@ class OpenAIController(Controller):
     @post(["/v1/chat/completions", "/chat/completions"], status_code=200)
     async def chat(self, data: ChatCompletionRequest, manager: ModelManager, caller: Caller) -> Any:
         """Chat completion, streamed as server-sent events when ``stream`` is true."""
-        if data.tool_choice not in (None, "auto", "none", "required") and not (
-            isinstance(data.tool_choice, dict) and isinstance(data.tool_choice.get("function"), dict)
-        ):
-            raise InvalidRequest(
-                "tool_choice must be auto, none, required or {type: function, function: {name}}",
-                param="tool_choice",
-            )
-        if data.tool_choice not in (None, "none", "auto") and not data.tools:
-            raise InvalidRequest("tool_choice needs tools", param="tool_choice")
         request = ChatRequest(
             messages=data.messages,
             sampling=_sampling(
                 manager, caller, data.model, data, data.max_completion_tokens or data.max_tokens
             ),
-            tools=data.tools if data.tool_choice != "none" else None,
+            tools=data.tools,
             tool_choice=data.tool_choice,
             response_format=response_format_of(data.response_format),
             grammar=data.grammar,

@@ -127,22 +127,10 @@ def _tools(data: wire.CreateResponse) -> list[cap.Tool] | None:
     return tools or None
 
 
-def _tool_choice(
-    choice: str | dict[str, Any] | None, tools: list[cap.Tool] | None
-) -> str | dict[str, Any] | None:
-    names = {tool.function.name for tool in tools or []}
-    if isinstance(choice, dict):
-        if choice.get("type") != "function" or not choice.get("name"):
-            raise InvalidRequest(
-                "tool_choice must be auto, none, required or {type: function, name}", param="tool_choice"
-            )
-        if choice["name"] not in names:
-            raise InvalidRequest(f"tool_choice names an unknown tool '{choice['name']}'", param="tool_choice")
-        return {"type": "function", "function": {"name": choice["name"]}}
-    if choice not in (None, "auto", "none", "required"):
-        raise InvalidRequest(f"Unknown tool_choice '{choice}'", param="tool_choice")
-    if choice == "required" and not names:
-        raise InvalidRequest("tool_choice 'required' needs tools", param="tool_choice")
+def _tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+    """Open Responses names a function as ``{type: function, name}``; the kernel as OpenAI's chat does."""
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        return {"type": "function", "function": {"name": choice.get("name")}}
     return choice
 
 
@@ -158,7 +146,7 @@ def chat_request(
             defaults, max_tokens=data.max_output_tokens, temperature=data.temperature, top_p=data.top_p
         ),
         tools=tools,
-        tool_choice=_tool_choice(data.tool_choice, tools),
+        tool_choice=_tool_choice(data.tool_choice),
         response_format=response_format(text_format.type, text_format.schema),
         logprobs=data.top_logprobs is not None,
         top_logprobs=data.top_logprobs or 0,
