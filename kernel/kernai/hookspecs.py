@@ -101,9 +101,10 @@ def register_routes() -> Sequence[ControllerRouterHandler] | None:
 
     Each carries its policy in its ``opt`` (:func:`kernai.http.routes.route_opt`, set once on a router or
     controller): its route class (public, inference or management: which API key it takes) and its error
-    format; a route without a class is a management route. Handlers receive ``manager``, ``settings``,
-    ``registry`` and ``caller`` as dependencies. Called once, when the app is built; import the handlers
-    inside the hook, so that ``kernai`` commands do not pay for them.
+    format; a route without a class is a management route. Handlers receive ``manager``, ``settings`` and
+    ``registry`` as dependencies, and the request's caller as ``kernai.http.scope.caller_of(scope)``.
+    Called once, when the app is built; import the handlers inside the hook, so that ``kernai`` commands
+    do not pay for them.
     """
 
 

@@ -31,7 +31,6 @@ from kernai.http.errors import EXCEPTION_HANDLERS
 from kernai.http.exposure import open_routes_warning, route_prefixes
 from kernai.http.operations import operations
 from kernai.http.routes import RouteClass, route_opt
-from kernai.http.scope import provide_caller
 from kernai.manager import ModelManager
 from kernai.plugins import PluginRegistry
 from kernai.plugins import registry as default_registry
@@ -125,7 +124,6 @@ def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Li
             "manager": Provide(provide_manager, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "registry": Provide(provide_registry, sync_to_thread=False),
-            "caller": Provide(provide_caller, sync_to_thread=False),
         },
         middleware=ops.middleware,
         request_max_body_size=None,  # the gate enforces the per-route limits of the settings

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from litestar import Controller, Response, post
 from litestar.response import Stream
+from litestar.types import Scope
 
 from kernai import capabilities as cap
-from kernai.auth.principal import Caller
 from kernai.http.inference import prefetch, sse_response
 from kernai.http.routes import RouteClass, route_opt
+from kernai.http.scope import caller_of
 from kernai.manager import ModelManager
 from kernai.surfaces.anthropic import schemas as wire
 from kernai.surfaces.anthropic.errors import anthropic_shape
@@ -21,8 +22,9 @@ class AnthropicController(Controller):
 
     @post("/v1/messages", summary="Create a message (Anthropic Messages API)", status_code=200)
     async def create_message(
-        self, data: wire.MessagesRequest, manager: ModelManager, caller: Caller
+        self, data: wire.MessagesRequest, manager: ModelManager, scope: Scope
     ) -> Response[wire.Message] | Stream:
+        caller = caller_of(scope)
         model = manager.get(data.model, caller=caller)
         request = chat_request(data, model.config.parameters)
         if data.stream:

@@ -21,7 +21,7 @@ from kernai.auth.principal import Caller
 from kernai.http.browser_guard import check_content_type
 from kernai.http.gate import Gate
 from kernai.http.routes import PROXIED_PATH, RouteClass
-from kernai.http.scope import set_caller, set_instance
+from kernai.http.scope import caller_of, set_caller, set_instance
 from kernai.manager import ModelManager
 
 UNFORWARDED_HEADERS = (b"content-length", b"transfer-encoding")
@@ -79,11 +79,12 @@ class InstanceProxyController(Controller):
         summary="The instance's own server: kernai's routes, served in-process, with the model set",
     )
     async def proxy(
-        self, name: str, path: str, request: Request[Any, Any, Any], manager: ModelManager, caller: Caller
+        self, name: str, path: str, request: Request[Any, Any, Any], manager: ModelManager
     ) -> ASGIApp:
         """Runs the route past the gate, which let this request in already (so it is counted and traced
         once). A key this route did not need (management auth off) is checked as the instance's own
         server would: as an inference request for this instance."""
+        caller = caller_of(request.scope)
         gate, scope = _inner_route(request, "/" + path.strip("/"), caller)
         set_instance(scope, name)
         if caller.principal is None:  # no key was needed to get here

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from litestar import Controller, post
+from litestar.types import Scope
 
-from kernai.auth.principal import Caller
 from kernai.capabilities import DetectionRequest, DetectionResult
 from kernai.http.routes import RouteClass, route_opt
+from kernai.http.scope import caller_of
 from kernai.manager import ModelManager
 from kernai.settings import Settings
 from kernai.surfaces.localai.images import image_bytes
@@ -20,8 +21,9 @@ class DetectionController(Controller):
 
     @post(["/v1/detection", "/detection"], status_code=200)
     async def detection(
-        self, data: DetectionRequestWire, manager: ModelManager, caller: Caller, settings: Settings
+        self, data: DetectionRequestWire, manager: ModelManager, scope: Scope, settings: Settings
     ) -> DetectionResponse:
+        caller = caller_of(scope)
         manager.get(data.model, caller=caller)  # an unknown model is a 404 before any download
         image = await image_bytes(
             data.image, time_limit=settings.image_fetch_timeout, max_bytes=settings.image_max_bytes

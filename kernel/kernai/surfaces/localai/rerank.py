@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from litestar import Controller, post
+from litestar.types import Scope
 
-from kernai.auth.principal import Caller
 from kernai.capabilities import RerankRequest, RerankResult
 from kernai.http.routes import RouteClass, route_opt
+from kernai.http.scope import caller_of
 from kernai.manager import ModelManager
 from kernai.surfaces.localai.schemas import (
     RerankDocumentText,
@@ -23,7 +24,8 @@ class RerankController(Controller):
     opt = route_opt(RouteClass.INFERENCE)
 
     @post(["/v1/rerank", "/rerank"], status_code=200)
-    async def rerank(self, data: RerankRequestWire, manager: ModelManager, caller: Caller) -> RerankResponse:
+    async def rerank(self, data: RerankRequestWire, manager: ModelManager, scope: Scope) -> RerankResponse:
+        caller = caller_of(scope)
         texts = [d if isinstance(d, str) else d.text for d in data.documents]
         result = await manager.predict(
             data.model, RerankRequest(query=data.query, documents=texts, top_n=data.top_n), caller=caller

@@ -7,12 +7,14 @@ import re
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.types import Scope
 
 from kernai import capabilities as cap
 from kernai.auth.principal import Caller
 from kernai.errors import InvalidRequest, KernaiError
 from kernai.http.inference import pick_model
 from kernai.http.routes import RouteClass, route_opt
+from kernai.http.scope import caller_of
 from kernai.http.speech import speak, speech_models, voices_of
 from kernai.manager import ModelManager
 from kernai.surfaces.localai.schemas import ElevenLabsBody, ElevenLabsVoice, ElevenLabsVoices, TTSBody
@@ -62,7 +64,8 @@ class SpeechController(Controller):
     opt = route_opt(RouteClass.INFERENCE)
 
     @post("/tts", status_code=200, summary="Text to speech (LocalAI)")
-    async def tts(self, data: TTSBody, manager: ModelManager, caller: Caller) -> Response[Any]:
+    async def tts(self, data: TTSBody, manager: ModelManager, scope: Scope) -> Response[Any]:
+        caller = caller_of(scope)
         model = pick_model(manager, data.model, cap.Capability.SPEECH)
         typed = cap.SpeechRequest(
             input=data.input, voice=data.voice, stream=data.stream, response_format=data.response_format
@@ -80,9 +83,9 @@ class SpeechController(Controller):
         voice_id: str,
         data: ElevenLabsBody,
         manager: ModelManager,
-        caller: Caller,
         output_format: str = "mp3_44100_128",
     ) -> Response[Any]:
+        caller = caller_of(request.scope)
         fmt, rate = _elevenlabs_format(output_format)
         model, voice = await _model_for_voice(manager, caller, voice_id, data.model_id)
         speed = data.voice_settings.speed if data.voice_settings else 1.0
@@ -97,7 +100,8 @@ class SpeechController(Controller):
         return await speak(manager, caller, model, typed)
 
     @get("/v1/voices", summary="Voices of every speech model (ElevenLabs)")
-    async def elevenlabs_voices(self, manager: ModelManager, caller: Caller) -> ElevenLabsVoices:
+    async def elevenlabs_voices(self, manager: ModelManager, scope: Scope) -> ElevenLabsVoices:
+        caller = caller_of(scope)
         voices = []
         for name in speech_models(manager):
             for voice in (await voices_of(manager, caller, name)).voices:

@@ -10,11 +10,11 @@ import msgspec
 from litestar import Controller, Request, post
 
 from kernai import capabilities as cap
-from kernai.auth.principal import Caller
 from kernai.errors import InvalidRequest
 from kernai.http.browser_guard import BODY_MEDIA_TYPES, JSON, MULTIPART
 from kernai.http.inference import pick_model
 from kernai.http.routes import RouteClass, route_opt
+from kernai.http.scope import caller_of
 from kernai.http.uploads import read_multipart, upload_dir
 from kernai.manager import ModelManager
 from kernai.settings import Settings
@@ -63,8 +63,9 @@ class VADController(Controller):
         "or multipart file)",
     )
     async def vad(
-        self, request: Request[Any, Any, Any], manager: ModelManager, caller: Caller, settings: Settings
+        self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings
     ) -> VADResponse:
+        caller = caller_of(request.scope)
         model, typed, form = await _typed_request(request, settings)
         try:
             result = await manager.predict(

@@ -10,12 +10,14 @@ import asyncio
 
 from litestar import Controller, Response, post
 from litestar.response import Stream
+from litestar.types import Scope
 
 from kernai import capabilities as cap
 from kernai.auth.principal import Caller
 from kernai.errors import InvalidRequest
 from kernai.http.inference import EventStream, prefetch, sse_response
 from kernai.http.routes import RouteClass, route_opt
+from kernai.http.scope import caller_of
 from kernai.manager import ManagedModel, ModelManager
 from kernai.surfaces.locallab import schemas as wire
 from kernai.surfaces.locallab.errors import detail_shape
@@ -60,8 +62,9 @@ class LocalLabController(Controller):
 
     @post("/generate", summary="Generate text (LocalLab)", status_code=200)
     async def generate(
-        self, data: wire.GenerateRequest, manager: ModelManager, caller: Caller
+        self, data: wire.GenerateRequest, manager: ModelManager, scope: Scope
     ) -> Response[wire.GenerateResponse] | Stream:
+        caller = caller_of(scope)
         model = _model_for_generation(manager, caller, data.model_id)
         request = generation_request(data.prompt, data, model, data.stream)
         if data.stream:
@@ -72,8 +75,9 @@ class LocalLabController(Controller):
 
     @post("/chat", summary="Chat (LocalLab)", status_code=200)
     async def chat(
-        self, data: wire.ChatRequest, manager: ModelManager, caller: Caller
+        self, data: wire.ChatRequest, manager: ModelManager, scope: Scope
     ) -> Response[wire.ChatResponse] | Stream:
+        caller = caller_of(scope)
         model = current_model(manager, caller, data.model_id, cap.Capability.CHAT)
         messages = [cap.ChatMessage(role="system", content=data.system_prompt)] if data.system_prompt else []
         messages += [cap.ChatMessage(role=m.role, content=m.content) for m in data.messages]
@@ -96,9 +100,8 @@ class LocalLabController(Controller):
         return Response(wire.ChatResponse(choices=[choice], model=model.name, usage=usage))
 
     @post("/generate/batch", summary="Generate text for several prompts (LocalLab)", status_code=200)
-    async def batch(
-        self, data: wire.BatchRequest, manager: ModelManager, caller: Caller
-    ) -> wire.BatchResponse:
+    async def batch(self, data: wire.BatchRequest, manager: ModelManager, scope: Scope) -> wire.BatchResponse:
+        caller = caller_of(scope)
         model = _model_for_generation(manager, caller, data.model_id)
         requests = [generation_request(prompt, data, model, False) for prompt in data.prompts]
         results = await asyncio.gather(

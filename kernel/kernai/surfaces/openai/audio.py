@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.types import Scope
 
 from kernai import capabilities as cap
 from kernai.auth.principal import Caller
@@ -23,6 +24,7 @@ from kernai.errors import InvalidRequest
 from kernai.http.browser_guard import BODY_MEDIA_TYPES, MULTIPART
 from kernai.http.inference import pick_model, prefetch, sse_event, sse_response
 from kernai.http.routes import RouteClass, route_opt
+from kernai.http.scope import caller_of
 from kernai.http.speech import speak, speech_models, voices_of
 from kernai.http.uploads import UploadedForm, read_multipart, upload_dir
 from kernai.manager import ModelManager
@@ -218,8 +220,9 @@ class AudioController(Controller):
         "response_format, timestamp_granularities[], stream)",
     )
     async def transcriptions(
-        self, request: Request[Any, Any, Any], manager: ModelManager, caller: Caller, settings: Settings
+        self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings
     ) -> Response[Any]:
+        caller = caller_of(request.scope)
         return await self._transcribe(request, manager, caller, settings, translate=False)
 
     @post(
@@ -230,12 +233,14 @@ class AudioController(Controller):
         summary="Translate audio to English text (OpenAI; multipart like transcriptions)",
     )
     async def translations(
-        self, request: Request[Any, Any, Any], manager: ModelManager, caller: Caller, settings: Settings
+        self, request: Request[Any, Any, Any], manager: ModelManager, settings: Settings
     ) -> Response[Any]:
+        caller = caller_of(request.scope)
         return await self._transcribe(request, manager, caller, settings, translate=True)
 
     @post("/v1/audio/speech", status_code=200, summary="Text to speech (OpenAI)")
-    async def speech(self, data: SpeechBody, manager: ModelManager, caller: Caller) -> Response[Any]:
+    async def speech(self, data: SpeechBody, manager: ModelManager, scope: Scope) -> Response[Any]:
+        caller = caller_of(scope)
         model = pick_model(manager, data.model, cap.Capability.SPEECH)
         rate = data.sample_rate or (OPENAI_PCM_RATE if data.response_format == "pcm" else None)
         typed = cap.SpeechRequest(
@@ -250,6 +255,7 @@ class AudioController(Controller):
         return await speak(manager, caller, model, typed, events=events)
 
     @get("/v1/audio/voices", summary="Voices of each speech model (or of ?model=)")
-    async def voices(self, manager: ModelManager, caller: Caller, model: str | None = None) -> VoicesList:
+    async def voices(self, manager: ModelManager, scope: Scope, model: str | None = None) -> VoicesList:
+        caller = caller_of(scope)
         names = [model] if model else speech_models(manager)
         return VoicesList([_model_voices(name, await voices_of(manager, caller, name)) for name in names])

@@ -10,6 +10,7 @@ from typing import Any, TypeGuard
 
 import msgspec
 from litestar import Controller, post
+from litestar.types import Scope
 
 from kernai.auth.principal import Caller
 from kernai.capabilities import (
@@ -37,6 +38,7 @@ from kernai.http.inference import (
     stop_list,
 )
 from kernai.http.routes import RouteClass, route_opt
+from kernai.http.scope import caller_of
 from kernai.manager import ModelManager
 from kernai.surfaces.openai.schemas import (
     AssistantMessage,
@@ -117,8 +119,9 @@ class OpenAIController(Controller):
     opt = route_opt(RouteClass.INFERENCE)
 
     @post(["/v1/chat/completions", "/chat/completions"], status_code=200)
-    async def chat(self, data: ChatCompletionRequest, manager: ModelManager, caller: Caller) -> Any:
+    async def chat(self, data: ChatCompletionRequest, manager: ModelManager, scope: Scope) -> Any:
         """Chat completion, streamed as server-sent events when ``stream`` is true."""
+        caller = caller_of(scope)
         request = ChatRequest(
             messages=data.messages,
             sampling=_sampling(
@@ -202,8 +205,9 @@ class OpenAIController(Controller):
         return sse_response(events())
 
     @post(["/v1/completions", "/completions"], status_code=200)
-    async def completions(self, data: CompletionRequestWire, manager: ModelManager, caller: Caller) -> Any:
+    async def completions(self, data: CompletionRequestWire, manager: ModelManager, scope: Scope) -> Any:
         """Text completion of one prompt or a list of prompts; ``n`` choices per prompt."""
+        caller = caller_of(scope)
         prompts = [data.prompt] if isinstance(data.prompt, str) else data.prompt
         if not prompts:
             raise InvalidRequest("prompt must not be an empty list", param="prompt")
@@ -296,8 +300,9 @@ class OpenAIController(Controller):
         return sse_response(events())
 
     @post(["/v1/edits", "/edits"], status_code=200)
-    async def edits(self, data: EditRequest, manager: ModelManager, caller: Caller) -> Edit:
+    async def edits(self, data: EditRequest, manager: ModelManager, scope: Scope) -> Edit:
         """The legacy edits endpoint, served as a chat: the instruction as system message, input as user."""
+        caller = caller_of(scope)
         defaults = manager.get(data.model, caller=caller).config.parameters
         max_tokens = data.max_tokens or defaults.max_tokens or EDIT_MAX_TOKENS
         request = ChatRequest(
@@ -318,9 +323,10 @@ class OpenAIController(Controller):
 
     @post(["/v1/embeddings", "/embeddings"], status_code=200)
     async def embeddings(
-        self, data: EmbeddingRequestWire, manager: ModelManager, caller: Caller
+        self, data: EmbeddingRequestWire, manager: ModelManager, scope: Scope
     ) -> EmbeddingList:
         """Embeddings of a string, a list of strings, or token arrays; ``float`` or ``base64``."""
+        caller = caller_of(scope)
         if data.encoding_format not in ("float", "base64"):
             raise InvalidRequest("encoding_format must be 'float' or 'base64'", param="encoding_format")
         texts = await self._embedding_texts(manager, caller, data)

@@ -16,12 +16,14 @@ from litestar import Controller, Response, delete, get, post
 from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.response import Stream
+from litestar.types import Scope
 
 from kernai import capabilities as cap
 from kernai.auth.principal import Caller
 from kernai.errors import InvalidRequest, KernaiError
 from kernai.http.inference import prefetch, sse_response
 from kernai.http.routes import RouteClass, route_opt
+from kernai.http.scope import caller_of
 from kernai.manager import ModelManager
 from kernai.surfaces.responses import schemas as wire
 from kernai.surfaces.responses.store import ResponseStore, StoredResponse, provide_store
@@ -84,8 +86,9 @@ class ResponsesController(Controller):
 
     @post("/", summary="Create a response (Open Responses)", status_code=200)
     async def create(
-        self, data: wire.CreateResponse, manager: ModelManager, caller: Caller, response_store: ResponseStore
+        self, data: wire.CreateResponse, manager: ModelManager, scope: Scope, response_store: ResponseStore
     ) -> Response[wire.ResponseObject] | Stream:
+        caller = caller_of(scope)
         model = manager.get(data.model, caller=caller)
         if data.background and not data.store:
             raise InvalidRequest("background responses need store=true", param="background")
