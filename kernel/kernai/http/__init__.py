@@ -1,1 +1,2 @@
-"""The HTTP layer: a Litestar app with one controller per API surface."""
+"""The HTTP layer: the Litestar app, the gate, the error base and route policy, the core's own routes and
+what the API surfaces (:mod:`kernai.surfaces`) share."""

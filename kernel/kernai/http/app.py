@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
@@ -64,7 +63,9 @@ def _models(manager: ModelManager) -> Lifespan:
     return lifespan
 
 
-def _plugin_parts(settings: Settings, registry: PluginRegistry) -> tuple[list[Any], list[Lifespan]]:
+def _plugin_parts(
+    settings: Settings, registry: PluginRegistry
+) -> tuple[list[ControllerRouterHandler], list[Lifespan]]:
     """The routes and lifespans of the plugins the settings do not disable."""
     skip = set(settings.disabled_plugins)
     if unknown := skip - {name for name, _ in registry.manager.list_name_plugin()}:

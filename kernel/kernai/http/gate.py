@@ -11,7 +11,7 @@ on the request's scope (:mod:`kernai.http.scope`) for the handler to hand to the
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Request
@@ -37,6 +37,8 @@ class GateServices:
     guard: BrowserGuard
     authenticator: Authenticator
     recorder: Recorder
+    extra_headers: list[tuple[bytes, bytes]] = field(init=False)
+    """``response_headers`` of the settings, encoded once."""
 
     def __post_init__(self) -> None:
         self.extra_headers = [

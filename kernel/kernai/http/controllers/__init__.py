@@ -1,1 +1,1 @@
-"""One module per API surface."""
+"""The core's own routes: health and version, API keys, metrics, traces and logs."""
