@@ -8,7 +8,9 @@ import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from kernai.plugins import DEFAULT_PLUGINS
+import pytest
+
+from kernai.plugins import DEFAULT_PLUGINS, PluginRegistry
 
 PACKAGE = Path(__file__).resolve().parents[2] / "kernel" / "kernai"
 PLUGIN_PACKAGES = ("kernai.surfaces", "kernai.gallery")
@@ -65,3 +67,11 @@ def test_every_surface_package_is_a_default_plugin_that_registers_routes() -> No
     assert surfaces | {"kernai.gallery"} == set(DEFAULT_PLUGINS.values())
     for module in DEFAULT_PLUGINS.values():
         assert callable(importlib.import_module(module).register_routes), module
+
+
+def test_the_default_plugins_load_whatever_kernai_load_plugins_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KERNAI_LOAD_PLUGINS", "")  # no entry-point plugin
+    loaded = PluginRegistry()
+    assert {name for name, _ in loaded.manager.list_name_plugin()} == set(DEFAULT_PLUGINS)
+    assert loaded.plugins() == []  # `kernai plugins` lists what was installed
+    assert [info.name for info in loaded.plugins(defaults=True)] == sorted(DEFAULT_PLUGINS)
