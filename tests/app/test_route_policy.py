@@ -111,14 +111,21 @@ def test_refusals_and_routing_errors_answer_in_the_shape_of_the_route(tmp_path: 
         assert client.get("/metrics").json()["error"]["type"] == "authentication_error"
         assert client.get("/system/info").json()["detail"].startswith("Missing API key")
         assert client.get("/healthz").status_code == 200  # public
-        # a method the path does not take: that path's shape; a path no route has: OpenAI's
+        # a method the path does not take: that path's shape
         assert client.get("/v1/messages").json() == {
             "type": "error",
             "error": {"type": "api_error", "message": "Method Not Allowed"},
         }
         assert client.get("/generate").json() == {"detail": "Method Not Allowed"}
-        unknown = client.get("/api/v1/no-such-route")
-        assert unknown.status_code == 404 and unknown.json()["error"]["message"] == "Not Found"
+        # a path no route has: the shape of the routes nearest to it where they agree, else OpenAI's
+        assert client.get("/api/v1/no-such-route").json() == {"error": "Not Found"}
+        assert client.get("/v1/messages/x").json()["error"] == {
+            "type": "not_found_error",
+            "message": "Not Found",
+        }
+        for path in ("/v1/no-such-route", "/api/no-such-route", "/nothing"):
+            unknown = client.get(path)
+            assert unknown.status_code == 404 and unknown.json()["error"]["message"] == "Not Found", path
 
 
 def test_the_caller_reaches_the_manager_and_names_the_model_in_the_trace(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 A route names its shape in its ``opt`` (:func:`kernai.http.routes.route_opt`): a function of the
 status, message, OpenAI error type, ``param`` and ``code`` that returns the body. OpenAI's
-(``{"error": {"message", "type", "param", "code"}}``) is the default, also for a request that matches
-no route; llamactl's (``{"error": "..."}``) is the core's API key routes' shape; each surface brings
+(``{"error": {"message", "type", "param", "code"}}``) is the default; a request that matches no route
+gets the shape of the routes nearest to its path where they agree (``/api/v1/...``: llamactl's), else
+OpenAI's. llamactl's (``{"error": "..."}``) is the core's API key routes' shape; each surface brings
 its own.
 """
 
@@ -15,9 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from litestar import Request, Response
+from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, MethodNotAllowedException, ValidationException
 from litestar.handlers import BaseRouteHandler
+from litestar.routes import HTTPRoute
 from litestar.types import ExceptionHandlersMap, Method
 from litestar.utils.scope.state import ScopeState
 
@@ -70,6 +72,27 @@ def shape_of(handler: BaseRouteHandler | None) -> ErrorShape:
     return shape
 
 
+def _nearest_shape(app: Litestar, path: str) -> ErrorShape:
+    """For a path no route serves (404): the shape of the routes that share the longest leading path
+    segments with it, when they all agree (``/api/v1/nothing``: llamactl's; ``/v1/messages/x``:
+    Anthropic's), else OpenAI's (``/v1/nothing``)."""
+    wanted = [part for part in path.split("/") if part]
+    best, shapes = 0, set()
+    for route in app.routes:
+        common = 0
+        for have, want in zip(route.path.split("/")[1:], wanted, strict=False):
+            if have != want or have.startswith("{"):
+                break
+            common += 1
+        handlers = route.route_handlers if isinstance(route, HTTPRoute) else [route.route_handler]
+        found = {shape_of(handler) for handler in handlers}
+        if common > best:
+            best, shapes = common, found
+        elif common == best:
+            shapes |= found
+    return shapes.pop() if best and len(shapes) == 1 else openai_shape
+
+
 def error_response(
     request: Request[Any, Any, Any],
     exc: Exception,
@@ -82,7 +105,9 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> Response[Any]:
     type_ = type_ or _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    body = shape_of(_handler_of(request, exc))(status, message, type_, param, code)
+    handler = _handler_of(request, exc)
+    shape = shape_of(handler) if handler is not None else _nearest_shape(request.app, request.scope["path"])
+    body = shape(status, message, type_, param, code)
     return Response(content=body, status_code=status, headers=headers)
 
 
