@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kernai.testing import install_plugin, on_pythonpath
 from kernai.worker.client import WorkerCrashed
 
 CRASHY = '''
@@ -48,19 +49,13 @@ def predict(backend, model, request):
 @pytest.fixture(scope="module")
 def crashy_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder that, on PYTHONPATH, installs the ``crashy`` plugin (its module and its entry point)."""
-    root = tmp_path_factory.mktemp("crashy")
-    (root / "kernai_crashy.py").write_text(CRASHY)
-    info = root / "kernai_crashy-0.0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kernai-crashy\nVersion: 0.0.1\n")
-    (info / "entry_points.txt").write_text("[kernai]\ncrashy = kernai_crashy\n")
-    return root
+    return install_plugin(tmp_path_factory.mktemp("crashy"), "crashy", CRASHY)
 
 
 def doctor(*args: str, plugins: str, extra_path: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KERNAI_LOAD_PLUGINS": plugins, "COLUMNS": "400"}
     if extra_path is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(extra_path), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = on_pythonpath(extra_path)
     return subprocess.run(
         [sys.executable, "-m", "kernai", "doctor", *args],
         capture_output=True,

@@ -15,7 +15,7 @@ import pytest
 
 from kernai import hookimpl
 from kernai.plugins import load_plugin, new_plugin_manager, register_checked
-from kernai.testing import KernaiServer
+from kernai.testing import KernaiServer, install_plugin, on_pythonpath
 
 TYPO = '''
 """A backend whose author misspelled ``predict``."""
@@ -42,18 +42,11 @@ def predikt(backend, model, request):
 @pytest.fixture(scope="module")
 def typo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder that, on PYTHONPATH, installs the ``typo`` plugin (its module and its entry point)."""
-    root = tmp_path_factory.mktemp("typo")
-    (root / "kernai_typo.py").write_text(TYPO)
-    info = root / "kernai_typo-0.0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kernai-typo\nVersion: 0.0.1\n")
-    (info / "entry_points.txt").write_text("[kernai]\ntypo = kernai_typo\n")
-    return root
+    return install_plugin(tmp_path_factory.mktemp("typo"), "typo", TYPO)
 
 
 def typo_env(typo_path: Path) -> dict[str, str]:
-    path = os.pathsep.join(filter(None, [str(typo_path), os.environ.get("PYTHONPATH")]))
-    return {"PYTHONPATH": path, "KERNAI_LOAD_PLUGINS": "typo,reference"}
+    return {"PYTHONPATH": on_pythonpath(typo_path), "KERNAI_LOAD_PLUGINS": "typo,reference"}
 
 
 class Misspelled:

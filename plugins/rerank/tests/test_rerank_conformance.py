@@ -1,12 +1,9 @@
 """The rerank backend honours the plugin contract (kernai's conformance kit)."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import ClassVar
 
-from kernai.testing import BackendConformance
+from kernai.testing import BackendConformance, run_doctor
 from kernai_rerank.testing import write_tiny_bert
 
 
@@ -19,12 +16,5 @@ class TestRerankBackend(BackendConformance):
 
 
 def test_doctor_reranks_with_a_tiny_model_in_a_worker() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "kernai", "doctor", "rerank", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    (finding,) = json.loads(done.stdout)["backends"]
+    done, [finding] = run_doctor("rerank")
     assert done.returncode == 0 and finding["outcome"] == "ok", finding

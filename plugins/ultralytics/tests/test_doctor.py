@@ -1,13 +1,11 @@
 """`kernai doctor ultralytics`, run as a user runs it, builds a random-weight YOLO, loads it in a worker and
 detects on ``bus.jpg``, all without the network."""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from kernai.testing import on_pythonpath, run_doctor
 
 pytestmark = pytest.mark.slow  # a YOLO model on torch
 
@@ -17,21 +15,8 @@ NETWORK_GUARD = Path(__file__).parent / "offline"
 def test_doctor_detects_with_a_random_weight_yolo_offline(tmp_path: Path) -> None:
     log = tmp_path / "network.log"
     # every Python process of the run (the doctor, the child that builds the model, the worker) runs the guard
-    env = {
-        **os.environ,
-        "KERNAI_TEST_NETWORK_LOG": str(log),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(NETWORK_GUARD), os.environ.get("PYTHONPATH")])),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "kernai", "doctor", "ultralytics", "--json"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert done.stdout.startswith("{"), done.stderr
-    [finding] = json.loads(done.stdout)["backends"]
+    env = {"KERNAI_TEST_NETWORK_LOG": str(log), "PYTHONPATH": on_pythonpath(NETWORK_GUARD)}
+    done, [finding] = run_doctor("ultralytics", env=env, timeout=600)
     assert (finding["outcome"], done.returncode) == ("ok", 0), done.stdout + done.stderr
     assert finding["detail"] == "loaded its test model and answered a DetectionRequest"
     lines = log.read_text().splitlines()
