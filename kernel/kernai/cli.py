@@ -134,7 +134,11 @@ def plugins(as_json: bool, show_all: bool) -> None:
         click.echo(
             msgspec.json.format(
                 msgspec.json.encode(
-                    {"plugins": loaded.plugins(defaults=show_all), "errors": loaded.load_errors}
+                    {
+                        "plugins": loaded.plugins(defaults=show_all),
+                        "errors": loaded.load_errors,
+                        "problems": loaded.problems,
+                    }
                 ),
                 indent=2,
             )
@@ -157,8 +161,7 @@ def plugins(as_json: bool, show_all: bool) -> None:
             "\n".join(info.hooks),
         )
     console.print(table)
-    for name, error in loaded.load_errors.items():
-        console.print(f"[red]{name}: failed to load: {error}[/red]")
+    _print_problems(loaded)
 
 
 @main.command()
@@ -206,7 +209,8 @@ def doctor(names: tuple[str, ...], config_file: Path | None, as_json: bool) -> N
     if not names:
         findings += _missing_backends(loaded, config_file)
     if as_json:
-        click.echo(msgspec.json.format(msgspec.json.encode({"backends": findings}), indent=2))
+        report = {"backends": findings, "plugin_problems": loaded.problems}
+        click.echo(msgspec.json.format(msgspec.json.encode(report), indent=2))
     else:
         colours = {
             "ok": "green",
@@ -225,8 +229,17 @@ def doctor(names: tuple[str, ...], config_file: Path | None, as_json: bool) -> N
                 f"{finding.seconds:.2f}" if finding.seconds is not None else "-",
             )
         console.print(table)
+        _print_problems(loaded)
     if any(finding.outcome in ("crashed", "failed") for finding in findings):
         raise SystemExit(1)
+
+
+def _print_problems(loaded: PluginRegistry) -> None:
+    """One line per plugin problem: red for a plugin left out, yellow for one that loaded anyway."""
+    for problem in loaded.problems:
+        console.print(
+            problem.line(), style="yellow" if problem.loaded else "red", markup=False, soft_wrap=True
+        )
 
 
 def _missing_backends(loaded: PluginRegistry, config_file: Path | None) -> list[Finding]:

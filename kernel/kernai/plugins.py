@@ -15,6 +15,7 @@ import sys
 from collections.abc import Collection
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -22,6 +23,7 @@ from msgspec import Struct
 
 from kernai import hookspecs
 from kernai.backends import Backend
+from kernai.discovery import PluginProblem, describe, load_plugins
 
 ENTRY_POINT_GROUP = "kernai"
 LOAD_PLUGINS_ENV = "KERNAI_LOAD_PLUGINS"
@@ -91,29 +93,27 @@ def register_checked(manager: pluggy.PluginManager, plugin: object, name: str) -
 
 
 class PluginRegistry:
-    """The loaded plugins and the backends they registered."""
+    """The loaded plugins, the backends they registered and the problems met loading them."""
 
     def __init__(self) -> None:
         self.manager = new_plugin_manager()
-        self._entry_points: dict[str, EntryPoint] = {}
-        self.load_errors: dict[str, str] = {}
         for name, module in DEFAULT_PLUGINS.items():
             register_checked(self.manager, importlib.import_module(module), name)
-        for entry_point in _entry_points():
-            try:
-                module = entry_point.load()
-            except Exception as exc:  # a broken plugin must not stop the server
-                log.exception("plugin %s failed to import", entry_point.name)
-                self.load_errors[entry_point.name] = f"{type(exc).__name__}: {exc}"
-                continue
-            try:
-                register_checked(self.manager, module, entry_point.name)
-            except pluggy.PluginValidationError as exc:
-                log.error("plugin %s not loaded: %s", entry_point.name, exc)
-                self.load_errors[entry_point.name] = f"{type(exc).__name__}: {exc}"
-                continue
-            self._entry_points[entry_point.name] = entry_point
+        loaded = load_plugins(
+            _entry_points(), lambda module, name: register_checked(self.manager, module, name)
+        )
+        self._entry_points = loaded.entry_points
+        self.problems = loaded.problems
+        """Plugins left out or loaded with trouble, each with its fix (``kernai plugins``, ``/system``)."""
         self.backends = self._collect_backends()
+
+    @property
+    def load_errors(self) -> dict[str, str]:
+        """Each plugin that has problems, and their lines."""
+        errors: dict[str, list[str]] = {}
+        for problem in self.problems:
+            errors.setdefault(problem.plugin, []).append(problem.line())
+        return {name: " | ".join(lines) for name, lines in errors.items()}
 
     def _collect_backends(self) -> dict[str, RegisteredBackend]:
         found: dict[str, RegisteredBackend] = {}
@@ -129,9 +129,21 @@ class PluginRegistry:
 
             try:
                 impl.function(register=register)
-            except Exception:
-                log.exception("plugin %s failed to register its backends", owner)
+            except Exception as exc:  # a broken plugin must not stop the server
+                log.debug("plugin %s failed to register its backends", owner, exc_info=True)
+                self.problems.append(self._registration_problem(owner, exc))
         return found
+
+    def _registration_problem(self, plugin: str, exc: Exception) -> PluginProblem:
+        entry_point = self._entry_points.get(plugin)
+        project = entry_point.dist.name if entry_point and entry_point.dist else plugin
+        return PluginProblem(
+            plugin,
+            [describe(entry_point)] if entry_point else [],
+            f"its register_backends raised {type(exc).__name__}: {exc}; it serves no backend",
+            f"upgrade it (pip install -U {project}) or remove it (pip uninstall {project})",
+            True,
+        )
 
     def backend_map(self) -> dict[str, Backend]:
         return {name: entry.backend for name, entry in self.backends.items()}
@@ -197,10 +209,23 @@ def reload_registry(forget_modules: tuple[str, ...] = ()) -> PluginRegistry:
 def load_plugin(name: str) -> pluggy.PluginManager:
     """A plugin manager holding only the named plugin: what a worker process uses, so a model's
     lifecycle hooks reach only the plugin that registered its backend (no plugin checks ``backend``
-    for "not mine")."""
+    for "not mine"). Where several distributions provide it, the one the server loads is chosen."""
     manager = new_plugin_manager()
     matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
     if not matches:
         raise LookupError(f"no plugin named '{name}' in entry-point group '{ENTRY_POINT_GROUP}'")
-    register_checked(manager, matches[0].load(), name)
+    errors: list[Exception] = []
+
+    def register(module: ModuleType, plugin: str) -> None:
+        try:
+            register_checked(manager, module, plugin)
+        except Exception as exc:
+            errors.append(exc)
+            raise
+
+    loaded = load_plugins(matches, register)
+    if name not in loaded.entry_points:
+        if errors:
+            raise errors[0]
+        raise ImportError(" | ".join(problem.line() for problem in loaded.problems))
     return manager

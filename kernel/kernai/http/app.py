@@ -111,6 +111,8 @@ def _openapi() -> OpenAPIConfig:
 def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Litestar:
     """Build the app for ``settings``; models start on first use and stop with the app."""
     registry = registry or default_registry()
+    for problem in registry.problems:
+        (log.warning if problem.loaded else log.error)(problem.line())
     manager = ModelManager.open(settings, registry)
     settings.data_path.mkdir(parents=True, exist_ok=True)
     ops = operations(settings, manager)

@@ -10,6 +10,7 @@ from litestar import Controller, Request, get, post
 from msgspec import Struct
 
 from kernai import __version__
+from kernai.discovery import PluginProblem
 from kernai.errors import InvalidRequest
 from kernai.http.routes import RouteClass, route_opt
 from kernai.manager import ModelManager
@@ -35,6 +36,9 @@ class SystemInfo(Struct):
     backends: list[BackendInfo]
     loaded_models: list[LoadedModel]
     plugin_errors: dict[str, str]
+    """Each plugin with a problem, and the problem's line (see ``plugin_problems``)."""
+    plugin_problems: list[PluginProblem]
+    """Plugins left out at start-up, or loaded with trouble (a duplicate or leftover distribution)."""
 
 
 class ModelRef(Struct):
@@ -75,7 +79,7 @@ class SystemController(Controller):
             for m in manager.models.values()
             if m.running
         ]
-        return SystemInfo(__version__, backends, loaded, registry.load_errors)
+        return SystemInfo(__version__, backends, loaded, registry.load_errors, registry.problems)
 
     @get(["/backend/monitor", "/v1/backend/monitor"], summary="State and memory of a model's worker")
     async def monitor(
