@@ -1,8 +1,9 @@
-"""The token loop: sampling settings in, text pieces (with optional logprobs) out.
+"""One generation as a request sees it: sampling settings in, text pieces (with optional logprobs) out.
 
-Built on ``Llama.generate`` rather than ``create_completion`` so that it decodes incrementally
-(no re-detokenising the whole output per token), reports logprobs without ``logits_all`` (which
-would keep a context x vocabulary matrix of logits), and stops the moment its iterator is closed.
+The tokens come from the model's :class:`~kernai_llama_cpp.engine.BatchEngine`, which samples them
+with the chain of :mod:`kernai_llama_cpp.sampling` beside other requests' sequences; here they are
+decoded incrementally to text, cut at stop sequences, and given logprobs. Closing the iterator
+takes the sequence out of the engine at once.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ import codecs
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from llama_cpp import LogitsProcessorList
 
 from kernai import capabilities as cap
 from kernai.errors import InvalidRequest
+from kernai_llama_cpp.engine import Sequence
 from kernai_llama_cpp.lazy_grammar import LazyGrammar
 from kernai_llama_cpp.model import LlamaModel
+from kernai_llama_cpp.sampling import SamplerChain, Settings
 
 DEFAULTS = {
     "temperature": 0.8,
@@ -58,76 +61,81 @@ class Generation:
     stop_sequence: str | None = None
     """The entry of ``stop`` that ended generation, if one did."""
 
+    cached_tokens: int = 0
+    """Prompt tokens the engine's prompt cache held, so that they were not computed again."""
+
     def check_context(self) -> int:
         """The number of tokens left for the output; a 400 naming the limit when the prompt does not fit."""
-        context = self.model.context_size
+        self.model.generating_engine()
+        context = self.model.slot_context
+        if not self.prompt_tokens:
+            raise InvalidRequest("The prompt is empty", param=self.param)
         if len(self.prompt_tokens) >= context:
+            total = self.model.context_size
+            shared = f" (a slot's share of context_size {total})" if total != context else ""
             raise InvalidRequest(
-                f"This model's maximum context length is {context} tokens, but the prompt is "
+                f"This model's maximum context length is {context} tokens{shared}, but the prompt is "
                 f"{len(self.prompt_tokens)} tokens long. Shorten the prompt or raise context_size.",
                 param=self.param,
                 code="context_length_exceeded",
             )
         return context - len(self.prompt_tokens)
 
-    def _processors(self) -> tuple[LogitsProcessorList | None, list[np.ndarray]]:
-        processors: list = []
-        captured: list[np.ndarray] = []
-        if self.sampling.logit_bias:
-            bias = _logit_bias(self.model, self.sampling.logit_bias)
-
-            def apply_bias(_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
-                scores[bias[0]] += bias[1]
-                return scores
-
-            processors.append(apply_bias)
-        if self.top_logprobs is not None:
-
-            def capture(_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
-                captured.append(np.array(scores, dtype=np.float32, copy=True))
-                return scores
-
-            processors.append(capture)
-        if self.grammar is not None:
-            processors.append(LazyGrammar(self.model.llama._model.vocab, self.grammar, "grammar"))
-        return (LogitsProcessorList(processors) if processors else None), captured
+    def _sequence(self, max_tokens: int) -> Sequence:
+        """The engine's sequence for this generation, with its own sampler chain."""
+        values = {
+            key: getattr(self.sampling, key) if getattr(self.sampling, key) is not None else value
+            for key, value in DEFAULTS.items()
+        }
+        seed = self.sampling.seed if self.sampling.seed is not None else random.getrandbits(31)
+        settings = Settings(
+            temperature=float(values["temperature"]),
+            top_p=float(values["top_p"]),
+            top_k=int(values["top_k"]),
+            min_p=float(values["min_p"]),
+            repeat_penalty=float(values["repeat_penalty"]),
+            presence_penalty=float(values["presence_penalty"]),
+            frequency_penalty=float(values["frequency_penalty"]),
+            seed=seed,
+        )
+        vocab = self.model.llama._model.vocab
+        bias = _logit_bias(self.model, self.sampling.logit_bias) if self.sampling.logit_bias else None
+        grammar = LazyGrammar(vocab, self.grammar, "grammar") if self.grammar is not None else None
+        sampler = SamplerChain(
+            vocab,
+            self.model.n_vocab,
+            settings,
+            logit_bias=bias,
+            grammar=grammar,
+            capture_logits=self.top_logprobs is not None,
+        )
+        params: dict[str, Any] = {
+            **vars(settings),
+            "n_predict": max_tokens,
+            "stop": self.stop,
+            "grammar": self.grammar or "",
+            "n_probs": self.top_logprobs or 0,
+            "logit_bias": [[token, value] for token, value in (bias or {}).items()],
+        }
+        return Sequence(self.prompt_tokens, sampler, max_tokens, params)
 
     def run(self) -> Iterator[Piece]:
         """Generate, yielding pieces; closing the iterator stops generation at once."""
         budget = self.check_context()
         wanted = self.sampling.max_tokens or self.default_max_tokens
         max_tokens = min(wanted, budget) if wanted else budget
-        settings = {
-            key: getattr(self.sampling, key) if getattr(self.sampling, key) is not None else value
-            for key, value in DEFAULTS.items()
-        }
-        processors, captured = self._processors()
-        llama = self.model.llama
-        llama.set_seed(self.sampling.seed if self.sampling.seed is not None else random.getrandbits(31))
+        engine = self.model.generating_engine()
+        sequence = self._sequence(max_tokens)
+        engine.submit(sequence)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = [s for s in self.stop if s]
         held = ""
-        tokens = llama.generate(
-            self.prompt_tokens,
-            temp=settings["temperature"],
-            top_p=settings["top_p"],
-            top_k=int(settings["top_k"]),
-            min_p=settings["min_p"],
-            repeat_penalty=settings["repeat_penalty"],
-            presence_penalty=settings["presence_penalty"],
-            frequency_penalty=settings["frequency_penalty"],
-            logits_processor=processors,
-        )
-        self.model.active_generations += 1
         try:
-            for token in tokens:
-                if self.model.is_end_of_generation(token):
-                    self.finish_reason = "stop"
-                    break
+            for step in sequence.steps():
+                self.cached_tokens = sequence.cached_tokens
                 self.completion_tokens += 1
-                self.model.tokens_generated += 1
-                piece = self.model.piece(token)
-                logprobs = [self._logprob(token, piece, captured.pop())] if captured else []
+                piece = self.model.piece(step.token)
+                logprobs = [self._logprob(step.token, piece, step.logits)] if step.logits is not None else []
                 text = held + decoder.decode(piece)
                 if stops and (found := _first_stop(text, stops)) is not None:
                     self.finish_reason = "stop"
@@ -137,17 +145,13 @@ class Generation:
                 keep = _stop_prefix_length(text, stops) if stops else 0
                 held = text[len(text) - keep :] if keep else ""
                 yield Piece(text[: len(text) - keep], logprobs)
-                if self.completion_tokens >= max_tokens:
-                    break
+            self.cached_tokens = sequence.cached_tokens
+            self.finish_reason = sequence.finish_reason or "length"
             tail = held + decoder.decode(b"", final=True)
             if tail:
                 yield Piece(tail)
         finally:
-            tokens.close()
-            self.model.active_generations -= 1
-            for processor in processors or []:
-                if isinstance(processor, LazyGrammar):
-                    processor.close()
+            engine.cancel(sequence)
 
     def _logprob(self, token: int, piece: bytes, logits: np.ndarray) -> cap.TokenLogprob:
         logprobs = logits - _logsumexp(logits)
@@ -176,7 +180,7 @@ def _logsumexp(values: np.ndarray) -> float:
     return peak + float(np.log(np.exp(values - peak).sum()))
 
 
-def _logit_bias(model: LlamaModel, bias: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+def _logit_bias(model: LlamaModel, bias: dict[str, float]) -> dict[int, float]:
     try:
         ids = [int(key) for key in bias]
     except ValueError:
@@ -185,7 +189,7 @@ def _logit_bias(model: LlamaModel, bias: dict[str, float]) -> tuple[np.ndarray, 
     values = list(bias.values())
     if any(not -100 <= v <= 100 for v in values):
         raise InvalidRequest("logit_bias values must be between -100 and 100", param="logit_bias")
-    return np.array(ids, dtype=np.intc), np.array(values, dtype=np.float32)
+    return dict(zip(ids, values, strict=True))
 
 
 def _first_stop(text: str, stops: list[str]) -> tuple[int, str] | None:

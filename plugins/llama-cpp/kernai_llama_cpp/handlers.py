@@ -48,8 +48,7 @@ def chat_generation(model: LlamaModel, request: cap.ChatRequest) -> tuple[Genera
 
 def chat(model: LlamaModel, request: cap.ChatRequest) -> cap.ChatResult:
     generation, tools = chat_generation(model, request)
-    with model.lock:
-        pieces = list(generation.run())
+    pieces = list(generation.run())
     text = "".join(piece.text for piece in pieces)
     logprobs = [lp for piece in pieces for lp in piece.logprobs] if request.logprobs else None
     usage = cap.Usage(len(generation.prompt_tokens), generation.completion_tokens)
@@ -88,18 +87,17 @@ def _chat_chunks(
     calling = None if tools else False  # decided by the first text: a tool call starts with "{"
     held: list[str] = []  # a tool call is sent whole, once it is complete
     held_logprobs: list[cap.TokenLogprob] = []
-    with model.lock:
-        for piece in generation.run():
-            if calling is None and piece.text:
-                calling = piece.text.startswith("{")
-            if calling is not False:
-                held.append(piece.text)
-                held_logprobs += piece.logprobs
-                continue
-            text, piece_logprobs = "".join(held) + piece.text, held_logprobs + piece.logprobs
-            held, held_logprobs = [], []
-            if text or piece_logprobs:
-                yield cap.ChatChunk(content=text, logprobs=piece_logprobs if logprobs else None)
+    for piece in generation.run():
+        if calling is None and piece.text:
+            calling = piece.text.startswith("{")
+        if calling is not False:
+            held.append(piece.text)
+            held_logprobs += piece.logprobs
+            continue
+        text, piece_logprobs = "".join(held) + piece.text, held_logprobs + piece.logprobs
+        held, held_logprobs = [], []
+        if text or piece_logprobs:
+            yield cap.ChatChunk(content=text, logprobs=piece_logprobs if logprobs else None)
     usage = cap.Usage(len(generation.prompt_tokens), generation.completion_tokens)
     text = "".join(held)
     if calling and (call := conversation.parse_tool_call(text, tools)) is not None:
@@ -161,8 +159,7 @@ def completion_generation(model: LlamaModel, request: cap.CompletionRequest) -> 
 
 def completion(model: LlamaModel, request: cap.CompletionRequest) -> cap.CompletionResult:
     generation = completion_generation(model, request)
-    with model.lock:
-        pieces = list(generation.run())
+    pieces = list(generation.run())
     text = "".join(piece.text for piece in pieces)
     logprobs = [lp for piece in pieces for lp in piece.logprobs] if request.logprobs is not None else None
     return cap.CompletionResult(
@@ -179,12 +176,11 @@ def completion_stream(model: LlamaModel, request: cap.CompletionRequest) -> Iter
     def chunks() -> Iterator[cap.CompletionChunk]:
         if request.echo:
             yield cap.CompletionChunk(text=request.prompt)
-        with model.lock:
-            for piece in generation.run():
-                if piece.text or piece.logprobs:
-                    yield cap.CompletionChunk(
-                        text=piece.text, logprobs=piece.logprobs if request.logprobs is not None else None
-                    )
+        for piece in generation.run():
+            if piece.text or piece.logprobs:
+                yield cap.CompletionChunk(
+                    text=piece.text, logprobs=piece.logprobs if request.logprobs is not None else None
+                )
         yield cap.CompletionChunk(
             finish_reason=generation.finish_reason,
             usage=cap.Usage(len(generation.prompt_tokens), generation.completion_tokens),
@@ -206,8 +202,7 @@ def embeddings(model: LlamaModel, request: cap.EmbeddingsRequest) -> cap.Embeddi
                 param="input",
                 code="context_length_exceeded",
             )
-    with model.lock:
-        raw = model.embed(request.input)
+    raw = model.embed(request.input)
     vectors = []
     for item in raw:
         vector = _pool(np.asarray(item, dtype=np.float32), model.pooling)

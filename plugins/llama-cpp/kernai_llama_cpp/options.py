@@ -59,6 +59,7 @@ BACKEND = Backend(
         BackendOption(name="mlock", type="bool", default=False, description="Lock the model in RAM."),
         BackendOption(name="flash_attn", type="bool", default=False, description="Use flash attention."),
     ],
+    parallel=True,
     selftest="kernai_llama_cpp:selftest",
 )
 
