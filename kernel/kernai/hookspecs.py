@@ -25,11 +25,13 @@ The lifecycle, for one model, in its own worker process::
 Engines are imported inside ``load`` (not at module import), so that the server process, which
 imports every plugin to read its declarations, never loads an engine.
 
-Four more hooks run in the server process and let a plugin add to the server itself: HTTP routes
+Five more hooks run in the server process and let a plugin add to the server itself: HTTP routes
 (``register_routes``), state those routes keep alive while the server runs (``register_lifespan``),
-``kernai`` subcommands (``register_commands``) and backends it can install (``offered_backends``). The
-kernel's API surfaces and its gallery are plugins of this kind (:data:`kernai.plugins.DEFAULT_PLUGINS`);
-``docs/writing-a-surface.md`` shows one.
+``kernai`` subcommands (``register_commands``), backends it can install (``offered_backends``) and pages
+of the web UI (``register_ui_pages``: a page is a template the UI renders in its layout, with a nav
+entry; its scripts are the plugin's own routes). The kernel's API surfaces, its gallery and its web UI
+are plugins of this kind (:data:`kernai.plugins.DEFAULT_PLUGINS`); ``docs/writing-a-surface.md`` shows
+one, ``docs/ui.md`` a UI page.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import pluggy
 from kernai.backends import Backend
 from kernai.capabilities import Chunk, Request, Result
 from kernai.config import ModelConfig
+from kernai.pages import UiPage
 
 if TYPE_CHECKING:  # the worker imports this module: it must not pay for Litestar or click
     import click
@@ -123,3 +126,9 @@ def register_commands(cli: click.Group) -> None:
 def offered_backends(settings: Settings) -> list[str] | None:
     """Return the names of the backends this plugin can install (the gallery: those its galleries list), for
     ``kernai doctor`` to report the ones no installed plugin provides."""
+
+
+@hookspec
+def register_ui_pages() -> Sequence[UiPage] | None:
+    """Return the pages this plugin adds to the web UI (``/ui/<name>``), each a template rendered in the
+    UI's layout and an entry in its navigation: a capability plugin's playground, for instance."""

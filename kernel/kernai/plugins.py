@@ -35,8 +35,10 @@ DEFAULT_PLUGINS = {
     "locallab": "kernai.surfaces.locallab",
     "llamactl": "kernai.surfaces.llamactl",
     "gallery": "kernai.gallery",
+    "ui": "kernai.ui",
 }
-"""The kernel's own plugins, by name: the modules that register each API surface and the gallery."""
+"""The kernel's own plugins, by name: the modules that register each API surface, the gallery and the web
+UI."""
 
 log = logging.getLogger(__name__)
 

@@ -46,6 +46,8 @@ class Settings(Struct, kw_only=True, forbid_unknown_fields=True):
     """Plugins whose routes the server leaves out, e.g. ``["anthropic", "gallery"]``: the kernel's own API
     surfaces and gallery (``kernai plugins --all`` lists them), or an entry-point plugin's routes (which
     entry-point plugins load at all is ``KERNAI_LOAD_PLUGINS``'s)."""
+    ui_at_root: bool = True
+    """Whether ``/`` leads to the web UI (``/ui/``); off, ``/`` is a 404 and the UI stays at ``/ui/``."""
     allowed_hosts: list[str] = field(default_factory=list)
     """Host names requests may be addressed to besides localhost, 127.0.0.1, [::1] and ``host``
     (``*.lan``: any name under lan; ``*``: any name, no DNS-rebinding protection)."""

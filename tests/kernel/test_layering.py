@@ -13,7 +13,7 @@ import pytest
 from kernai.plugins import DEFAULT_PLUGINS, PluginRegistry
 
 PACKAGE = Path(__file__).resolve().parents[2] / "kernel" / "kernai"
-PLUGIN_PACKAGES = ("kernai.surfaces", "kernai.gallery")
+PLUGIN_PACKAGES = ("kernai.surfaces", "kernai.gallery", "kernai.ui")
 
 
 def module_name(source: Path) -> str:
@@ -64,7 +64,7 @@ def test_a_surface_imports_no_other_surface() -> None:
 def test_every_surface_package_is_a_default_plugin_that_registers_routes() -> None:
     surfaces = {f"kernai.surfaces.{p.name}" for p in (PACKAGE / "surfaces").iterdir() if p.is_dir()}
     surfaces.discard("kernai.surfaces.__pycache__")
-    assert surfaces | {"kernai.gallery"} == set(DEFAULT_PLUGINS.values())
+    assert surfaces | {"kernai.gallery", "kernai.ui"} == set(DEFAULT_PLUGINS.values())
     for module in DEFAULT_PLUGINS.values():
         assert callable(importlib.import_module(module).register_routes), module
 

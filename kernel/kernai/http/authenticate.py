@@ -2,7 +2,8 @@
 
 A management route takes a management key when ``require_management_auth`` is on; an inference route
 takes either kind when ``require_inference_auth`` is on. Keys come as ``Authorization: Bearer KEY`` or
-``x-api-key: KEY`` (WebSockets may also pass ``?api_key=KEY``, as browsers cannot set headers there).
+``x-api-key: KEY`` (WebSockets may also pass ``?api_key=KEY``, as browsers cannot set headers there), or
+in the web UI's session cookie, under the rules of :mod:`kernai.http.session`.
 
 Rate limits take a token from the bucket of the request's valid key, else of its client address. A
 request refused with 401 also takes one from its address's failed-authentication bucket; while that is
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TypeVar
 from urllib.parse import parse_qs
 
 from litestar.enums import ScopeType
@@ -23,9 +26,12 @@ from kernai.auth.keys import KeyStore, digest
 from kernai.auth.principal import KeyKind, Principal
 from kernai.errors import Forbidden, RateLimited, Unauthorized
 from kernai.http.routes import RouteClass
+from kernai.http.session import session_key
 from kernai.limits import RateLimiter
 from kernai.observability.metrics import Metrics
 from kernai.settings import Settings
+
+T = TypeVar("T")
 
 
 def presented_key(scope: Scope) -> str | None:
@@ -38,8 +44,9 @@ def presented_key(scope: Scope) -> str | None:
         return key
     if scope["type"] == ScopeType.WEBSOCKET:
         values = parse_qs(scope.get("query_string", b"").decode(errors="replace")).get("api_key")
-        return values[0] if values else None
-    return None
+        if values:
+            return values[0]
+    return session_key(scope)
 
 
 @lru_cache(maxsize=4096)
@@ -82,13 +89,25 @@ class Authenticator:
     def authenticate_limited(self, scope: Scope, kind: RouteClass) -> tuple[Principal | None, str | None]:
         """:meth:`authenticate`, refused with 429 while the address's failed-authentication bucket is
         empty; a 401 takes a token from it."""
-        limited, host = self._limited_host(scope)
-        if not limited or not self.keys.required[KeyKind(kind.value)]:
+        if not self.keys.required[KeyKind(kind.value)]:
             return self.authenticate(scope, kind)
+        return self._counting_failures(scope, lambda: self.authenticate(scope, kind))
+
+    def check_login(self, scope: Scope, key: str) -> Principal:
+        """The principal of ``key``, typed into the web UI's login form: a wrong key is a 401 that counts
+        against the address's failed-authentication bucket, as a wrong key in a header does."""
+        return self._counting_failures(scope, lambda: self.keys.authenticate(key))
+
+    def _counting_failures(self, scope: Scope, check: Callable[[], T]) -> T:
+        """``check()``, refused with 429 while the address's failed-authentication bucket is empty; a 401
+        takes a token from it."""
+        limited, host = self._limited_host(scope)
+        if not limited:
+            return check()
         bucket = f"failed:{host}"
         self._refuse(self.limiter.wait(bucket), "failed_auth", "failed authentications")
         try:
-            return self.authenticate(scope, kind)
+            return check()
         except Unauthorized:
             self.limiter.acquire(bucket)
             raise

@@ -39,7 +39,8 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header(scope: Scope, name: bytes) -> str | None:
+    """The value of the request's header ``name`` (lower case), stripped; ``None`` when it has none."""
     value = next((v for k, v in scope.get("headers") or () if k == name), None)
     return value.decode("latin-1").strip() if value is not None else None
 
@@ -65,7 +66,7 @@ def _is_ip(name: str) -> bool:
 
 def media_type(scope: Scope) -> str | None:
     """The request's ``Content-Type`` without its parameters, in lower case; ``None`` when it has none."""
-    value = _header(scope, b"content-type")
+    value = header(scope, b"content-type")
     return (value.partition(";")[0].strip().lower() or None) if value is not None else None
 
 
@@ -92,6 +93,24 @@ def check_content_type(scope: Scope) -> None:
     raise UnsupportedMediaType(
         f"Content-Type '{media}' is not accepted here: send {' or '.join(sorted(accepted))}{hint}"
     )
+
+
+def same_origin(origin: str, host: str | None) -> bool:
+    """Whether ``origin`` has the host and port of the ``host`` header (the server's own origin; the scheme
+    is not compared: behind a TLS proxy the page is https while kernai sees http)."""
+    if host is None:
+        return False
+    try:
+        parsed = urlsplit(origin)
+        default = DEFAULT_PORTS[parsed.scheme]
+        own = urlsplit(f"//{host}")
+        return (
+            parsed.hostname is not None
+            and parsed.hostname == own.hostname
+            and (parsed.port or default) == (own.port or default)
+        )
+    except (KeyError, ValueError):  # another scheme ("null" has none), a bad port
+        return False
 
 
 class BrowserGuard:
@@ -123,23 +142,11 @@ class BrowserGuard:
         (the scheme is not compared: behind a TLS proxy the page is https while kernai sees http)."""
         if self.any_origin or origin.rstrip("/").lower() in self.origins:
             return True
-        if host is None:
-            return False
-        try:
-            parsed = urlsplit(origin)
-            default = DEFAULT_PORTS[parsed.scheme]
-            own = urlsplit(f"//{host}")
-            return (
-                parsed.hostname is not None
-                and parsed.hostname == own.hostname
-                and (parsed.port or default) == (own.port or default)
-            )
-        except (KeyError, ValueError):  # another scheme ("null" has none), a bad port
-            return False
+        return same_origin(origin, host)
 
     def check(self, scope: Scope) -> None:
         """Refuse a request to a name not allowed (400) or a state-changing one from another origin (403)."""
-        host = _header(scope, b"host")
+        host = header(scope, b"host")
         if host is not None and not self.host_allowed(host):
             raise InvalidRequest(
                 f"Host '{host}' is not allowed: this server answers requests addressed to localhost,"
@@ -147,7 +154,7 @@ class BrowserGuard:
                 " 'allowed_hosts' setting (KERNAI_ALLOWED_HOSTS, kernai serve --allowed-host)",
                 code="host_not_allowed",
             )
-        origin = _header(scope, b"origin")
+        origin = header(scope, b"origin")
         changing = scope["type"] == ScopeType.WEBSOCKET or scope.get("method") in STATE_CHANGING
         if origin is not None and changing and not self.origin_allowed(origin, host):
             raise Forbidden(

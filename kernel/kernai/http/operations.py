@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Operations:
     state: dict[str, Any]
-    """``key_store`` and ``traces``, which the auth and observability routes read."""
+    """``key_store``, ``traces`` and ``authenticator``, which the auth, observability and UI routes read."""
     middleware: list[DefineMiddleware]
 
 
@@ -45,6 +45,6 @@ def operations(settings: Settings, manager: ModelManager) -> Operations:
         Recorder(manager.metrics, traces),
     )
     return Operations(
-        state={"key_store": keys, "traces": traces},
+        state={"key_store": keys, "traces": traces, "authenticator": services.authenticator},
         middleware=[DefineMiddleware(Gate, services=services)],
     )
