@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 DATABASE_NAME = "kernai.db"
+SQLITE_INTEGERS = range(-(2**63), 2**63)
+"""The integers SQLite stores; a row id outside them (``OverflowError`` in sqlite3) names no row."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (

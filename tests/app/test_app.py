@@ -222,6 +222,32 @@ def test_key_creation_refuses_unknown_models_and_empty_names(client: TestClient[
     assert client.post("/api/v1/auth/keys", json={"name": " "}).status_code == 400
 
 
+def integer_parameters(spec: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """``(method, path, where, name)`` of every integer path and query parameter in the document."""
+    return [
+        (method, path, parameter["in"], parameter["name"])
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if parameter.get("schema", {}).get("type") == "integer"
+    ]
+
+
+def test_an_integer_past_64_bits_is_a_404_in_a_path_and_a_400_in_a_query(client: TestClient[Any]) -> None:
+    found = integer_parameters(client.get("/docs/openapi.json").json())
+    assert ("get", "/api/v1/auth/keys/{key_id}/permissions", "path", "key_id") in found
+    assert ("get", "/api/v1/instances/{name}/logs", "query", "lines") in found
+    for huge in (131863223820707332096, -(2**63) - 1, 2**63):
+        for method, path, where, name in found:
+            url = path.replace(f"{{{name}}}", str(huge)) if where == "path" else path
+            url = re.sub(r"{\w+}", "echo", url)
+            response = client.request(method.upper(), url, params={name: huge} if where == "query" else None)
+            assert response.status_code == (404 if where == "path" else 400), (method, url, response.text)
+            assert "error" in response.json(), (method, url, response.text)  # the surface's error body
+    assert client.get("/api/v1/auth/keys/-1").status_code == 404
+    assert client.get("/api/v1/instances/echo/logs", params={"lines": 2**63 - 1}).status_code == 200
+
+
 def test_a_client_over_its_rate_is_told_when_to_come_back(tmp_path: Path) -> None:
     with app_client(tmp_path, rate_limit_per_minute=6, rate_limit_burst=2) as client:
         assert [client.get("/v1/models").status_code for _ in range(2)] == [200, 200]

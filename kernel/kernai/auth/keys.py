@@ -21,7 +21,7 @@ from msgspec import Struct
 from kernai.auth.principal import KeyKind, Principal
 from kernai.errors import Conflict, InvalidRequest, Unauthorized
 from kernai.settings import Settings
-from kernai.store import transaction
+from kernai.store import SQLITE_INTEGERS, transaction
 
 LAST_USED_RESOLUTION = 1.0
 """Seconds between writes of a key's ``last_used_at``."""
@@ -142,10 +142,14 @@ class KeyStore:
         return [self._key(row) for row in self.db.execute("SELECT * FROM api_keys ORDER BY id")]
 
     def get(self, key_id: int) -> ApiKey | None:
+        if key_id not in SQLITE_INTEGERS:
+            return None
         row = self.db.execute("SELECT * FROM api_keys WHERE id = ?", (key_id,)).fetchone()
         return self._key(row) if row else None
 
     def delete(self, key_id: int) -> bool:
+        if key_id not in SQLITE_INTEGERS:
+            return False
         return self.db.execute("DELETE FROM api_keys WHERE id = ?", (key_id,)).rowcount > 0
 
     def has_management_key(self) -> bool:

@@ -12,6 +12,7 @@ from litestar.exceptions import WebSocketDisconnect
 from msgspec import Struct
 
 from kernai.http.routes import RouteClass, route_opt
+from kernai.http.wire import QueryInt64
 from kernai.manager import ModelManager
 from kernai.observability.metrics import CONTENT_TYPE
 from kernai.observability.traces import TraceRing
@@ -72,7 +73,7 @@ class ObservabilityController(Controller):
     @get(
         "/api/backend-logs/{model:str}", summary="A model's worker log (the last `lines`, all when negative)"
     )
-    async def model_logs(self, model: str, manager: ModelManager, lines: int = -1) -> ModelLogs:
+    async def model_logs(self, model: str, manager: ModelManager, lines: QueryInt64 = -1) -> ModelLogs:
         managed = manager.get(model)
         return ModelLogs(model, managed.status, list(managed.logs) if lines < 0 else managed.log_tail(lines))
 
@@ -85,7 +86,7 @@ class ObservabilityController(Controller):
 
     @websocket("/ws/backend-logs/{model:str}")
     async def live_logs(
-        self, socket: WebSocket[Any, Any, Any], model: str, manager: ModelManager, tail: int = 0
+        self, socket: WebSocket[Any, Any, Any], model: str, manager: ModelManager, tail: QueryInt64 = 0
     ) -> None:
         """Stream a model's log lines as text messages: the last ``tail`` lines, then each new one."""
         managed = manager.models.get(model)

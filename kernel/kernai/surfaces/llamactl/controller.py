@@ -11,6 +11,7 @@ from litestar.exceptions import NotFoundException
 from kernai import __version__
 from kernai.config import InvalidConfig, ModelConfig, parse_model_config
 from kernai.errors import Conflict, InvalidRequest
+from kernai.http.wire import QueryInt64
 from kernai.instances import created_at, instance_source, is_instance
 from kernai.manager import ManagedModel, ModelManager
 from kernai.settings import Settings
@@ -166,7 +167,7 @@ class InstancesController(Controller):
         return describe(await manager.restart_model(name), manager)
 
     @get("/instances/{name:str}/logs", summary="The last lines of an instance's log", media_type="text/plain")
-    async def instance_logs(self, name: str, manager: ModelManager, lines: int = 100) -> str:
+    async def instance_logs(self, name: str, manager: ModelManager, lines: QueryInt64 = 100) -> str:
         model = manager.get(name)
         tail = list(model.logs) if lines < 0 else model.log_tail(lines)
         return "\n".join(tail) + ("\n" if tail else "")
