@@ -42,6 +42,8 @@ class Usage(_Base):
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
+    """Of ``prompt_tokens``, those the engine's prompt cache held instead of computing them again."""
 
     @property
     def total_tokens(self) -> int:

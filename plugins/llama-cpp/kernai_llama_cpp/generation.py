@@ -64,6 +64,10 @@ class Generation:
     cached_tokens: int = 0
     """Prompt tokens the engine's prompt cache held, so that they were not computed again."""
 
+    def usage(self) -> cap.Usage:
+        """The token counts so far."""
+        return cap.Usage(len(self.prompt_tokens), self.completion_tokens, self.cached_tokens)
+
     def check_context(self) -> int:
         """The number of tokens left for the output; a 400 naming the limit when the prompt does not fit."""
         self.model.generating_engine()

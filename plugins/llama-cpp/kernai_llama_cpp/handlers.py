@@ -51,7 +51,7 @@ def chat(model: LlamaModel, request: cap.ChatRequest) -> cap.ChatResult:
     pieces = list(generation.run())
     text = "".join(piece.text for piece in pieces)
     logprobs = [lp for piece in pieces for lp in piece.logprobs] if request.logprobs else None
-    usage = cap.Usage(len(generation.prompt_tokens), generation.completion_tokens)
+    usage = generation.usage()
     if tools and (call := conversation.parse_tool_call(text, tools)) is not None:
         return cap.ChatResult(tool_calls=[call], finish_reason="tool_calls", usage=usage, logprobs=logprobs)
     return cap.ChatResult(
@@ -76,7 +76,7 @@ def _usage_first(
     with closing(chunks):
         for index, chunk in enumerate(chunks):
             if index == 0 and chunk.usage is None:
-                chunk.usage = cap.Usage(len(generation.prompt_tokens), generation.completion_tokens)
+                chunk.usage = generation.usage()
             yield chunk
 
 
@@ -98,7 +98,7 @@ def _chat_chunks(
         held, held_logprobs = [], []
         if text or piece_logprobs:
             yield cap.ChatChunk(content=text, logprobs=piece_logprobs if logprobs else None)
-    usage = cap.Usage(len(generation.prompt_tokens), generation.completion_tokens)
+    usage = generation.usage()
     text = "".join(held)
     if calling and (call := conversation.parse_tool_call(text, tools)) is not None:
         delta = cap.ToolCallDelta(index=0, id=call.id, function=call.function)
@@ -166,7 +166,7 @@ def completion(model: LlamaModel, request: cap.CompletionRequest) -> cap.Complet
         text=(request.prompt + text) if request.echo else text,
         finish_reason=generation.finish_reason,
         logprobs=logprobs,
-        usage=cap.Usage(len(generation.prompt_tokens), generation.completion_tokens),
+        usage=generation.usage(),
     )
 
 
@@ -183,7 +183,7 @@ def completion_stream(model: LlamaModel, request: cap.CompletionRequest) -> Iter
                 )
         yield cap.CompletionChunk(
             finish_reason=generation.finish_reason,
-            usage=cap.Usage(len(generation.prompt_tokens), generation.completion_tokens),
+            usage=generation.usage(),
         )
 
     return chunks()

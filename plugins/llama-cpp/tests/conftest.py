@@ -9,6 +9,7 @@ Models (all served by the llama-cpp backend):
 - ``tiny-jinja``: the same file with a Jinja ``chat_template`` in its config.
 - ``tiny-tuned``: every engine option set; ``tiny-bad-option``: an option value the backend refuses.
 - ``gemma``: gemma-3-270m Q4_K_M with ``chat_format: gemma``, the real model.
+- ``tiny-p4``, ``gemma-p4``: the same models with ``parallel: 4`` (continuous batching, four slots).
 
 Other suites can ask the ``kernai_server`` fixture for such a server, with the model files of
 ``kernai_llama_cpp.testing``.
@@ -40,6 +41,10 @@ MODELS = {
     "pooling: max\n",
     "gemma.yaml": "name: gemma\nbackend: llama-cpp\nparameters:\n  model: gemma.gguf\n  temperature: 0\n"
     "chat_format: gemma\ncontext_size: 1024\n",
+    "tiny-p4.yaml": "name: tiny-p4\nbackend: llama-cpp\nparameters:\n  model: tiny.gguf\ncontext_size: 1024\n"
+    "parallel: 4\n",
+    "gemma-p4.yaml": "name: gemma-p4\nbackend: llama-cpp\nparameters:\n  model: gemma.gguf\n"
+    "  temperature: 0\nchat_format: gemma\ncontext_size: 2048\nparallel: 4\n",
 }
 
 

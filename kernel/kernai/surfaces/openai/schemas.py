@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from msgspec import Meta, Struct
+from msgspec import Meta, Struct, field
 
 from kernai.capabilities import ChatMessage, Tool, ToolCall, ToolCallDelta
 from kernai.http.wire import Int64, NonNegativeInt, PositiveInt
@@ -103,10 +103,15 @@ class EmbeddingRequestWire(_Wire, kw_only=True):
 # --- responses -------------------------------------------------------------------------------------
 
 
+class PromptTokensDetails(Struct):
+    cached_tokens: int = 0
+
+
 class UsageWire(Struct):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails = field(default_factory=PromptTokensDetails)
 
 
 class LogprobsContent(Struct):

@@ -12,6 +12,7 @@ from kernai.http.inference import response_format
 from kernai.surfaces.openai.schemas import (
     CompletionLogprobs,
     LogprobsContent,
+    PromptTokensDetails,
     ToolCallWire,
     UsageWire,
     WireResponseFormat,
@@ -21,7 +22,8 @@ from kernai.surfaces.openai.schemas import (
 def sum_usage(usages: list[Usage]) -> UsageWire:
     prompt = sum(u.prompt_tokens for u in usages)
     completion = sum(u.completion_tokens for u in usages)
-    return UsageWire(prompt, completion, prompt + completion)
+    cached = PromptTokensDetails(sum(u.cached_tokens for u in usages))
+    return UsageWire(prompt, completion, prompt + completion, cached)
 
 
 def tool_calls_of(result: ChatResult) -> list[ToolCallWire] | None:

@@ -179,6 +179,7 @@ def _usage(usage: cap.Usage) -> wire.ResponseUsage:
         input_tokens=usage.prompt_tokens,
         output_tokens=usage.completion_tokens,
         total_tokens=usage.total_tokens,
+        input_tokens_details=wire.InputTokensDetails(cached_tokens=usage.cached_tokens),
     )
 
 
