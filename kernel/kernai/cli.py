@@ -129,7 +129,7 @@ def plugins(as_json: bool, show_all: bool) -> None:
 
     from kernai.plugins import registry
 
-    loaded = registry()
+    loaded = registry(_backend_environments())
     if as_json:
         click.echo(
             msgspec.json.format(
@@ -161,6 +161,9 @@ def plugins(as_json: bool, show_all: bool) -> None:
             "\n".join(info.hooks),
         )
     console.print(table)
+    for info in loaded.plugins(defaults=show_all):
+        if info.environment:  # the others live in kernai's own environment
+            console.print(f"{info.name} lives in its own environment: {info.environment}", soft_wrap=True)
     _print_problems(loaded)
 
 
@@ -187,7 +190,7 @@ def doctor(names: tuple[str, ...], config_file: Path | None, as_json: bool) -> N
     from kernai.plugins import registry
 
     logging.getLogger("kernai").setLevel(logging.CRITICAL)  # the table says it all
-    loaded = registry()
+    loaded = registry(_backend_environments())
     unknown = [name for name in names if name not in loaded.backends]
     if unknown:
         raise click.UsageError(
@@ -254,6 +257,17 @@ def _missing_backends(loaded: PluginRegistry, config_file: Path | None) -> list[
         return []
     offered = loaded.contributions("offered_backends", settings=settings)
     return missing(set(loaded.backends), [name for _, names in offered for name in names])
+
+
+def _backend_environments() -> Path | None:
+    """The backend environments of the data directory the settings name (none when they cannot be read)."""
+    from kernai.backend_envs import root
+    from kernai.settings import Settings
+
+    try:
+        return root(Settings.load().data_path)
+    except (ValueError, OSError):
+        return None
 
 
 def _register_commands() -> None:

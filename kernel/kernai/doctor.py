@@ -61,6 +61,9 @@ async def check_backend(
     )
     if backend.selftest is None:
         return found
+    if entry.environment is not None:
+        found.detail = f"it lives in its own environment ({entry.environment}): its self-test runs only there"
+        return found
     with tempfile.TemporaryDirectory(prefix="kernai-doctor-") as scratch:
         root = Path(scratch)
         (root / "models").mkdir()

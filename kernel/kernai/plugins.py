@@ -15,6 +15,7 @@ import sys
 from collections.abc import Collection
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -22,6 +23,9 @@ import pluggy
 from msgspec import Struct
 
 from kernai import hookspecs
+from kernai.backend_envs import installed, interpreter
+from kernai.backend_envs.declarations import UnreadableEnvironment, declarations
+from kernai.backend_envs.kernai_link import ensure_link_folder
 from kernai.backends import Backend
 from kernai.discovery import PluginProblem, describe, load_plugins
 
@@ -52,6 +56,8 @@ class PluginInfo(Struct, frozen=True):
     version: str | None
     hooks: list[str]
     backends: list[str]
+    environment: str | None = None
+    """The backend environment the plugin lives in (:mod:`kernai.backend_envs`); ``None``: the server's."""
 
 
 class RegisteredBackend(Struct, frozen=True):
@@ -59,15 +65,26 @@ class RegisteredBackend(Struct, frozen=True):
 
     backend: Backend
     plugin: str
+    environment: str | None = None
+    """The backend environment whose interpreter runs its workers; ``None``: the server's own."""
+
+    @property
+    def python(self) -> str:
+        """The interpreter a worker of this backend runs with."""
+        return str(interpreter(Path(self.environment))) if self.environment else sys.executable
 
 
-def _allowed(entry_point: EntryPoint) -> bool:
+def _wanted(name: str, distribution: str | None) -> bool:
+    """Whether ``KERNAI_LOAD_PLUGINS`` lets the plugin ``name`` (of ``distribution``) load."""
     wanted = os.environ.get(LOAD_PLUGINS_ENV)
     if wanted is None:
         return True
     names = {name.strip() for name in wanted.split(",") if name.strip()}
-    dist = entry_point.dist.name if entry_point.dist else None
-    return entry_point.name in names or dist in names
+    return name in names or distribution in names
+
+
+def _allowed(entry_point: EntryPoint) -> bool:
+    return _wanted(entry_point.name, entry_point.dist.name if entry_point.dist else None)
 
 
 def _entry_points() -> list[EntryPoint]:
@@ -97,7 +114,7 @@ def register_checked(manager: pluggy.PluginManager, plugin: object, name: str) -
 class PluginRegistry:
     """The loaded plugins, the backends they registered and the problems met loading them."""
 
-    def __init__(self) -> None:
+    def __init__(self, environments: Path | None = None) -> None:
         self.manager = new_plugin_manager()
         for name, module in DEFAULT_PLUGINS.items():
             register_checked(self.manager, importlib.import_module(module), name)
@@ -108,6 +125,51 @@ class PluginRegistry:
         self.problems = loaded.problems
         """Plugins left out or loaded with trouble, each with its fix (``kernai plugins``, ``/system``)."""
         self.backends = self._collect_backends()
+        self.environment_plugins: list[PluginInfo] = []
+        """Plugins of the backend environments in ``environments``, declared but never imported here."""
+        if environments is not None:
+            self._add_environments(environments)
+
+    def _add_environments(self, folder: Path) -> None:
+        environments = installed(folder)
+        if environments:
+            ensure_link_folder(folder)  # kernai as the server runs it now, in every environment
+        for name, environment in environments.items():
+            try:
+                plugins = declarations(environment)
+            except UnreadableEnvironment as exc:
+                self._environment_problem(name, str(environment), f"its environment cannot be read: {exc}")
+                continue
+            for plugin in plugins:
+                if not _wanted(plugin.name, plugin.distribution):
+                    continue
+                if plugin.error is not None:
+                    where = f"{plugin.distribution} {plugin.version} ({environment})"
+                    self._environment_problem(name, where, f"it fails to load there: {plugin.error}")
+                    continue
+                provided = []
+                for backend in plugin.backends:
+                    if backend.name in self.backends:
+                        log.warning(
+                            "backend %s of environment %s is ignored: plugin %s provides it already",
+                            backend.name,
+                            environment,
+                            self.backends[backend.name].plugin,
+                        )
+                        continue
+                    self.backends[backend.name] = RegisteredBackend(backend, plugin.name, str(environment))
+                    provided.append(backend.name)
+                self.environment_plugins.append(
+                    PluginInfo(
+                        name=plugin.name,
+                        module=plugin.module,
+                        distribution=plugin.distribution,
+                        version=plugin.version,
+                        hooks=plugin.hooks,
+                        backends=sorted(provided),
+                        environment=str(environment),
+                    )
+                )
 
     @property
     def load_errors(self) -> dict[str, str]:
@@ -147,6 +209,11 @@ class PluginRegistry:
             True,
         )
 
+    def _environment_problem(self, name: str, where: str, problem: str) -> None:
+        fix = f"reinstall it (kernai backends install {name}) or remove it (kernai backends remove {name})"
+        self.problems.append(PluginProblem(name, [where], problem, fix, False))
+        log.error(self.problems[-1].line())
+
     def backend_map(self) -> dict[str, Backend]:
         return {name: entry.backend for name, entry in self.backends.items()}
 
@@ -183,19 +250,23 @@ class PluginRegistry:
                     distribution=dist.name if dist else None,
                     version=dist.version if dist else None,
                     hooks=hooks,
-                    backends=sorted(b for b, entry in self.backends.items() if entry.plugin == name),
+                    backends=sorted(
+                        b
+                        for b, entry in self.backends.items()
+                        if entry.plugin == name and not entry.environment
+                    ),
                 )
             )
-        return infos
+        return infos + self.environment_plugins
 
 
 @cache
-def registry() -> PluginRegistry:
-    """The process-wide registry, loaded on first use."""
-    return PluginRegistry()
+def registry(environments: Path | None = None) -> PluginRegistry:
+    """The process-wide registry (with the backend environments in ``environments``), loaded on first use."""
+    return PluginRegistry(environments)
 
 
-def reload_registry(forget_modules: tuple[str, ...] = ()) -> PluginRegistry:
+def reload_registry(forget_modules: tuple[str, ...] = (), environments: Path | None = None) -> PluginRegistry:
     """Load the plugins again (after a backend was installed, upgraded or removed) and cache the result.
 
     ``forget_modules`` names top-level modules to drop from ``sys.modules`` first, so that an
@@ -205,7 +276,7 @@ def reload_registry(forget_modules: tuple[str, ...] = ()) -> PluginRegistry:
         del sys.modules[name]
     importlib.invalidate_caches()
     registry.cache_clear()
-    return registry()
+    return registry(environments)
 
 
 def load_plugin(name: str) -> pluggy.PluginManager:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
-import sys
 import sysconfig
 import threading
 import time
@@ -155,12 +153,29 @@ def entry(name: str, files: list[dict[str, Any]], **extra: Any) -> dict[str, Any
     }
 
 
-def build_wheel(folder: Path, name: str, version: str, files: dict[str, bytes]) -> Path:
-    """A minimal but valid wheel holding ``files`` (paths inside the wheel)."""
+def build_wheel(
+    folder: Path,
+    name: str,
+    version: str,
+    files: dict[str, bytes],
+    requires: tuple[str, ...] = (),
+    plugins: dict[str, str] | None = None,
+) -> Path:
+    """A minimal but valid wheel holding ``files`` (paths inside the wheel), requiring ``requires``, with
+    ``plugins`` (entry-point name -> module) in the ``kernai`` group."""
     dist_info = f"{name}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    metadata += "".join(f"Requires-Dist: {requirement}\n" for requirement in requires)
+    if plugins:
+        files = {
+            **files,
+            f"{dist_info}/entry_points.txt": (
+                "[kernai]\n" + "".join(f"{n} = {m}\n" for n, m in plugins.items())
+            ).encode(),
+        }
     members = {
         **files,
-        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{dist_info}/METADATA": metadata.encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: kernai-tests\nRoot-Is-Purelib: true\n"
         b"Tag: py3-none-any\n",
     }
@@ -250,28 +265,32 @@ def publish_backend(index: Path, version: str) -> None:
     )
 
 
-def layered_venv(path: Path) -> Path:
-    """A new venv that sees this one's packages: pip installs land in the new one only. Returns its python."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
-    python = path / "bin" / "python"
-    inner = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    (Path(inner) / "_kernai_outer.pth").write_text(
-        f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n"
-    )
-    return python
+def server_environment() -> list[str]:
+    """What is installed in this (the server's) environment: every entry of its site-packages, with
+    the size and modification time of each metadata folder's files, which any pip run changes."""
+    packages = Path(sysconfig.get_path("purelib"))
+    found = []
+    for path in sorted(packages.iterdir()):
+        found.append(path.name)
+        if path.name.endswith((".dist-info", ".egg-info")):
+            found += [f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in path.iterdir()]
+    return found
+
+
+@pytest.fixture(autouse=True)
+def server_environment_unchanged() -> Iterator[None]:
+    """No gallery test may change the server's environment (backends install into their own)."""
+    before = server_environment()
+    yield
+    assert server_environment() == before, "the server's environment changed"
 
 
 class Gallery:
     """The local file server, the test galleries on it, and a kernai server configured with them.
 
     Two model galleries, ``test`` (searched first for a bare name) and ``mirror`` (trusted: its entries
-    may set ``environment``). The server runs in its own venv layered on this one, so the backends it
-    installs stay there; ``env`` is added to its environment.
+    may set ``environment``). The server runs with this interpreter; the backends it installs go into
+    environments of their own in its data directory. ``env`` is added to its environment.
     """
 
     def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
@@ -285,7 +304,6 @@ class Gallery:
             index.write_text("[]\n")
         self.backends_index = root / "backends.yaml"
         self.backends_index.write_text("[]\n")
-        self.python = layered_venv(root / "venv")
         self.extra_env = env or {}
         self.server: KernaiServer | None = None
 
@@ -314,7 +332,7 @@ class Gallery:
     def start(self) -> KernaiServer:
         """Start the server, or start it again (on a fresh port) after a test stopped or killed it."""
         if self.server is None:
-            self.server = prepare_server(self.root, env=self.env(), python=str(self.python))
+            self.server = prepare_server(self.root, env=self.env())
         return self.server.restart()
 
     @property

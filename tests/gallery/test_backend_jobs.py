@@ -1,10 +1,13 @@
-"""Backend installs through /backends/*: pip into the server's environment, usable without a restart."""
+"""Backend installs through /backends/*: each backend in an environment of its own under the data
+directory, usable without a restart; the server's own environment never changes (conftest checks)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import yaml
 
@@ -13,10 +16,27 @@ from tests.gallery.conftest import Gallery, publish_backend, wait_job, write_plu
 pytestmark = pytest.mark.slow  # backends installed with pip
 
 
-def chat(client: httpx.Client, text: str) -> httpx.Response:
+def chat(client: httpx.Client, text: str, model: str = "echo-model") -> httpx.Response:
     return client.post(
-        "/v1/chat/completions", json={"model": "echo-model", "messages": [{"role": "user", "content": text}]}
+        "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": text}]}
     )
+
+
+def answer(client: httpx.Client, text: str, model: str = "echo-model") -> str:
+    reply = chat(client, text, model)
+    assert reply.status_code == 200, reply.text
+    content: str = reply.json()["choices"][0]["message"]["content"]
+    return content
+
+
+def worker_python(client: httpx.Client, model: str) -> str:
+    """The interpreter the model's worker process runs."""
+    pid = next(m["pid"] for m in client.get("/system").json()["loaded_models"] if m["id"] == model)
+    return str(psutil.Process(pid).cmdline()[0])
+
+
+def environments(client: httpx.Client) -> dict[str, str | None]:
+    return {b["name"]: b["environment"] for b in client.get("/backends").json()}
 
 
 def test_install_use_upgrade_and_remove_a_backend_without_restart(
@@ -34,6 +54,11 @@ def test_install_use_upgrade_and_remove_a_backend_without_restart(
     installed = {b["name"]: b for b in client.get("/backends").json()}
     assert installed["gallery-echo"]["version"] == "0.1.0"
     assert installed["gallery-echo"]["distribution"] == "kernai-gallery-echo"
+    first = installed["gallery-echo"]["environment"]
+    assert Path(first).is_relative_to(gallery.root / "data" / "backends"), first
+    assert installed["reference"]["environment"] is None  # the development install, next to kernai
+    system = {b["name"]: b for b in client.get("/system").json()["backends"]}
+    assert (system["gallery-echo"]["environment"], system["reference"]["environment"]) == (first, None)
     assert client.get("/backends/available").json()[0]["installed_version"] == "0.1.0"
     definition = gallery.root / "echo-model.yaml"
     definition.write_text(yaml.safe_dump({"name": "echo-model", "backend": "gallery-echo"}))
@@ -41,9 +66,8 @@ def test_install_use_upgrade_and_remove_a_backend_without_restart(
         wait_job(client, client.post("/models/apply", json={"url": str(definition)}).json()["uuid"])["state"]
         == "done"
     )
-    reply = chat(client, "stressed")
-    assert reply.status_code == 200, reply.text
-    assert reply.json()["choices"][0]["message"]["content"] == "desserts"
+    assert answer(client, "stressed") == "desserts"
+    assert worker_python(client, "echo-model").startswith(first)
 
     assert client.get("/backends/upgrades").json() == {}
     write_plugin(gallery.root / "gallery-echo", "0.2.0", "upper")
@@ -61,12 +85,28 @@ def test_install_use_upgrade_and_remove_a_backend_without_restart(
     status = wait_job(client, client.post("/backends/upgrade/gallery-echo").json()["uuid"], "/backends")
     assert status["state"] == "done", status
     assert {b["name"]: b["version"] for b in client.get("/backends").json()}["gallery-echo"] == "0.2.0"
-    assert chat(client, "stressed").json()["choices"][0]["message"]["content"] == "DESSERTS"
+    second = environments(client)["gallery-echo"]
+    assert second != first and not Path(first).exists()  # the old environment went with its worker
+    assert answer(client, "stressed") == "DESSERTS"
+    assert worker_python(client, "echo-model").startswith(second)
     assert client.get("/backends/upgrades").json() == {}
 
-    status = wait_job(client, client.post("/backends/delete/gallery-echo").json()["uuid"], "/backends")
+    # a pinned model keeps its backend: delete and upgrade answer 409 unless forced
+    assert client.put("/api/models/toggle-pinned/echo-model/pin").status_code == 200
+    for path in ("/backends/delete/gallery-echo", "/backends/upgrade/gallery-echo"):
+        refused = client.post(path)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "backend_in_use"
+        assert "'echo-model' (pinned)" in refused.json()["error"]["message"]
+    assert answer(client, "stressed") == "DESSERTS"
+
+    status = wait_job(
+        client, client.post("/backends/delete/gallery-echo?force=true").json()["uuid"], "/backends"
+    )
     assert status["state"] == "done", status
     assert "gallery-echo" not in {b["name"] for b in client.get("/backends").json()}
+    assert not Path(second).exists()
+    assert not (gallery.root / "data" / "backends" / "gallery-echo").exists()
     orphaned = chat(client, "stressed")  # its config names a backend no longer installed
     assert orphaned.status_code == 503 and orphaned.json()["error"]["code"] == "model_config_invalid"
     jobs = client.get("/backends/jobs").json()
@@ -75,6 +115,8 @@ def test_install_use_upgrade_and_remove_a_backend_without_restart(
         ("upgrade", "done"),
         ("delete", "done"),
     ]
+    removed = wait_job(client, client.post("/models/delete/echo-model").json()["uuid"])
+    assert removed["state"] == "done", removed
 
 
 def test_backend_client_errors(gallery: Gallery, client: httpx.Client) -> None:
@@ -91,12 +133,35 @@ def test_backend_client_errors(gallery: Gallery, client: httpx.Client) -> None:
         assert reply.status_code == code, (path, body, reply.text)
         assert reply.json()["error"]["message"]
     assert client.get("/backends/jobs/nothing").status_code == 404
-
-    # reference lives in the outer venv, outside the server's environment: pip leaves it, the job says so
-    status = wait_job(client, client.post("/backends/delete/reference").json()["uuid"], "/backends")
-    assert status["state"] == "failed" and "pip did not remove 'kernai-reference'" in status["error"], status
-    assert "reference" in {b["name"] for b in client.get("/backends").json()}
     assert client.get("/backends/galleries").json() == [{"name": "test", "url": str(gallery.backends_index)}]
+
+
+def test_a_development_install_is_never_replaced_or_removed(gallery: Gallery, client: httpx.Client) -> None:
+    """``reference`` comes from the server's own environment (an editable install): 409, nothing runs."""
+    gallery.backends_index.write_text(
+        yaml.safe_dump([{"name": "reference", "distribution": "kernai-reference", "pip": "kernai-reference"}])
+    )
+    jobs = client.get("/backends/jobs").json()
+    for path, body in [
+        ("/backends/delete/reference", None),
+        ("/backends/delete/reference?force=true", None),
+        ("/backends/upgrade/reference", None),
+        ("/backends/apply", {"id": "test@reference"}),
+        ("/backends/apply", {"id": "test@reference", "force": True}),
+    ]:
+        reply = client.post(path, json=body)
+        assert reply.status_code == 409, (path, reply.text)
+        error = reply.json()["error"]
+        assert error["code"] == "server_environment", error
+        assert "'kernai-reference' 0.1.0" in error["message"], error
+        assert "never replaces or removes" in error["message"], error
+    assert client.get("/backends/jobs").json() == jobs
+    assert environments(client)["reference"] is None
+    definition = gallery.root / "ref-model.yaml"
+    definition.write_text(yaml.safe_dump({"name": "ref-model", "backend": "reference"}))
+    model = wait_job(client, client.post("/models/apply", json={"url": str(definition)}).json()["uuid"])
+    assert model["state"] == "done", model
+    assert answer(client, "hello", "ref-model") == "hello"
 
 
 @pytest.fixture()
@@ -135,10 +200,10 @@ def test_the_detected_hardware_picks_the_variant_and_its_pip_requirement(cuda_ga
         reply = client.post("/backends/apply", json={"id": "gallery-echo"})
         status = wait_job(client, reply.json()["uuid"], "/backends")
         assert status["state"] == "done", status
-        assert status["message"] == "installed backend 'gallery-echo' (cuda)"
+        assert status["message"].startswith("installed backend 'gallery-echo' (cuda) in "), status
         assert {b["name"]: b["version"] for b in client.get("/backends").json()}[
             "gallery-echo"
         ] == "0.1.0+cuda"
         model = wait_job(client, client.post("/models/apply", json={"url": str(definition)}).json()["uuid"])
         assert model["state"] == "done", model
-        assert chat(client, "stressed").json()["choices"][0]["message"]["content"] == "DESSERTS"
+        assert answer(client, "stressed") == "DESSERTS"

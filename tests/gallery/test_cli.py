@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from kernai.testing import KernaiServer
+from kernai.testing import KernaiServer, prepare_server
 from tests.gallery.conftest import (
     Gallery,
     blob,
     entry,
-    layered_venv,
     publish_backend,
     sha256,
     write_plugin,
@@ -30,14 +29,7 @@ def kernai(
     """``python -m kernai ARGS`` with the test galleries (and ``extra_env``), on the dirs under ``root``."""
     env = {**os.environ, **gallery.env(), "COLUMNS": "200", **extra_env}
     dirs = ["--models-dir", str(root / "models"), "--data-dir", str(root / "data")]
-    command = [
-        python,
-        "-m",
-        "kernai",
-        *args[:2],
-        *(dirs if args[:2] != ("backends", "list") else []),
-        *args[2:],
-    ]
+    command = [python, "-m", "kernai", *args[:2], *dirs, *args[2:]]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -136,6 +128,7 @@ def test_backends_list_and_available(gallery: Gallery, tmp_path: Path) -> None:
         "reference",
     )
     assert "chat" in rows["reference"]["capabilities"]
+    assert rows["reference"]["environment"] is None  # the development install, in kernai's environment
     available = kernai(gallery, tmp_path, "backends", "available", "--json")
     assert available.returncode == 0, available.stderr
     assert json.loads(available.stdout)["errors"] == {}
@@ -146,22 +139,36 @@ def test_backends_install_upgrade_remove(gallery: Gallery, tmp_path: Path) -> No
     write_plugin(tmp_path / "gallery-echo", "0.1.0", "plain")
     index = tmp_path / "backends.yaml"
     publish_backend(index, "0.1.0")
-    python = str(layered_venv(tmp_path / "venv"))  # pip installs land there, not in this environment
     galleries = json.dumps([{"name": "test", "url": str(index)}])
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return kernai(gallery, tmp_path, *args, python=python, KERNAI_BACKEND_GALLERIES=galleries)
+        return kernai(gallery, tmp_path, *args, KERNAI_BACKEND_GALLERIES=galleries)
 
-    def versions() -> dict[str, str]:
-        listed = run("backends", "list", "--json")
-        assert listed.returncode == 0, listed.stderr
-        return {row["name"]: row["version"] for row in json.loads(listed.stdout)}
+    def listed() -> dict[str, dict[str, str]]:
+        done = run("backends", "list", "--json")
+        assert done.returncode == 0, done.stderr
+        return {row["name"]: row for row in json.loads(done.stdout)}
 
-    assert "gallery-echo" not in versions()
+    def reply(text: str) -> str:
+        """A request to a server started on the directories the CLI changed."""
+        config = {"name": "echo-model", "backend": "gallery-echo"}
+        server = prepare_server(tmp_path, models={"echo-model.yaml": config}, env=gallery.env())
+        with server.start(), server.client() as client:
+            answer = client.post(
+                "/v1/chat/completions",
+                json={"model": "echo-model", "messages": [{"role": "user", "content": text}]},
+            )
+            assert answer.status_code == 200, answer.text
+            return str(answer.json()["choices"][0]["message"]["content"])
+
+    assert "gallery-echo" not in listed()
     installed = run("backends", "install", "test@gallery-echo")
     assert installed.returncode == 0, installed.stderr
     assert "installed backend 'gallery-echo' (cpu)" in installed.stdout
-    assert versions()["gallery-echo"] == "0.1.0"
+    first = listed()["gallery-echo"]
+    assert first["version"] == "0.1.0"
+    assert Path(first["environment"]).is_relative_to(tmp_path / "data" / "backends"), first
+    assert reply("stressed") == "desserts"
     assert "every backend is up to date" in run("backends", "upgrade", "--check").stdout
 
     write_plugin(tmp_path / "gallery-echo", "0.2.0", "upper")
@@ -170,13 +177,21 @@ def test_backends_install_upgrade_remove(gallery: Gallery, tmp_path: Path) -> No
     upgraded = run("backends", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
     assert "upgraded backend 'gallery-echo'" in upgraded.stdout
-    assert versions()["gallery-echo"] == "0.2.0"
+    second = listed()["gallery-echo"]
+    assert second["version"] == "0.2.0" and not Path(first["environment"]).exists()
+    assert reply("stressed") == "DESSERTS"
 
-    removed = run("backends", "remove", "gallery-echo")
+    pinned = "name: echo-model\nbackend: gallery-echo\npinned: true\n"
+    (tmp_path / "models" / "echo-model.yaml").write_text(pinned)
+    refused = run("backends", "remove", "gallery-echo")
+    assert refused.returncode == 1 and "'echo-model' (pinned)" in refused.stderr, refused.stderr
+    removed = run("backends", "remove", "gallery-echo", "--force")
     assert removed.returncode == 0, removed.stderr
-    assert "removed backend 'gallery-echo' (kernai-gallery-echo)" in removed.stdout
-    assert "gallery-echo" not in versions()
+    assert "removed backend 'gallery-echo'" in removed.stdout
+    assert "gallery-echo" not in listed() and not Path(second["environment"]).exists()
     again = run("backends", "remove", "gallery-echo")
     assert again.returncode == 1 and "no installed backend 'gallery-echo'" in again.stderr
+    development = run("backends", "remove", "reference")
+    assert development.returncode == 1 and "server's own environment" in development.stderr, development
     missing = run("backends", "install", "test@nothing")
     assert missing.returncode == 1 and "test@nothing" in missing.stderr

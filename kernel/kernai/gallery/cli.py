@@ -59,6 +59,11 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+_force_option = click.option(
+    "--force", is_flag=True, help="Go ahead even while a model on the backend is pinned (its workers stop)."
+)
+
+
 def _async(command: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
     @wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
@@ -68,12 +73,16 @@ def _async(command: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., N
 
 
 class LocalHost:
-    """This process as the gallery's host: the plugins installed in its environment, no server to tell."""
+    """This process as the gallery's host: the plugins of its environment and of the backend environments
+    in the data directory, no server to tell (a running server sees the changes when it restarts)."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Any) -> None:
+        from kernai.backend_envs import root
         from kernai.plugins import registry
 
-        self.registry = registry()
+        self.settings = settings
+        self.environments = root(settings.data_path)
+        self.registry = registry(self.environments)
 
     def backends(self) -> Any:
         return self.registry.backend_map()
@@ -81,16 +90,23 @@ class LocalHost:
     def plugins(self) -> Any:
         return self.registry.plugins()
 
+    def busy_models(self, backends: set[str]) -> dict[str, str]:
+        """Pinned models only: without a server, no model is busy."""
+        from kernai.config import load_model_configs
+
+        configs, _ = load_model_configs(self.settings.models_path, self.backends())
+        return {c.name: "pinned" for c in configs.values() if c.backend in backends and c.pinned}
+
     async def stop_model(self, name: str) -> None:
         return None
 
     async def models_changed(self) -> None:
         return None
 
-    async def backends_changed(self, replaced: Any = None) -> None:
+    async def backends_changed(self, changed: set[str]) -> None:
         from kernai.plugins import reload_registry
 
-        self.registry = reload_registry((replaced.module.split(".")[0],) if replaced else ())
+        self.registry = reload_registry(environments=self.environments)
 
 
 def _service(models_dir: Path | None, data_dir: Path | None, config_file: Path | None) -> Any:
@@ -106,7 +122,7 @@ def _service(models_dir: Path | None, data_dir: Path | None, config_file: Path |
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     settings.models_path.mkdir(parents=True, exist_ok=True)
-    return GalleryService(settings, LocalHost())
+    return GalleryService(settings, LocalHost(settings))
 
 
 async def _run_job(
@@ -313,6 +329,7 @@ async def backends_available(
 @_settings_options
 @click.argument("ids", nargs=-1, required=True)
 @click.option("--variant", help="Force a hardware variant (cpu, cuda, rocm, metal); detected by default.")
+@_force_option
 @_async
 async def backends_install(
     models_dir: Path | None,
@@ -320,36 +337,46 @@ async def backends_install(
     config_file: Path | None,
     ids: tuple[str, ...],
     variant: str | None,
+    force: bool,
 ) -> None:
-    """Install backend plugins (pip, into this environment)."""
+    """Install backend plugins, each into an environment of its own in the data directory."""
     service = _service(models_dir, data_dir, config_file)
     for backend_id in ids:
-        await _run_job(service, partial(service.apply_backend, backend_id, variant), downloads=False)
+        start = partial(service.apply_backend, backend_id, variant, force=force)
+        await _run_job(service, start, downloads=False)
 
 
 @backends.command("list")
+@_settings_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def backends_list(as_json: bool) -> None:
-    """List the installed backends and the plugins that provide them."""
-    host = LocalHost()
-    plugins = {info.name: info for info in host.plugins()}
+def backends_list(
+    models_dir: Path | None, data_dir: Path | None, config_file: Path | None, as_json: bool
+) -> None:
+    """List the installed backends, the plugins that provide them and where they live."""
+    host = _service(models_dir, data_dir, config_file).host
+    plugins = {(info.name, info.environment): info for info in host.plugins()}
     rows = [
         {
             "name": name,
             "plugin": entry.plugin,
-            "distribution": plugins[entry.plugin].distribution,
-            "version": plugins[entry.plugin].version,
+            "distribution": plugins[entry.plugin, entry.environment].distribution,
+            "version": plugins[entry.plugin, entry.environment].version,
             "capabilities": [c.value for c in entry.backend.capabilities],
+            "environment": entry.environment,
         }
         for name, entry in sorted(host.registry.backends.items())
     ]
     if as_json:
         _print_json(rows)
         return
-    table = Table("backend", "distribution", "version", "capabilities")
+    table = Table("backend", "distribution", "version", "capabilities", "environment")
     for row in rows:
         table.add_row(
-            row["name"], row["distribution"] or "-", row["version"] or "-", ", ".join(row["capabilities"])
+            row["name"],
+            row["distribution"] or "-",
+            row["version"] or "-",
+            ", ".join(row["capabilities"]),
+            row["environment"] or "(kernai's own)",
         )
     console.print(table)
 
@@ -357,20 +384,26 @@ def backends_list(as_json: bool) -> None:
 @backends.command("remove")
 @_settings_options
 @click.argument("names", nargs=-1, required=True)
+@_force_option
 @_async
 async def backends_remove(
-    models_dir: Path | None, data_dir: Path | None, config_file: Path | None, names: tuple[str, ...]
+    models_dir: Path | None,
+    data_dir: Path | None,
+    config_file: Path | None,
+    names: tuple[str, ...],
+    force: bool,
 ) -> None:
-    """Uninstall the plugins that provide these backends."""
+    """Remove these backends' environments (never a plugin installed next to kernai)."""
     service = _service(models_dir, data_dir, config_file)
     for name in names:
-        await _run_job(service, partial(service.delete_backend, name), downloads=False)
+        await _run_job(service, partial(service.delete_backend, name, force=force), downloads=False)
 
 
 @backends.command("upgrade")
 @_settings_options
 @click.argument("names", nargs=-1)
 @click.option("--check", is_flag=True, help="Only list the backends that have an upgrade.")
+@_force_option
 @_async
 async def backends_upgrade(
     models_dir: Path | None,
@@ -378,6 +411,7 @@ async def backends_upgrade(
     config_file: Path | None,
     names: tuple[str, ...],
     check: bool,
+    force: bool,
 ) -> None:
     """Upgrade backends to the version their gallery offers (all with an upgrade, when none is named)."""
     service = _service(models_dir, data_dir, config_file)
@@ -389,6 +423,6 @@ async def backends_upgrade(
             console.print("every backend is up to date")
         return
     for name in names or [upgrade.name for upgrade in upgrades]:
-        await _run_job(service, partial(service.upgrade_backend, name), downloads=False)
+        await _run_job(service, partial(service.upgrade_backend, name, force=force), downloads=False)
     if not names and not upgrades:
         console.print("every backend is up to date")

@@ -3,6 +3,7 @@ management routes."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from litestar import Controller, Litestar, Request, delete, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 
+from kernai import backend_envs
 from kernai.backends import Backend
 from kernai.gallery.jobs import Job, JobState
 from kernai.gallery.service import GalleryService
@@ -50,16 +52,26 @@ class ServerHost:
     async def models_changed(self) -> None:
         self.state.manager.reload()
 
-    async def backends_changed(self, replaced: PluginInfo | None = None) -> None:
+    def busy_models(self, backends: set[str]) -> dict[str, str]:
+        busy = {}
+        for model in self.state.manager.models.values():
+            if model.config.backend not in backends:
+                continue
+            if model.config.pinned:
+                busy[model.name] = "pinned"
+            elif model.starting or not model.idle:
+                busy[model.name] = "busy"
+        return busy
+
+    async def backends_changed(self, changed: set[str]) -> None:
         manager = self.state.manager
-        if replaced is not None:
-            for model in list(manager.models.values()):
-                if model.backend.plugin == replaced.name and model.worker is not None:
-                    await manager.unload(model.name)
-        registry = reload_registry((replaced.module.split(".")[0],) if replaced else ())
+        old = [model for model in manager.models.values() if model.config.backend in changed]
+        registry = reload_registry(environments=backend_envs.root(self.state.settings.data_path))
         self.state.registry = registry
-        self.state.manager.registry = registry
-        self.state.manager.reload()
+        manager.registry = registry
+        manager.reload()  # new models on the new environments; the old ones are dropped
+        why = "its backend was installed, upgraded or removed"
+        await asyncio.gather(*(manager.supervisor.stop(model, why) for model in old))
 
 
 @asynccontextmanager
@@ -205,15 +217,16 @@ class GalleryController(Controller):
     @get("/backends", summary="Installed backends")
     async def installed_backends(self, state: State) -> list[InstalledBackend]:
         registry = state.registry
-        versions = {info.name: info for info in registry.plugins()}
+        versions = {(info.name, info.environment): info for info in registry.plugins()}
         return [
             InstalledBackend(
                 name=name,
                 plugin=entry.plugin,
-                distribution=versions[entry.plugin].distribution,
-                version=versions[entry.plugin].version,
+                distribution=versions[entry.plugin, entry.environment].distribution,
+                version=versions[entry.plugin, entry.environment].version,
                 capabilities=[c.value for c in entry.backend.capabilities],
                 description=entry.backend.description,
+                environment=entry.environment,
             )
             for name, entry in sorted(registry.backends.items())
         ]
@@ -247,20 +260,29 @@ class GalleryController(Controller):
         return _galleries(gallery.settings.backend_galleries, errors)
 
     @post(
-        "/backends/apply", summary="Install a backend plugin into the server's environment", status_code=200
+        "/backends/apply",
+        summary="Install a backend plugin into an environment of its own",
+        description="409 while another job changes the backend, for a backend the server's own environment "
+        "provides, and (unless `force`) while a model on an installed one is pinned or busy.",
+        status_code=200,
     )
     async def apply_backend(
         self, request: Request[Any, Any, Any], data: ApplyBackendRequest, gallery: GalleryService
     ) -> JobRef:
-        return _job_ref(request, await gallery.apply_backend(data.id, data.variant), "/backends")
+        job = await gallery.apply_backend(data.id, data.variant, force=data.force)
+        return _job_ref(request, job, "/backends")
 
     @post(
-        "/backends/delete/{name:str}", summary="Uninstall the plugin that provides a backend", status_code=200
+        "/backends/delete/{name:str}",
+        summary="Remove a backend's environment",
+        description="Its workers stop first. 409 for a backend the server's own environment provides, while "
+        "another job changes it, and (unless `force`) while a model on it is pinned or busy.",
+        status_code=200,
     )
     async def delete_backend(
-        self, request: Request[Any, Any, Any], name: str, gallery: GalleryService
+        self, request: Request[Any, Any, Any], name: str, gallery: GalleryService, force: bool = False
     ) -> JobRef:
-        return _job_ref(request, await gallery.delete_backend(name), "/backends")
+        return _job_ref(request, await gallery.delete_backend(name, force=force), "/backends")
 
     @get("/backends/jobs", summary="Every backend job, by uuid")
     async def backend_jobs(self, gallery: GalleryService) -> dict[str, JobStatus]:
@@ -278,8 +300,13 @@ class GalleryController(Controller):
     async def check_upgrades(self, gallery: GalleryService) -> dict[str, UpgradeInfo]:
         return await _upgrades(gallery)
 
-    @post("/backends/upgrade/{name:str}", summary="Upgrade an installed backend", status_code=200)
+    @post(
+        "/backends/upgrade/{name:str}",
+        summary="Upgrade an installed backend into a new environment",
+        description="The old environment serves until the new one is ready. 409 as for delete.",
+        status_code=200,
+    )
     async def upgrade_backend(
-        self, request: Request[Any, Any, Any], name: str, gallery: GalleryService
+        self, request: Request[Any, Any, Any], name: str, gallery: GalleryService, force: bool = False
     ) -> JobRef:
-        return _job_ref(request, await gallery.upgrade_backend(name), "/backends")
+        return _job_ref(request, await gallery.upgrade_backend(name, force=force), "/backends")

@@ -12,21 +12,25 @@ downloads, so that applying it again resumes them.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import shutil
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from msgspec import Struct
 
+from kernai import backend_envs
+from kernai.backend_envs.declarations import UnreadableEnvironment, declarations
 from kernai.backends import Backend
 from kernai.errors import InvalidRequest, KernaiError
 from kernai.gallery import backends as pip_backends
 from kernai.gallery import catalog
 from kernai.gallery import models as model_files
 from kernai.gallery.jobs import Job, JobState, JobStore, Reporter, interrupt, new_job
-from kernai.gallery.schema import BackendEntry, ModelEntry
+from kernai.gallery.schema import BackendEntry, BackendVariant, ModelEntry
 from kernai.gallery.sources import FetchContext, FetchError
 from kernai.plugins import PluginInfo
 from kernai.settings import Settings
@@ -53,15 +57,19 @@ class Host(Protocol):
 
     def plugins(self) -> list[PluginInfo]: ...
 
+    def busy_models(self, backends: set[str]) -> dict[str, str]:
+        """The models on these backends that an upgrade or removal must not stop: name -> why (pinned,
+        busy)."""
+
     async def stop_model(self, name: str) -> None:
         """Stop the model's worker, if it runs: it is about to be removed."""
 
     async def models_changed(self) -> None:
         """The models directory changed: pick up new, changed and removed configs."""
 
-    async def backends_changed(self, replaced: PluginInfo | None = None) -> None:
-        """Plugins were installed or removed: load them again. ``replaced`` was upgraded or removed:
-        its loaded code is dropped and its running models stop."""
+    async def backends_changed(self, changed: set[str]) -> None:
+        """Backend environments were installed, replaced or removed: read the plugins again; the workers
+        of the ``changed`` backends have stopped when this returns."""
 
 
 class AvailableModel(Struct):
@@ -89,7 +97,6 @@ class GalleryService:
         self.store.mark_interrupted()
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.running: dict[str, Job] = {}
-        self._pip_lock = asyncio.Lock()
 
     @property
     def models_dir(self) -> Path:
@@ -196,59 +203,108 @@ class GalleryService:
 
     # --- backends ---------------------------------------------------------------------------------
 
+    @property
+    def backends_root(self) -> Path:
+        return backend_envs.root(self.settings.data_path)
+
     async def apply_backend(
-        self, id: str, variant: str | None = None, listener: Listener | None = None
+        self, id: str, variant: str | None = None, listener: Listener | None = None, force: bool = False
     ) -> Job:
-        """Start pip-installing a backend entry (the detected hardware variant unless ``variant``)."""
+        """Start installing a backend entry (the detected hardware variant unless ``variant``) into an
+        environment of its own; an installed one is replaced once the new environment is ready."""
         found = catalog.find(await catalog.list_backends(self.settings.backend_galleries), id, "backend")
         entry: BackendEntry = found.entry
         try:
             variant_name, chosen = pip_backends.choose_variant(entry, variant)
         except ValueError as exc:
             raise InvalidRequest(str(exc), param="variant") from None
-        requirement = catalog.pip_target(found, chosen.pip or entry.pip)
-        self._refuse_busy("backend", entry.name)
-        job = new_job("backend", "install", entry.name, found.id, cancellable=False)
+        return self._install(found, variant_name, chosen, "install", force, listener)
 
-        async def work(reporter: Reporter) -> None:
-            async with self._pip_lock:
-                reporter.message(f"pip install {requirement} (variant {variant_name})")
-                await pip_backends.install(requirement, chosen, reporter.message)
-            await self.host.backends_changed()
-            if entry.name not in self.host.backends():
-                raise InvalidRequest(
-                    f"'{entry.distribution}' installed, but no plugin registers backend '{entry.name}'"
-                )
-            reporter.message(f"installed backend '{entry.name}' ({variant_name})")
-
-        return self._start(job, work, listener)
-
-    async def delete_backend(self, name: str, listener: Listener | None = None) -> Job:
-        """pip-uninstall the distribution that provides backend ``name``."""
-        plugin = pip_backends.plugin_of(self.host.plugins(), name)
-        if plugin is None:
+    async def upgrade_backend(self, name: str, listener: Listener | None = None, force: bool = False) -> Job:
+        """Install the gallery's version of an installed backend into a new environment and switch to it."""
+        self._refuse_server_provided(name)
+        if name not in backend_envs.installed(self.backends_root):
             raise NotFound(f"no installed backend '{name}'", param="name", code="not_found")
-        if plugin.distribution is None or plugin.distribution == "kernai":
-            raise InvalidRequest(f"backend '{name}' is not provided by a separate distribution", param="name")
-        distribution = plugin.distribution
-        self._refuse_busy("backend", name)
-        job = new_job("backend", "delete", name, distribution, cancellable=False)
+        found = catalog.find(await catalog.list_backends(self.settings.backend_galleries), name, "backend")
+        variant_name, chosen = pip_backends.choose_variant(found.entry)
+        return self._install(found, variant_name, chosen, "upgrade", force, listener)
+
+    def _install(
+        self,
+        found: catalog.Found,
+        variant_name: str,
+        chosen: BackendVariant,
+        op: Literal["install", "upgrade"],
+        force: bool,
+        listener: Listener | None,
+    ) -> Job:
+        entry: BackendEntry = found.entry
+        name = entry.name
+        requirement = catalog.pip_target(found, chosen.pip or entry.pip)
+        self._refuse_server_provided(name, entry.distribution)
+        lock = self._lock(name)
+        try:
+            current = backend_envs.installed(self.backends_root).get(name)
+            serving = self._declared(current) | {name} if current else set()
+            self._refuse_in_use(name, serving, force)
+        except BaseException:
+            lock.release()
+            raise
+        job = new_job("backend", op, name, found.id, cancellable=False)
+        root = self.backends_root
 
         async def work(reporter: Reporter) -> None:
-            async with self._pip_lock:
-                await pip_backends.uninstall(distribution, reporter.message)
-            await self.host.backends_changed(replaced=plugin)
-            if name in self.host.backends():
-                raise InvalidRequest(
-                    f"pip did not remove '{distribution}' (pip said: {reporter.job.message})"
+            await asyncio.to_thread(pip_backends.remove_stale_builds, root, name, current)
+            with self._scratch(job) as context:
+                environment, plugins = await pip_backends.build_environment(
+                    root, name, requirement, chosen, context.workdir, reporter.message
                 )
-            reporter.message(f"removed backend '{name}' ({distribution})")
+            declared = {backend.name for plugin in plugins for backend in plugin.backends}
+            problem = next((f"plugin {p.name}: {p.error}" for p in plugins if p.error), None)
+            if problem is None and name not in declared:
+                problem = f"'{entry.distribution}' installed, but no plugin registers backend '{name}'"
+            if problem is not None:
+                await asyncio.to_thread(pip_backends.remove_environment, environment)
+                raise InvalidRequest(problem)
+            previous = backend_envs.activate(root, name, environment)
+            await self.host.backends_changed(declared | serving)
+            if previous is not None:
+                await asyncio.to_thread(pip_backends.remove_environment, previous)
+            done = "upgraded" if op == "upgrade" else "installed"
+            reporter.message(f"{done} backend '{name}' ({variant_name}) in {environment}")
 
-        return self._start(job, work, listener)
+        return self._start(job, work, listener, lock)
+
+    async def delete_backend(self, name: str, listener: Listener | None = None, force: bool = False) -> Job:
+        """Remove backend ``name``'s environment (its workers stop first)."""
+        self._refuse_server_provided(name)
+        current = backend_envs.installed(self.backends_root).get(name)
+        if current is None:
+            raise NotFound(f"no installed backend '{name}'", param="name", code="not_found")
+        lock = self._lock(name)
+        try:
+            serving = self._declared(current) | {name}
+            self._refuse_in_use(name, serving, force)
+        except BaseException:
+            lock.release()
+            raise
+        job = new_job("backend", "delete", name, str(current), cancellable=False)
+        root = self.backends_root
+
+        async def work(reporter: Reporter) -> None:
+            previous = backend_envs.deactivate(root, name)
+            await self.host.backends_changed(serving)
+            if previous is not None:
+                await asyncio.to_thread(pip_backends.remove_environment, previous)
+            await asyncio.to_thread(pip_backends.remove_stale_builds, root, name, None)
+            reporter.message(f"removed backend '{name}' ({previous})")
+
+        return self._start(job, work, listener, lock)
 
     async def upgrades(self) -> list[pip_backends.Upgrade]:
-        """Installed backends for which a gallery offers a newer version."""
+        """Installed backends (in environments of their own) for which a gallery offers a newer version."""
         available, _ = await self.available_backends()
+        own = {info.distribution for info in self.host.plugins() if info.environment is not None}
         return [
             pip_backends.Upgrade(
                 a.entry.name,
@@ -258,28 +314,63 @@ class GalleryService:
                 a.gallery,
             )
             for a in available
-            if a.installed and pip_backends.newer(a.entry.version, a.installed_version)
+            if a.entry.distribution in own and pip_backends.newer(a.entry.version, a.installed_version)
         ]
 
-    async def upgrade_backend(self, name: str, listener: Listener | None = None) -> Job:
-        """pip-install the gallery's newer version of an installed backend."""
-        plugin = pip_backends.plugin_of(self.host.plugins(), name)
-        if plugin is None:
-            raise NotFound(f"no installed backend '{name}'", param="name", code="not_found")
-        found = catalog.find(await catalog.list_backends(self.settings.backend_galleries), name, "backend")
-        entry: BackendEntry = found.entry
-        _, chosen = pip_backends.choose_variant(entry)
-        requirement = catalog.pip_target(found, chosen.pip or entry.pip)
+    def _refuse_server_provided(self, name: str, distribution: str | None = None) -> None:
+        """409 for a backend the server's own environment provides: the gallery never changes it."""
+        plugin = next(
+            (p for p in self.host.plugins() if p.environment is None and name in p.backends),
+            None,
+        )
+        dist_name = plugin.distribution if plugin else distribution
+        try:
+            dist = importlib.metadata.distribution(dist_name) if dist_name else None
+        except importlib.metadata.PackageNotFoundError:
+            dist = None
+        if plugin is None and dist is None:
+            return
+        what = f"'{dist.name}' {dist.version}" if dist else f"plugin '{name}'"
+        raise Conflict(
+            f"backend '{name}' is provided by the server's own environment ({what} in {sys.prefix}), "
+            "a development or pip install next to kernai: the gallery never replaces or removes it. "
+            f"Change it with pip in that environment, or uninstall it there to manage '{name}' here",
+            param="name",
+            code="server_environment",
+        )
+
+    def _refuse_in_use(self, name: str, backends: set[str], force: bool) -> None:
+        if force or not backends:
+            return
+        busy = self.host.busy_models(backends)
+        if busy:
+            using = ", ".join(f"'{model}' ({why})" for model, why in sorted(busy.items()))
+            raise Conflict(
+                f"backend '{name}' is in use by {using}: unpin or stop them first, or force",
+                param="force",
+                code="backend_in_use",
+            )
+
+    def _lock(self, name: str) -> pip_backends.BackendLock:
+        """This backend's lock, or 409 naming the job that holds it (in this process or another)."""
         self._refuse_busy("backend", name)
-        job = new_job("backend", "upgrade", name, found.id, cancellable=False)
+        lock = pip_backends.BackendLock(self.backends_root, name)
+        if not lock.acquire():
+            holder = next(
+                (j.uuid for j in self.store.list("backend") if j.element == name and not j.finished),
+                "in another process",
+            )
+            raise Conflict(f"backend '{name}' already has a job running ({holder})", code="job_running")
+        return lock
 
-        async def work(reporter: Reporter) -> None:
-            async with self._pip_lock:
-                await pip_backends.install(requirement, chosen, reporter.message, upgrade=True)
-            await self.host.backends_changed(replaced=plugin)
-            reporter.message(f"upgraded backend '{name}'")
-
-        return self._start(job, work, listener)
+    @staticmethod
+    def _declared(environment: Path) -> set[str]:
+        """The backends an environment's plugins declare (none when it cannot say)."""
+        try:
+            plugins = declarations(environment)
+        except UnreadableEnvironment:
+            return set()
+        return {backend.name for plugin in plugins for backend in plugin.backends}
 
     # --- running jobs -----------------------------------------------------------------------------
 
@@ -316,11 +407,18 @@ class GalleryService:
                     f"{kind} '{element}' already has a job running ({job.uuid})", code="job_running"
                 )
 
-    def _start(self, job: Job, work: Callable[[Reporter], Awaitable[None]], listener: Listener | None) -> Job:
+    def _start(
+        self,
+        job: Job,
+        work: Callable[[Reporter], Awaitable[None]],
+        listener: Listener | None,
+        lock: pip_backends.BackendLock | None = None,
+    ) -> Job:
+        """Run ``work`` as ``job``; ``lock`` (held) is released when it ends."""
         self.running[job.uuid] = job
         self.store.save(job)
         task = asyncio.get_running_loop().create_task(self._run(job, work, listener))
-        task.add_done_callback(lambda _: self._settle(job, listener))
+        task.add_done_callback(lambda _: self._settle(job, listener, lock))
         self.tasks[job.uuid] = task
         return job
 
@@ -342,8 +440,10 @@ class GalleryService:
             job.state = JobState.FAILED
             job.error = job.message = f"{type(exc).__name__}: {exc}"
 
-    def _settle(self, job: Job, listener: Listener | None) -> None:
+    def _settle(self, job: Job, listener: Listener | None, lock: pip_backends.BackendLock | None) -> None:
         """Record how the job ended (also for a job cancelled before it started)."""
+        if lock is not None:
+            lock.release()
         if not job.finished:
             self._cancelled(job)
         job.cancellable = False

@@ -30,6 +30,8 @@ class ApplyBackendRequest(_Wire):
     id: str
     variant: str | None = None
     """Force a hardware variant (``cpu``, ``cuda``, ``rocm``, ``metal``); detected when absent."""
+    force: bool = False
+    """Replace an installed backend even while a model on it is pinned or busy (its workers stop)."""
 
 
 class JobRef(_Wire):
@@ -117,6 +119,8 @@ class InstalledBackend(_Wire):
     version: str | None
     capabilities: list[str]
     description: str
+    environment: str | None = None
+    """The backend environment it runs in; ``null``: the server's own (a development or pip install)."""
 
 
 class UpgradeInfo(_Wire):

@@ -21,7 +21,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 from swagger_ui_bundle import swagger_ui_path
 
-from kernai import __version__
+from kernai import __version__, backend_envs
 from kernai.http.controllers.auth import AuthController, AuthSettingsController
 from kernai.http.controllers.health import HealthController
 from kernai.http.controllers.observability import ObservabilityController
@@ -110,7 +110,7 @@ def _openapi() -> OpenAPIConfig:
 
 def create_app(settings: Settings, registry: PluginRegistry | None = None) -> Litestar:
     """Build the app for ``settings``; models start on first use and stop with the app."""
-    registry = registry or default_registry()
+    registry = registry or default_registry(backend_envs.root(settings.data_path))
     for problem in registry.problems:
         (log.warning if problem.loaded else log.error)(problem.line())
     manager = ModelManager.open(settings, registry)

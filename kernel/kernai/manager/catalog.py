@@ -76,13 +76,14 @@ class Catalog:
         models: dict[str, ManagedModel] = {}
         for name, config in configs.items():
             current = self.models.get(name)
-            if current is not None and same_worker(current.config, config):
+            backend = self.registry.backends[config.backend]
+            if current is not None and same_worker(current.config, config) and current.backend == backend:
                 current.config = config
                 models[name] = current
             else:
                 models[name] = ManagedModel(
                     config,
-                    self.registry.backends[config.backend],
+                    backend,
                     self.settings.queue_size,
                     self.on_queue_full,
                 )

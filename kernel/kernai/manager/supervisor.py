@@ -84,7 +84,7 @@ class Supervisor:
                 assert model.worker is not None
                 return model.worker
             await self._make_room(model, deadline)
-            worker = WorkerClient(model.config, model.backend.plugin, model.log)
+            worker = WorkerClient(model.config, model.backend.plugin, model.log, model.backend.python)
             model.log(f"[kernai] starting worker for '{model.name}' (backend {model.config.backend})")
             try:
                 model.load_seconds = await worker.start(self.settings.load_timeout)

@@ -100,9 +100,13 @@ _END = object()
 class WorkerClient:
     """One running worker process and the requests in flight to it."""
 
-    def __init__(self, config: ModelConfig, plugin: str, on_log: Callable[[str], None]) -> None:
+    def __init__(
+        self, config: ModelConfig, plugin: str, on_log: Callable[[str], None], python: str = sys.executable
+    ) -> None:
         self.config = config
         self.plugin = plugin
+        self.python = python
+        """The interpreter the worker runs with: the server's, or a backend environment's."""
         self.on_log = on_log
         self.process: asyncio.subprocess.Process | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -127,9 +131,13 @@ class WorkerClient:
         """Start the process and load the model; return the load time in seconds."""
         parent, child = socket.socketpair()
         env = {**os.environ, **self.config.environment, "PYTHONUNBUFFERED": "1"}
+        if self.python != sys.executable:  # a backend environment sees its own packages and kernai only
+            for name in ("PYTHONPATH", "PYTHONHOME"):
+                env.pop(name, None)
+            env["PYTHONNOUSERSITE"] = "1"
         try:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
+                self.python,
                 "-m",
                 "kernai.worker",
                 "--plugin",

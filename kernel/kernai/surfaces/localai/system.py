@@ -22,6 +22,8 @@ class BackendInfo(Struct):
     plugin: str
     capabilities: list[str]
     description: str
+    environment: str | None = None
+    """The backend environment its workers run in; ``null``: the server's own (a development install)."""
 
 
 class LoadedModel(Struct):
@@ -70,7 +72,11 @@ class SystemController(Controller):
     async def system(self, manager: ModelManager, registry: PluginRegistry) -> SystemInfo:
         backends = [
             BackendInfo(
-                name, entry.plugin, [c.value for c in entry.backend.capabilities], entry.backend.description
+                name,
+                entry.plugin,
+                [c.value for c in entry.backend.capabilities],
+                entry.backend.description,
+                entry.environment,
             )
             for name, entry in sorted(registry.backends.items())
         ]
