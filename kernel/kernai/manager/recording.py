@@ -1,4 +1,4 @@
-"""What one served request leaves behind: inference metrics and a backend trace."""
+"""What one served request leaves behind: inference metrics, a backend trace and its tokens."""
 
 from __future__ import annotations
 
@@ -7,16 +7,23 @@ from typing import Any
 
 from kernai.capabilities import Request, capability_of
 from kernai.manager.model import ManagedModel
+from kernai.manager.token_ledger import RequestTokens, TokenLedger
 from kernai.observability.metrics import Metrics
 from kernai.observability.traces import TraceRing
 
 
 class Recorder:
-    """Records each request a model served in the metrics and the ring of backend traces."""
+    """Records each request a model served in the metrics, the ring of backend traces and the token
+    ledger."""
 
     def __init__(self, metrics: Metrics, traces: TraceRing) -> None:
         self.metrics = metrics
         self.traces = traces
+        self.tokens = TokenLedger()
+
+    def started(self, model: ManagedModel, request: Request) -> RequestTokens:
+        """A request reached the model's worker: its entry among the model's active requests."""
+        return self.tokens.begin(model.name, capability_of(request).value)
 
     def first_chunk(self, model: ManagedModel, seconds: float) -> None:
         """A stream's first chunk came ``seconds`` after the request reached the worker."""
@@ -30,10 +37,20 @@ class Recorder:
         usage: Any,
         error: BaseException | None,
         first_chunk: float | None = None,
+        entry: RequestTokens | None = None,
     ) -> None:
         """A request that began at ``begun`` (``time.perf_counter``) ended, with ``usage`` or ``error``;
-        ``first_chunk``, for a stream, is when its first chunk came."""
+        ``first_chunk``, for a stream, is when its first chunk came; ``entry`` is what :meth:`started`
+        gave."""
         seconds = time.perf_counter() - begun
+        if entry is not None:
+            self.tokens.end(
+                model.name,
+                entry,
+                getattr(usage, "prompt_tokens", None),
+                getattr(usage, "completion_tokens", None),
+                seconds,
+            )
         capability = capability_of(request).value
         self.metrics.inference.labels(model.name, capability).observe(seconds)
         if usage is not None:

@@ -166,6 +166,7 @@ class ModelManager:
         request = checked(request)
         async with self._serving(model) as worker:
             begun, error, result = time.perf_counter(), None, None
+            entry = self.recorder.started(model, request)
             try:
                 result = await worker.predict(request)
                 return result
@@ -173,7 +174,8 @@ class ModelManager:
                 error = exc
                 raise
             finally:
-                self.recorder.finished(model, request, begun, getattr(result, "usage", None), error)
+                usage = getattr(result, "usage", None)
+                self.recorder.finished(model, request, begun, usage, error, entry=entry)
 
     async def stream(
         self, name: str, request: Request, *, caller: Caller | None = None
@@ -184,18 +186,20 @@ class ModelManager:
         request = checked(request)
         async with self._serving(model) as worker:
             begun, error, usage, first = time.perf_counter(), None, None, None
+            entry = self.recorder.started(model, request)
             try:
                 async for chunk in worker.stream(request):
                     if first is None:
                         first = time.perf_counter()
                         self.recorder.first_chunk(model, first - begun)
+                    self.recorder.tokens.chunk(entry, time.perf_counter() - begun)
                     usage = getattr(chunk, "usage", None) or usage
                     yield chunk
             except BaseException as exc:
                 error = exc if not isinstance(exc, GeneratorExit) else None
                 raise
             finally:
-                self.recorder.finished(model, request, begun, usage, error, first or begun)
+                self.recorder.finished(model, request, begun, usage, error, first or begun, entry)
 
     # --- management -------------------------------------------------------------------------------
 
