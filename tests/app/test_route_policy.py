@@ -18,6 +18,7 @@ from kernai.http.routes import ROUTE_CLASS, RouteClass, is_traced, route_class
 from kernai.plugins import PluginRegistry
 from kernai.settings import Settings
 from kernai.surfaces.anthropic.errors import anthropic_shape
+from kernai.surfaces.llamactl.native_schemas import llama_server_shape
 from kernai.surfaces.locallab.errors import detail_shape
 
 PUBLIC, INFERENCE, MANAGEMENT = RouteClass.PUBLIC, RouteClass.INFERENCE, RouteClass.MANAGEMENT
@@ -52,6 +53,11 @@ POLICIES = [
     ("GET", "/api/v1/instances", MANAGEMENT, llamactl_shape, True),
     ("POST", "/api/v1/instances/echo/proxy/v1/chat/completions", MANAGEMENT, llamactl_shape, True),
     ("GET", "/api/v1/auth/keys", MANAGEMENT, llamactl_shape, False),
+    ("POST", "/api/v1/backends/llama-cpp/parse-command", MANAGEMENT, llamactl_shape, True),
+    ("GET", "/api/v1/instances/echo/proxy", MANAGEMENT, llamactl_shape, True),
+    ("POST", "/llama-cpp/echo/completion", INFERENCE, llama_server_shape, True),
+    ("GET", "/llama-cpp/echo/props", INFERENCE, llama_server_shape, True),
+    ("GET", "/llama-cpp/echo/", INFERENCE, llama_server_shape, True),
     ("GET", "/metrics", MANAGEMENT, openai_shape, False),
     ("GET", "/api/traces", MANAGEMENT, openai_shape, False),
     (None, "/ws/backend-logs/echo", MANAGEMENT, openai_shape, False),  # a WebSocket

@@ -186,6 +186,9 @@ def _error_shape_problem(path: str, body: Any) -> str | None:
         ok = isinstance(body.get("error"), str)  # llamactl; its proxy to a model passes on the route's answer
     elif path in LOCALLAB_PATHS:
         ok = isinstance(body.get("detail"), str)
+    elif path.startswith("/llama-cpp/"):  # llama-server's own routes of an instance: its shape
+        error = body.get("error")
+        ok = isinstance(error, dict) and set(error) == {"code", "message", "type"} and bool(error["message"])
     else:  # OpenAI, on /v1 and on its un-prefixed aliases
         error = body.get("error")
         ok = (

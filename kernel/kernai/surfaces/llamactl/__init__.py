@@ -1,8 +1,11 @@
-"""llamactl's management API under ``/api/v1`` (instances and their proxy, version, config, nodes): a
-default plugin. Errors are ``{"error": "..."}``; every route is a management route.
+"""llamactl's API: a default plugin. The management API under ``/api/v1`` (instances and their proxy,
+backends, version, config, nodes) answers errors as ``{"error": "..."}``; the llama-server routes of an
+instance under ``/llama-cpp/{name}/`` (:mod:`.native`) are inference routes with llama-server's errors.
 
-:mod:`.controller` serves the instances, :mod:`.proxy` an instance's own server, :mod:`.schemas` holds
-the wire structs. llamactl's API key routes (``/api/v1/auth``) are the core's.
+:mod:`.controller` serves the instances, :mod:`.proxy` an instance's own server, :mod:`.backends`
+parse-command (:mod:`.commands` parses), :mod:`.schemas` holds the wire
+structs (:mod:`.native_schemas` llama-server's). llamactl's API key routes (``/api/v1/auth``) are the
+core's.
 """
 
 from __future__ import annotations
@@ -22,8 +25,19 @@ def register_routes() -> Sequence[ControllerRouterHandler]:
 
     from kernai.http.errors import llamactl_shape
     from kernai.http.routes import RouteClass, route_opt
+    from kernai.surfaces.llamactl.backends import BackendsController
     from kernai.surfaces.llamactl.controller import InstancesController
+    from kernai.surfaces.llamactl.native import LlamaCppController
+    from kernai.surfaces.llamactl.native_schemas import llama_server_shape
     from kernai.surfaces.llamactl.proxy import InstanceProxyController
 
-    policy = route_opt(RouteClass.MANAGEMENT, errors=llamactl_shape)
-    return [Router("/api/v1", route_handlers=[InstancesController, InstanceProxyController], opt=policy)]
+    management = route_opt(RouteClass.MANAGEMENT, errors=llamactl_shape)
+    native = route_opt(RouteClass.INFERENCE, errors=llama_server_shape)
+    return [
+        Router(
+            "/api/v1",
+            route_handlers=[InstancesController, InstanceProxyController, BackendsController],
+            opt=management,
+        ),
+        Router("/", route_handlers=[LlamaCppController], opt=native),
+    ]

@@ -19,6 +19,8 @@ from kernai.surfaces.llamactl.schemas import Instance, InstanceOptions, NodeInfo
 
 NODE = "main"
 SECONDS_PER_MINUTE = 60.0
+BACKEND_ALIASES = {"llama_cpp": "llama-cpp"}
+"""llamactl's backend type names that name a kernai backend differently."""
 LIFECYCLE_KEYS = (
     "auto_restart",
     "max_restarts",
@@ -34,7 +36,7 @@ LIFECYCLE_KEYS = (
 
 def config_data(options: InstanceOptions) -> dict[str, Any]:
     """A kernai model config mapping (without ``name``) from llamactl options."""
-    data: dict[str, Any] = {"backend": options.backend_type}
+    data: dict[str, Any] = {"backend": BACKEND_ALIASES.get(options.backend_type, options.backend_type)}
     backend_options = dict(options.backend_options)
     if isinstance(model := backend_options.pop("model", None), str):
         backend_options["parameters"] = {**backend_options.get("parameters", {}), "model": model}

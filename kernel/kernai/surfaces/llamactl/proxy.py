@@ -4,7 +4,8 @@ kernai serves in-process by running its own route at ``path`` with the model set
 The request passes the gate once, as the proxy route (counted and traced once, with the proxy route's
 class); its body limit is its inner route's (the handler's ``opt`` names the path parameter), and its
 body type is checked against the inner route. A model list through the proxy lists the instance alone
-(:func:`kernai.http.scope.set_instance`), as its own server would.
+(:func:`kernai.http.scope.set_instance`), as its own server would; for a llama-cpp instance, llama-server's
+own paths (``completion``, ``tokenize``, ``props`` ...) run its ``/llama-cpp/{name}/`` routes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kernai.http.gate import Gate
 from kernai.http.routes import PROXIED_PATH, RouteClass
 from kernai.http.scope import caller_of, set_caller, set_instance
 from kernai.manager import ModelManager
+from kernai.surfaces.llamactl.native import LLAMA_CPP, NATIVE_PATHS, instance_page
 
 UNFORWARDED_HEADERS = (b"content-length", b"transfer-encoding")
 
@@ -68,8 +70,31 @@ def _replaying(app: ASGIApp, scope: Scope, body: bytes) -> ASGIApp:
     return replay
 
 
+def _inner_path(manager: ModelManager, name: str, path: str) -> str:
+    """The route a proxied path runs: llama-server's own (``/completion``, ``/props`` ...) for a llama-cpp
+    instance, else kernai's route at that path."""
+    path = "/" + path.strip("/")
+    model = manager.models.get(name)
+    if model is not None and model.config.backend == LLAMA_CPP and path.strip("/") in NATIVE_PATHS:
+        return f"/llama-cpp/{name}{path}"
+    return path
+
+
 class InstanceProxyController(Controller):
     tags = ["llamactl"]
+
+    @route(
+        "/instances/{name:str}/proxy",
+        http_method=["GET", "POST"],
+        status_code=200,
+        media_type="text/html",
+        summary="The instance's own server's root: a page for the instance (llama-server's web UI)",
+    )
+    async def proxy_root(self, name: str, manager: ModelManager, scope: Scope) -> str:
+        caller = caller_of(scope)
+        model = manager.get(name, caller=caller)
+        caller.use(name)
+        return instance_page(model)
 
     @route(
         "/instances/{name:str}/proxy/{path:path}",
@@ -85,7 +110,7 @@ class InstanceProxyController(Controller):
         once). A key this route did not need (management auth off) is checked as the instance's own
         server would: as an inference request for this instance."""
         caller = caller_of(request.scope)
-        gate, scope = _inner_route(request, "/" + path.strip("/"), caller)
+        gate, scope = _inner_route(request, _inner_path(manager, name, path), caller)
         set_instance(scope, name)
         if caller.principal is None:  # no key was needed to get here
             authenticator = gate.services.authenticator

@@ -29,6 +29,9 @@ class InstanceOptions(Struct, kw_only=True, forbid_unknown_fields=True, omit_def
     pinned: bool | None = None
     disabled: bool | None = None
     parallel: Int64 | None = None
+    ignored_flags: list[str] | None = None
+    """parse-command's note of the command's flags kernai does not honour (each with the reason); not
+    stored with the instance."""
 
 
 class Instance(Struct, kw_only=True):
@@ -56,3 +59,7 @@ class VersionInfo(Struct):
 
 class NodeInfo(Struct):
     address: str
+
+
+class ParseCommandRequest(Struct):
+    command: str

@@ -1,0 +1,244 @@
+"""llamactl's llama-cpp routes on a real server and the tiny random llama: parse-command (and creating the
+instance it describes), and llama-server's own routes under ``/llama-cpp/{name}/``, with their errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from kernai.testing import KernaiServer, ServerFactory, model_configs
+
+pytest.importorskip("kernai_llama_cpp")
+
+TINY = {"parameters": {"model": "tiny.gguf", "temperature": 0}, "context_size": 256, "threads": 1}
+HELLO_PROMPT = "<s><|user|>hello\n<|assistant|>"
+"""The tiny model's chat template applied to one user turn, ``hello``."""
+
+
+@pytest.fixture(scope="module")
+def server(kernai_server: ServerFactory) -> KernaiServer:
+    from kernai_llama_cpp.testing import shared_tiny_llama
+
+    models = {
+        "tiny.gguf": shared_tiny_llama(),
+        **model_configs({"tiny": TINY, "manual": {**TINY, "on_demand_start": False}}, backend="llama-cpp"),
+        **model_configs({"echo": {}}, backend="reference"),
+    }
+    return kernai_server(models, name="llamactl-native", plugins="reference,llama-cpp")
+
+
+@pytest.fixture()
+def http(server: KernaiServer) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client
+
+
+def parse(http: httpx.Client, backend: str, command: str) -> httpx.Response:
+    return http.post(f"/api/v1/backends/{backend}/parse-command", json={"command": command})
+
+
+# --- parse-command ---------------------------------------------------------------------------------
+
+
+def test_a_parsed_llama_server_command_creates_an_instance_that_runs(http: httpx.Client) -> None:
+    reply = parse(
+        http,
+        "llama-cpp",
+        "llama-server -m tiny.gguf -c 512 --threads 1 -ngl 99 --temp 0 -n 4 --port 8081 --jinja "
+        "--batch-size 64 --fancy-new-flag 3",
+    )
+    assert reply.status_code == 200, reply.text
+    options = reply.json()
+    assert options["backend_type"] == "llama-cpp"
+    assert options["backend_options"] == {
+        "model": "tiny.gguf",
+        "context_size": 512,
+        "threads": 1,
+        "gpu_layers": 99,
+        "parameters": {"temperature": 0.0, "max_tokens": 4},
+        "batch_size": 64,
+    }
+    ignored = "\n".join(options["ignored_flags"])
+    assert "--port" in ignored and "--jinja" in ignored and "--fancy-new-flag" in ignored
+
+    created = http.post("/api/v1/instances/parsed", json=options)
+    assert created.status_code == 201, created.text
+    try:
+        answer = http.post("/llama-cpp/parsed/completion", json={"prompt": "hello"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["tokens_predicted"] == 4  # -n 4 became the default max_tokens
+        assert answer.json()["generation_settings"]["n_ctx"] == 512
+    finally:
+        assert http.delete("/api/v1/instances/parsed").status_code == 204
+
+
+def test_shell_quoting_and_the_other_programs(http: httpx.Client) -> None:
+    quoted = parse(http, "llama-cpp", "/opt/bin/llama-server --model 'my model.gguf' \\\n  --ctx-size=2048")
+    assert quoted.json()["backend_options"] == {"model": "my model.gguf", "context_size": 2048}
+    vllm = parse(http, "vllm", "vllm serve org/model --tensor-parallel-size 2 --enforce-eager").json()
+    assert vllm["backend_type"] == "vllm"
+    assert vllm["backend_options"] == {"model": "org/model", "tensor_parallel_size": 2, "enforce_eager": True}
+    mlx = parse(http, "mlx", "mlx_lm.server --model mlx-community/m --port 8080").json()
+    assert mlx["backend_type"] == "mlx_lm" and mlx["backend_options"]["model"] == "mlx-community/m"
+
+
+@pytest.mark.parametrize(
+    ("backend", "command", "reason"),
+    [
+        ("llama-cpp", "", "empty"),
+        ("llama-cpp", "   ", "empty"),
+        ("llama-cpp", "llama-server -m 'unclosed.gguf", "No closing quotation"),
+        ("llama-cpp", "ollama serve", "Expected a llama-server"),
+        ("llama-cpp", "llama-server -m m.gguf -c", "-c needs a value"),
+        ("llama-cpp", "llama-server -m -c 4", "-m needs a value"),
+        ("llama-cpp", "llama-server -c many", "-c expects an integer"),
+        ("vllm", "vllm run x", "vllm serve"),
+        ("mlx", "llama-server -m x", "Expected a mlx_lm.server"),
+    ],
+)
+def test_a_bad_command_is_a_400_naming_the_problem(
+    http: httpx.Client, backend: str, command: str, reason: str
+) -> None:
+    reply = parse(http, backend, command)
+    assert reply.status_code == 400
+    assert reason in reply.json()["error"]
+
+
+# --- llama-server's routes -------------------------------------------------------------------------
+
+
+def test_completion_answers_as_llama_server(http: httpx.Client) -> None:
+    reply = http.post("/llama-cpp/tiny/completion", json={"prompt": "hello", "n_predict": 5, "n_probs": 2})
+    assert reply.status_code == 200, reply.text
+    answer = reply.json()
+    assert answer["tokens_predicted"] == 5 and answer["stopped_limit"] is True
+    assert answer["stop_type"] == "limit"
+    assert not answer["stopped_eos"] and not answer["stopped_word"] and answer["stopping_word"] == ""
+    assert answer["tokens_evaluated"] > 0 and answer["prompt"] == "hello"
+    timings = answer["timings"]
+    assert timings["predicted_n"] == 5 and timings["prompt_n"] == answer["tokens_evaluated"]
+    assert timings["predicted_ms"] > 0 and timings["predicted_per_second"] > 0
+    settings = answer["generation_settings"]
+    assert settings["n_predict"] == 5 and settings["temperature"] == 0
+    assert len(answer["completion_probabilities"]) == 5
+    assert len(answer["completion_probabilities"][0]["top_logprobs"]) == 2
+
+    tokens = http.post("/llama-cpp/tiny/tokenize", json={"content": "hello"}).json()["tokens"]
+    by_ids = http.post("/llama-cpp/tiny/completion", json={"prompt": tokens, "n_predict": 5}).json()
+    assert by_ids["prompt"].strip() == "hello"  # token ids become their text
+    again = {"prompt": by_ids["prompt"], "n_predict": 5}
+    as_text = http.post("/llama-cpp/tiny/completion", json=again).json()
+    assert by_ids["content"] == as_text["content"]  # temperature 0: the same prompt gives the same text
+
+
+def test_completion_streams_as_llama_server(http: httpx.Client) -> None:
+    whole = http.post("/llama-cpp/tiny/completion", json={"prompt": "hello", "n_predict": 6}).json()
+    with http.stream(
+        "POST", "/llama-cpp/tiny/completion", json={"prompt": "hello", "n_predict": 6, "stream": True}
+    ) as stream:
+        assert stream.status_code == 200 and stream.headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: ")]
+    assert all(not event["stop"] for event in events[:-1]) and events[-1]["stop"] is True
+    assert "".join(event["content"] for event in events) == whole["content"]
+    assert events[-1]["tokens_predicted"] == 6 and events[-1]["timings"]["predicted_n"] == 6
+
+
+def test_tokenize_detokenize_and_apply_template(http: httpx.Client) -> None:
+    plain = http.post("/llama-cpp/tiny/tokenize", json={"content": "hi there"}).json()["tokens"]
+    special = http.post("/llama-cpp/tiny/tokenize", json={"content": "hi there", "add_special": True}).json()
+    assert special["tokens"] == [1, *plain]  # llama-server adds BOS only when asked
+    pieces = http.post("/llama-cpp/tiny/tokenize", json={"content": "hi there", "with_pieces": True}).json()
+    assert [piece["id"] for piece in pieces["tokens"]] == plain
+    assert "".join(piece["piece"] for piece in pieces["tokens"]).strip() == "hi there"
+    text = http.post("/llama-cpp/tiny/detokenize", json={"tokens": plain}).json()["content"]
+    assert text.strip() == "hi there"
+    template = http.post(
+        "/llama-cpp/tiny/apply-template", json={"messages": [{"role": "user", "content": "hello"}]}
+    )
+    assert template.status_code == 200, template.text
+    assert template.json() == {"prompt": HELLO_PROMPT}
+
+
+def test_infill(http: httpx.Client) -> None:
+    body = {
+        "input_extra": [{"filename": "util.py", "text": "X = 1"}],
+        "input_prefix": "def f(",
+        "input_suffix": "):",
+        "n_predict": 3,
+    }
+    reply = http.post("/llama-cpp/tiny/infill", json=body)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["tokens_predicted"] == 3 and reply.json()["prompt"] == "util.py\nX = 1\ndef f("
+    assert http.post("/llama-cpp/tiny/infill", json={**body, "n_predict": "x"}).status_code == 400
+
+
+def test_embeddings(http: httpx.Client) -> None:
+    reply = http.post("/llama-cpp/tiny/embeddings", json={"content": ["a b", "c"]})
+    assert reply.status_code == 200, reply.text
+    items = reply.json()
+    assert [item["index"] for item in items] == [0, 1]
+    assert len(items[0]["embedding"]) == 1 and len(items[0]["embedding"][0]) == 64  # the tiny model's width
+
+
+def test_props_slots_metrics_and_the_page(http: httpx.Client) -> None:
+    http.post("/llama-cpp/tiny/completion", json={"prompt": "count me", "n_predict": 3})
+    props = http.get("/llama-cpp/tiny/props")
+    assert props.status_code == 200, props.text
+    facts = props.json()
+    assert facts["n_ctx"] == 256 and facts["default_generation_settings"]["n_ctx"] == 256
+    assert facts["total_slots"] >= 1 and facts["model_path"] == "tiny.gguf"
+    assert facts["chat_template"].startswith("{{ bos_token }}")
+    slots = http.get("/llama-cpp/tiny/slots").json()
+    assert len(slots) == facts["total_slots"] and slots[0]["n_ctx"] == 256
+    assert slots[0]["is_processing"] is False
+    metrics = http.get("/llama-cpp/tiny/metrics")
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    rows = [line.split() for line in metrics.text.splitlines() if not line.startswith("#")]
+    counted = {name: float(value) for name, value in rows}
+    assert counted["llamacpp:tokens_predicted_total"] >= 3 and counted["llamacpp:prompt_tokens_total"] > 0
+    page = http.get("/llama-cpp/tiny/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "tiny" in page.text
+    proxy_root = http.get("/api/v1/instances/tiny/proxy")
+    assert proxy_root.status_code == 200 and "tiny" in proxy_root.text
+    assert http.get("/api/v1/instances/ghost/proxy").json() == {"error": "The model 'ghost' does not exist"}
+
+
+def test_the_instance_proxy_runs_llama_servers_own_routes(http: httpx.Client) -> None:
+    """llamactl's documented example: ``POST .../proxy/completion`` reaches the instance's llama-server."""
+    direct = http.post("/llama-cpp/tiny/completion", json={"prompt": "hello", "n_predict": 4}).json()
+    proxied = http.post("/api/v1/instances/tiny/proxy/completion", json={"prompt": "hello", "n_predict": 4})
+    assert proxied.status_code == 200, proxied.text
+    assert proxied.json()["content"] == direct["content"] and proxied.json()["tokens_predicted"] == 4
+    assert http.get("/api/v1/instances/tiny/proxy/props").json()["n_ctx"] == 256
+
+
+def errors(reply: httpx.Response) -> dict[str, Any]:
+    body = reply.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "type"}, body
+    assert body["error"]["code"] == reply.status_code
+    return dict(body["error"])
+
+
+def test_errors_in_llama_servers_shape(http: httpx.Client) -> None:
+    assert http.post("/llama-cpp/ghost/completion", json={"prompt": "x"}).status_code == 404
+    errors(http.post("/llama-cpp/ghost/completion", json={"prompt": "x"}))
+    wrong = http.post("/llama-cpp/echo/completion", json={"prompt": "x"})
+    assert wrong.status_code == 400 and "not llama-cpp" in errors(wrong)["message"]
+    assert http.get("/llama-cpp/echo/props").status_code == 400
+    stopped = http.post("/llama-cpp/manual/completion", json={"prompt": "x", "n_predict": 2})
+    assert stopped.status_code == 503, stopped.text
+    errors(stopped)
+    assert http.get("/llama-cpp/manual/slots").status_code == 503
+    assert http.post("/llama-cpp/tiny/completion", json={"n_predict": 2}).status_code == 400
+    assert errors(http.post("/llama-cpp/tiny/completion", json={"prompt": "x", "n_probs": -1}))["code"] == 400
+    assert http.post("/llama-cpp/tiny/detokenize", json={"tokens": [10**9]}).status_code == 400
+    assert http.post("/llama-cpp/tiny/embeddings", json={}).status_code == 400
+    rerank = http.post("/llama-cpp/tiny/reranking", json={"query": "q", "documents": ["a"]})
+    assert rerank.status_code == 400 and "rerank" in errors(rerank)["message"]
+    changed = http.post("/llama-cpp/tiny/props", json={"default_generation_settings": {}})
+    assert changed.status_code == 501 and "--props" in errors(changed)["message"]
