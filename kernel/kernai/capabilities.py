@@ -196,6 +196,8 @@ class CompletionResult(_Base, tag="completion"):
     finish_reason: str = "stop"
     usage: Usage = field(default_factory=Usage)
     logprobs: list[TokenLogprob] | None = None
+    stop_sequence: str | None = None
+    """The entry of ``sampling.stop`` that ended generation, when the backend knows it."""
 
 
 class CompletionChunk(_Base, tag="completion"):
@@ -203,6 +205,7 @@ class CompletionChunk(_Base, tag="completion"):
     finish_reason: str | None = None
     usage: Usage | None = None
     logprobs: list[TokenLogprob] | None = None
+    stop_sequence: str | None = None
 
 
 # --- embeddings and tokens -----------------------------------------------------------------------

@@ -200,7 +200,7 @@ class _Generation:
             self.predicted += 1
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
-        self.stop_sequence = getattr(chunk, "stop_sequence", None) or self.stop_sequence
+        self.stop_sequence = chunk.stop_sequence or self.stop_sequence
         if chunk.usage is not None:
             self.prompt_tokens, self.predicted = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
 
