@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
+import yaml
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from kernai.testing import KernaiServer, ServerFactory, model_configs
@@ -56,10 +58,38 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     launched.close()
 
 
+def local_gallery(folder: Path) -> Path:
+    """A model gallery on disk: ``tiny-echo``, a reference-backend model, its 2 MB file a ``file://`` URI."""
+    weights = folder / "tiny-echo.bin"
+    weights.write_bytes(hashlib.sha512(b"tiny-echo").digest() * 32768)
+    entry = {
+        "name": "tiny-echo",
+        "description": "An echo model for the UI's tests",
+        "backend": "reference",
+        "tags": ["test", "echo"],
+        "size": "2MB",
+        "files": [
+            {
+                "filename": "tiny-echo.bin",
+                "uri": weights.as_uri(),
+                "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+            }
+        ],
+    }
+    index = folder / "index.yaml"
+    index.write_text(yaml.safe_dump([entry]))
+    return index
+
+
 @pytest.fixture(scope="session")
-def ui_server(kernai_server: ServerFactory) -> KernaiServer:
-    """The tiny llama GGUF (llama-cpp) and an echo model (the reference backend)."""
-    return kernai_server({"tiny.gguf": shared_tiny_llama(), **TEXT_MODELS}, plugins="llama-cpp,reference")
+def ui_server(kernai_server: ServerFactory, tmp_path_factory: pytest.TempPathFactory) -> KernaiServer:
+    """The tiny llama GGUF (llama-cpp), an echo model (the reference backend) and a local model gallery."""
+    index = local_gallery(tmp_path_factory.mktemp("gallery"))
+    return kernai_server(
+        {"tiny.gguf": shared_tiny_llama(), **TEXT_MODELS},
+        plugins="llama-cpp,reference",
+        settings={"galleries": [{"name": "local", "url": str(index)}]},
+    )
 
 
 @pytest.fixture(scope="session")
