@@ -14,55 +14,75 @@ import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import yaml
-from msgspec import Struct, field
+from msgspec import Meta, Struct, field
 
 from kernai.backends import Backend
 from kernai.environment import check_environment
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")
 CONFIG_SUFFIXES = (".yaml", ".yml")
+SECTIONS = {
+    "general": "Name, backend, description",
+    "llm": "How the backend loads the model (context, threads, GPU layers, backend options)",
+    "parameters": "The model file and the default sampling settings",
+    "lifecycle": "When the worker starts, stops and restarts",
+}
+"""The sections of a model config's keys (LocalAI's config-metadata groups keys the same way)."""
+
+
+def _field(section: str, description: str) -> Meta:
+    return Meta(description=description, extra={"section": section})
 
 
 class ModelParameters(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """``parameters:``: the model file and the default sampling settings."""
 
-    model: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    min_p: float | None = None
-    max_tokens: int | None = None
-    seed: int | None = None
-    repeat_penalty: float | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
+    model: Annotated[str | None, _field("parameters", "The model file, relative to the models dir.")] = None
+    temperature: Annotated[float | None, _field("parameters", "Default sampling temperature.")] = None
+    top_p: Annotated[float | None, _field("parameters", "Default nucleus sampling probability.")] = None
+    top_k: Annotated[int | None, _field("parameters", "Default top-k sampling.")] = None
+    min_p: Annotated[float | None, _field("parameters", "Default min-p sampling.")] = None
+    max_tokens: Annotated[int | None, _field("parameters", "Default limit of generated tokens.")] = None
+    seed: Annotated[int | None, _field("parameters", "Default random seed.")] = None
+    repeat_penalty: Annotated[float | None, _field("parameters", "Default repetition penalty.")] = None
+    presence_penalty: Annotated[float | None, _field("parameters", "Default presence penalty.")] = None
+    frequency_penalty: Annotated[float | None, _field("parameters", "Default frequency penalty.")] = None
 
 
 class ModelConfig(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    """A validated model config. ``options``, ``source`` and ``model_path`` are filled by the loader."""
+    """A validated model config. ``options``, ``source`` and ``model_path`` are filled by the loader.
 
-    name: str
-    backend: str
-    description: str = ""
-    parameters: ModelParameters = field(default_factory=ModelParameters)
-    context_size: int | None = None
-    threads: int | None = None
-    gpu_layers: int | None = None
-    embeddings: bool = False
+    Each key's ``Meta`` gives its description and its section (``extra["section"]``), from which
+    LocalAI's config-metadata route is generated."""
+
+    name: Annotated[str, _field("general", "The model's name, as requests name it.")]
+    backend: Annotated[str, _field("general", "The backend that serves the model.")]
+    description: Annotated[str, _field("general", "A line about the model.")] = ""
+    parameters: Annotated[ModelParameters, _field("parameters", "The model file and sampling defaults.")] = (
+        field(default_factory=ModelParameters)
+    )
+    context_size: Annotated[
+        int | None, _field("llm", "Context length in tokens (the backend's default if unset).")
+    ] = None
+    threads: Annotated[int | None, _field("llm", "CPU threads (the backend's default if unset).")] = None
+    gpu_layers: Annotated[int | None, _field("llm", "Layers to offload to the GPU.")] = None
+    embeddings: Annotated[bool, _field("llm", "Load the model for embeddings.")] = False
     # lifecycle
-    disabled: bool = False
-    pinned: bool = False
-    on_demand_start: bool = True
-    idle_timeout: float | None = None
-    auto_restart: bool = True
-    max_restarts: int = 3
-    restart_delay: float = 1.0
-    parallel: int = 1
-    environment: dict[str, str] = field(default_factory=dict)
+    disabled: Annotated[bool, _field("lifecycle", "Refuse requests and never load.")] = False
+    pinned: Annotated[bool, _field("lifecycle", "Never evicted or unloaded when idle.")] = False
+    on_demand_start: Annotated[bool, _field("lifecycle", "Start the worker on the first request.")] = True
+    idle_timeout: Annotated[float | None, _field("lifecycle", "Seconds idle before the worker stops.")] = None
+    auto_restart: Annotated[bool, _field("lifecycle", "Restart the worker after a crash.")] = True
+    max_restarts: Annotated[int, _field("lifecycle", "Restarts in a row before the model fails.")] = 3
+    restart_delay: Annotated[float, _field("lifecycle", "Seconds before a restart.")] = 1.0
+    parallel: Annotated[int, _field("lifecycle", "Requests served at once (backends that can).")] = 1
+    environment: Annotated[dict[str, str], _field("lifecycle", "Environment variables of the worker.")] = (
+        field(default_factory=dict)
+    )
     # filled by the loader
     options: dict[str, Any] = field(default_factory=dict)
     source: str | None = None

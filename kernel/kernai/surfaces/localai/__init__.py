@@ -3,7 +3,8 @@
 Inference: ``/v1/tokenize`` and ``/v1/detokenize`` (:mod:`.tokenize`), ``/tts`` and ElevenLabs' text to
 speech (:mod:`.speech`), ``/vad`` (:mod:`.vad`), ``/v1/rerank`` (:mod:`.rerank`), ``/v1/detection``
 (:mod:`.detection`). Management: ``/system``, ``/backend/monitor``, ``/backend/shutdown``
-(:mod:`.system`) and the model switches under ``/api/models`` (:mod:`.lifecycle`). Errors are OpenAI's
+(:mod:`.system`), the model switches under ``/api/models`` (:mod:`.lifecycle`) and config editing
+and metadata (:mod:`.config_edit`). Errors are OpenAI's
 shape, as LocalAI's; :mod:`.schemas` holds the wire structs.
 """
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_routes() -> Sequence[ControllerRouterHandler]:
+    from kernai.surfaces.localai.config_edit import ConfigEditController
     from kernai.surfaces.localai.detection import DetectionController
     from kernai.surfaces.localai.lifecycle import LifecycleController
     from kernai.surfaces.localai.rerank import RerankController
@@ -31,6 +33,7 @@ def register_routes() -> Sequence[ControllerRouterHandler]:
     return [
         SystemController,
         LifecycleController,
+        ConfigEditController,
         TokenizeController,
         SpeechController,
         VADController,
