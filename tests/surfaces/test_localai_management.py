@@ -23,7 +23,7 @@ def server(kernai_server: ServerFactory) -> KernaiServer:
     models = {
         "tiny.gguf": shared_tiny_llama(),
         **model_configs({"tiny": TINY, "edited": TINY}, backend="llama-cpp"),
-        **model_configs({"echo": {}}, backend="reference"),
+        **model_configs({"echo": {}, "slow-echo": {"delay": 0.05}}, backend="reference"),
     }
     return kernai_server(models, name="localai-management", plugins="reference,llama-cpp")
 
@@ -170,3 +170,78 @@ def test_autocomplete_providers(http: httpx.Client) -> None:
     assert "tiny" in values("models:embeddings") and "tiny" not in values("models:tts")
     assert values("models:transcript") == [] and values("models:vad") == []
     assert http.get("/api/models/config-metadata/autocomplete/nope").status_code == 404
+
+
+# --- token metrics ----------------------------------------------------------------------------------
+
+
+def test_token_metrics_of_the_last_and_active_requests(http: httpx.Client) -> None:
+    body = {"model": "tiny", "prompt": "count", "max_tokens": 5, "temperature": 0}
+    usage = http.post("/v1/completions", json=body).json()["usage"]
+    with http.stream("POST", "/v1/completions", json={**body, "stream": True}) as stream:
+        assert stream.status_code == 200
+        stream.read()
+    metrics = http.get("/tokenMetrics", params={"model": "tiny"})
+    assert metrics.status_code == 200, metrics.text
+    tiny = metrics.json()["tiny"]
+    last = tiny["last"]
+    assert last["capability"] == "completion"
+    assert last["prompt_tokens"] == usage["prompt_tokens"] and last["generated_tokens"] == 5
+    assert last["time_to_first_token_ms"] > 0 and last["tokens_per_second"] > 0 and last["duration_ms"] > 0
+    assert tiny["requests"] >= 2 and tiny["generated_tokens"] >= 10 and tiny["active"] == []
+    everything = http.get("/v1/tokenMetrics").json()
+    assert {"tiny", "edited", "echo"} <= set(everything) and everything["tiny"]["requests"] == tiny[
+        "requests"
+    ]
+    by_body = http.request("GET", "/tokenMetrics", json={"model": "tiny"}).json()  # LocalAI sends a body
+    assert set(by_body) == {"tiny"}
+    assert http.get("/tokenMetrics", params={"model": "ghost"}).status_code == 404
+
+
+def test_token_metrics_show_a_request_in_flight(http: httpx.Client) -> None:
+    body = {
+        "model": "slow-echo",
+        "messages": [{"role": "user", "content": " ".join(["w"] * 40)}],
+        "stream": True,
+    }
+    with http.stream("POST", "/v1/chat/completions", json=body) as stream:
+        lines = stream.iter_lines()
+        next(line for line in lines if line.startswith("data: "))
+        active = http.get("/tokenMetrics", params={"model": "slow-echo"}).json()["slow-echo"]["active"]
+        for _ in lines:
+            pass
+    assert len(active) == 1 and active[0]["capability"] == "chat" and active[0]["generated_tokens"] >= 1
+    assert active[0]["time_to_first_token_ms"] is not None
+
+
+# --- API instructions -------------------------------------------------------------------------------
+
+
+def test_api_instructions_are_generated_from_the_openapi_document(http: httpx.Client) -> None:
+    index = http.get("/api/instructions").json()
+    names = {area["name"]: area for area in index["instructions"]}
+    assert {"localai", "llamactl", "llama-cpp", "openai"} <= set(names)
+    assert (
+        names["llama-cpp"]["url"] == "/api/instructions/llama-cpp" and names["llama-cpp"]["operations"] >= 12
+    )
+    guide = http.get("/api/instructions/llama-cpp")
+    assert guide.status_code == 200 and guide.headers["content-type"].startswith("text/markdown")
+    assert "## POST /llama-cpp/{name}/completion" in guide.text
+    assert "- `prompt` (" in guide.text and "curl -X POST http://" in guide.text
+    fragment = http.get("/api/instructions/localai", params={"format": "json"}).json()
+    assert fragment["name"] == "localai" and fragment["tags"] == ["localai"]
+    assert "/api/models/config-json/{name}" in fragment["swagger_fragment"]["paths"]
+    schemas = fragment["swagger_fragment"]["components"]["schemas"]
+    assert all(ref.rsplit("/", 1)[-1] in schemas for ref in _refs(fragment["swagger_fragment"]["paths"]))
+    missing = http.get("/api/instructions/nope")
+    assert missing.status_code == 404 and "error" in missing.json()
+    assert http.get("/api/instructions/localai", params={"format": "xml"}).status_code == 400
+
+
+def _refs(value: object) -> list[str]:
+    if isinstance(value, dict):
+        found = [value["$ref"]] if isinstance(value.get("$ref"), str) else []
+        return found + [ref for item in value.values() for ref in _refs(item)]
+    if isinstance(value, list):
+        return [ref for item in value for ref in _refs(item)]
+    return []

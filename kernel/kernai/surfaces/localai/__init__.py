@@ -4,7 +4,8 @@ Inference: ``/v1/tokenize`` and ``/v1/detokenize`` (:mod:`.tokenize`), ``/tts`` 
 speech (:mod:`.speech`), ``/vad`` (:mod:`.vad`), ``/v1/rerank`` (:mod:`.rerank`), ``/v1/detection``
 (:mod:`.detection`). Management: ``/system``, ``/backend/monitor``, ``/backend/shutdown``
 (:mod:`.system`), the model switches under ``/api/models`` (:mod:`.lifecycle`) and config editing
-and metadata (:mod:`.config_edit`). Errors are OpenAI's
+and metadata (:mod:`.config_edit`), ``/tokenMetrics`` (:mod:`.token_metrics`) and the API guides
+under ``/api/instructions`` (:mod:`.instructions`). Errors are OpenAI's
 shape, as LocalAI's; :mod:`.schemas` holds the wire structs.
 """
 
@@ -23,10 +24,12 @@ if TYPE_CHECKING:
 def register_routes() -> Sequence[ControllerRouterHandler]:
     from kernai.surfaces.localai.config_edit import ConfigEditController
     from kernai.surfaces.localai.detection import DetectionController
+    from kernai.surfaces.localai.instructions import InstructionsController
     from kernai.surfaces.localai.lifecycle import LifecycleController
     from kernai.surfaces.localai.rerank import RerankController
     from kernai.surfaces.localai.speech import SpeechController
     from kernai.surfaces.localai.system import SystemController
+    from kernai.surfaces.localai.token_metrics import TokenMetricsController
     from kernai.surfaces.localai.tokenize import TokenizeController
     from kernai.surfaces.localai.vad import VADController
 
@@ -34,6 +37,8 @@ def register_routes() -> Sequence[ControllerRouterHandler]:
         SystemController,
         LifecycleController,
         ConfigEditController,
+        TokenMetricsController,
+        InstructionsController,
         TokenizeController,
         SpeechController,
         VADController,

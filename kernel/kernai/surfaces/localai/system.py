@@ -51,7 +51,7 @@ class Message(Struct):
     message: str
 
 
-async def _model_from(request: Request[Any, Any, Any], model: str | None) -> str:
+async def model_from(request: Request[Any, Any, Any], model: str | None) -> str:
     """LocalAI sends ``{"model": ...}`` as a body even on GET; a query parameter works too."""
     if model:
         return model
@@ -91,7 +91,7 @@ class SystemController(Controller):
     async def monitor(
         self, request: Request[Any, Any, Any], manager: ModelManager, model: str | None = None
     ) -> dict[str, Any]:
-        return await manager.monitor(await _model_from(request, model))
+        return await manager.monitor(await model_from(request, model))
 
     @post(["/backend/shutdown", "/v1/backend/shutdown"], summary="Stop a model's worker", status_code=200)
     async def shutdown(self, data: ModelRef, manager: ModelManager) -> Message:
