@@ -91,7 +91,9 @@ def _value(handle: BinaryIO, kind: GGUFValueType) -> Any:
         if item in SCALARS:  # fixed size: read in one go
             fmt = SCALARS[item]
             data = handle.read(struct.calcsize(fmt) * count)
-            return list(struct.unpack(f"<{count}{fmt[1]}", data)) if count <= KEPT_ARRAY else count
+            if len(data) != struct.calcsize(fmt) * count:
+                raise InvalidGGUF("the file ends inside its header")
+            return list(struct.unpack(f"<{count}{fmt[1]}", data))
         return [_value(handle, item) for _ in range(count)]
     if kind not in SCALARS:
         raise InvalidGGUF(f"unknown value type {kind}")

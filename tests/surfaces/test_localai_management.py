@@ -245,3 +245,25 @@ def _refs(value: object) -> list[str]:
     if isinstance(value, list):
         return [ref for item in value for ref in _refs(item)]
     return []
+
+
+# --- VRAM estimate (gemma against llama.cpp's own buffers: test_vram_estimate.py) ------------------
+
+
+def test_vram_estimate_of_the_tiny_model_and_its_errors(http: httpx.Client) -> None:
+    reply = http.post("/api/models/vram-estimate", json={"model": "tiny", "context_size": 256})
+    assert reply.status_code == 200, reply.text
+    tiny = reply.json()
+    # 2 layers x 256 cells x 4 KV heads x (16 + 16) x 2 bytes; 533 760 bytes of F32 tensors
+    assert tiny["kvCacheBytes"] == 2 * 256 * 4 * 32 * 2 and tiny["sizeBytes"] == 533760
+    assert tiny["model_max_context"] == 1024 and tiny["sizeDisplay"] == "533.8 KB"
+    assert tiny["vramBytes"] == tiny["weightsVramBytes"] + tiny["kvCacheBytes"] + tiny["computeBytes"]
+    assert http.post("/api/models/vram-estimate", json={"model": "ghost"}).status_code == 404
+    no_file = http.post("/api/models/vram-estimate", json={"model": "echo"})
+    assert no_file.status_code == 400 and no_file.json()["error"]["param"] == "model"
+    bits = http.post("/api/models/vram-estimate", json={"model": "tiny", "kv_quant_bits": 5})
+    assert bits.status_code == 400 and bits.json()["error"]["param"] == "kv_quant_bits"
+    assert (
+        http.post("/api/models/vram-estimate", json={"model": "tiny", "context_size": 0}).status_code == 400
+    )
+    assert http.post("/api/models/vram-estimate", json={}).status_code == 400
