@@ -163,7 +163,7 @@ def build_wheel(
 ) -> Path:
     """A minimal but valid wheel holding ``files`` (paths inside the wheel), requiring ``requires``, with
     ``plugins`` (entry-point name -> module) in the ``kernai`` group."""
-    dist_info = f"{name}-{version}.dist-info"
+    dist_info = f"{name.replace('-', '_')}-{version}.dist-info"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     metadata += "".join(f"Requires-Dist: {requirement}\n" for requirement in requires)
     if plugins:
@@ -180,7 +180,7 @@ def build_wheel(
         b"Tag: py3-none-any\n",
     }
     record = "".join(f"{path},,\n" for path in members) + f"{dist_info}/RECORD,,\n"
-    path = folder / f"{name}-{version}-py3-none-any.whl"
+    path = folder / f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
         for member, data in members.items():
             wheel.writestr(member, data)
@@ -317,7 +317,7 @@ class Gallery:
 
     def env(self) -> dict[str, str]:
         return {
-            "KERNAI_LOAD_PLUGINS": "reference,gallery-echo",
+            "KERNAI_LOAD_PLUGINS": "reference,gallery-echo,reference-copy,safe-echo,pin-one,pin-two",
             "KERNAI_GALLERIES": json.dumps(
                 [{"name": n, "url": str(i), "trusted": n == "mirror"} for n, i in self.indexes.items()]
             ),

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from msgspec import Struct
+from packaging.utils import canonicalize_name
 
 from kernai import backend_envs
 from kernai.backend_envs.declarations import UnreadableEnvironment, declarations
@@ -116,13 +117,17 @@ class GalleryService:
 
     async def available_backends(self) -> tuple[list[AvailableBackend], dict[str, str]]:
         listing = await catalog.list_backends(self.settings.backend_galleries)
-        versions = {info.distribution: info.version for info in self.host.plugins() if info.distribution}
+        versions = {
+            canonicalize_name(info.distribution): info.version
+            for info in self.host.plugins()
+            if info.distribution
+        }
         found = [
             AvailableBackend(
                 f.id,
                 f.gallery.name,
-                f.entry.distribution in versions,
-                versions.get(f.entry.distribution),
+                canonicalize_name(f.entry.distribution) in versions,
+                versions.get(canonicalize_name(f.entry.distribution)),
                 f.entry,
             )
             for f in listing.found
@@ -304,7 +309,11 @@ class GalleryService:
     async def upgrades(self) -> list[pip_backends.Upgrade]:
         """Installed backends (in environments of their own) for which a gallery offers a newer version."""
         available, _ = await self.available_backends()
-        own = {info.distribution for info in self.host.plugins() if info.environment is not None}
+        own = {
+            canonicalize_name(info.distribution)
+            for info in self.host.plugins()
+            if info.environment is not None and info.distribution
+        }
         return [
             pip_backends.Upgrade(
                 a.entry.name,
@@ -314,7 +323,8 @@ class GalleryService:
                 a.gallery,
             )
             for a in available
-            if a.entry.distribution in own and pip_backends.newer(a.entry.version, a.installed_version)
+            if canonicalize_name(a.entry.distribution) in own
+            and pip_backends.newer(a.entry.version, a.installed_version)
         ]
 
     def _refuse_server_provided(self, name: str, distribution: str | None = None) -> None:
