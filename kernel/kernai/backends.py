@@ -69,6 +69,10 @@ class Backend(Struct, frozen=True, kw_only=True):
     """``"module:function"`` that ``kernai doctor`` calls as ``function(folder)``: it writes the
     backend's smallest model into ``folder`` and returns a :class:`SelfTest`. The doctor then loads
     it in a worker and runs one request, as a server would."""
+    facts: str | None = None
+    """``"module:function"`` returning a :class:`kernai.backend_facts.BackendFacts` (engine versions, build
+    flags, compute devices); the server calls it in a short subprocess of the backend's interpreter, so
+    the engine is never imported in the server process."""
 
     def option(self, name: str) -> BackendOption | None:
         return next((option for option in self.options if option.name == name), None)
