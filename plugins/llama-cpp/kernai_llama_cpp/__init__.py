@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
+
 from kernai import Backend, SelfTest, hookimpl, model_hooks
 from kernai_llama_cpp.options import BACKEND
 
 
 @hookimpl
 def register_backends(register: Callable[[Backend], None]) -> None:
-    register(BACKEND)
+    register(msgspec.structs.replace(BACKEND, facts="kernai_llama_cpp.facts:facts"))
 
 
 def selftest(folder: Path) -> SelfTest:
