@@ -242,3 +242,31 @@ def test_errors_in_llama_servers_shape(http: httpx.Client) -> None:
     assert rerank.status_code == 400 and "rerank" in errors(rerank)["message"]
     changed = http.post("/llama-cpp/tiny/props", json={"default_generation_settings": {}})
     assert changed.status_code == 501 and "--props" in errors(changed)["message"]
+
+
+# --- backend facts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["/api/v1/backends/llama-cpp", "/api/v1/server"])
+def test_help_version_and_devices_of_the_llama_cpp_backend(http: httpx.Client, prefix: str) -> None:
+    import llama_cpp  # the test may import the engine; the server reads it in a subprocess
+
+    help_text = http.get(f"{prefix}/help")
+    assert help_text.status_code == 200 and help_text.headers["content-type"].startswith("text/plain")
+    assert "  batch_size (integer, default 512): " in help_text.text
+    assert (
+        "  context_size (integer): " in help_text.text
+        and "  -c, --ctx-size -> context_size" in help_text.text
+    )
+    version = http.get(f"{prefix}/version")
+    assert version.status_code == 200, version.text
+    assert f"llama-cpp-python {llama_cpp.__version__}\n" in version.text and "\nbuild: " in version.text
+    facts = http.get(f"{prefix}/version", params={"format": "json"}).json()
+    assert facts["versions"]["llama-cpp-python"] == llama_cpp.__version__ and "ggml" in facts["versions"]
+    assert facts["build"]["gpu_offload"] == str(int(llama_cpp.llama_supports_gpu_offload()))
+    devices = http.get(f"{prefix}/devices", params={"format": "json"}).json()
+    cpu = next(device for device in devices if device["type"] == "cpu")
+    assert cpu["name"] == "CPU" and cpu["memory_total"] > 0
+    listed = http.get(f"{prefix}/devices").text
+    assert listed.startswith("Available devices:\n  CPU: ") and "MiB free)" in listed
+    assert http.get(f"{prefix}/devices", params={"format": "yaml"}).status_code == 400

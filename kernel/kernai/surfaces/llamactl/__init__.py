@@ -25,7 +25,7 @@ def register_routes() -> Sequence[ControllerRouterHandler]:
 
     from kernai.http.errors import llamactl_shape
     from kernai.http.routes import RouteClass, route_opt
-    from kernai.surfaces.llamactl.backends import BackendsController
+    from kernai.surfaces.llamactl.backends import BackendFactsController, BackendsController
     from kernai.surfaces.llamactl.controller import InstancesController
     from kernai.surfaces.llamactl.native import LlamaCppController
     from kernai.surfaces.llamactl.native_schemas import llama_server_shape
@@ -36,7 +36,12 @@ def register_routes() -> Sequence[ControllerRouterHandler]:
     return [
         Router(
             "/api/v1",
-            route_handlers=[InstancesController, InstanceProxyController, BackendsController],
+            route_handlers=[
+                InstancesController,
+                InstanceProxyController,
+                BackendsController,
+                BackendFactsController,
+            ],
             opt=management,
         ),
         Router("/", route_handlers=[LlamaCppController], opt=native),
