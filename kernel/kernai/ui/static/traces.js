@@ -24,7 +24,8 @@
   function draw(name, values, label) {
     const svg = $(`c-${name}`);
     const max = Math.max(...values, 1e-9);
-    const points = values.map((v, i) => `${(i / (SAMPLES - 1)) * 300},${100 - (v / max) * 95}`).join(" ");
+    const step = 300 / Math.max(values.length - 1, 1);
+    const points = values.map((v, i) => `${i * step},${100 - (v / max) * 95}`).join(" ");
     svg.replaceChildren(document.createElementNS("http://www.w3.org/2000/svg", "polyline"));
     svg.firstChild.setAttribute("points", points);
     $(`v-${name}`).textContent = values.length ? label(values[values.length - 1]) : "—";
