@@ -53,7 +53,9 @@ def env(site: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def server(site: Path, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernaiServer]:
+def server(
+    site: Path, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KernaiServer]:
     root = tmp_path_factory.mktemp("server")
     (root / "models").mkdir()
     (root / "models" / "echo.yaml").write_text("name: echo\nbackend: reference\n")
