@@ -173,3 +173,13 @@ def test_converter_does_not_import_torch(minilm_dir: Path, tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     assert (tmp_path / "minilm.gguf").stat().st_size > 10_000_000
+
+
+def test_llamactls_reranking_paths_answer_as_rerank(server: KernaiServer) -> None:
+    body = {"model": "tiny-cross-encoder", "query": QUERY, "documents": PASSAGES[:3]}
+    expected = rerank(server, **body).json()["results"]
+    with server.client() as client:
+        for path in ("/v1/reranking", "/reranking"):
+            response = client.post(path, json=body)
+            assert response.status_code == 200, response.text
+            assert response.json()["results"] == expected

@@ -23,7 +23,7 @@ class RerankController(Controller):
 
     opt = route_opt(RouteClass.INFERENCE)
 
-    @post(["/v1/rerank", "/rerank"], status_code=200)
+    @post(["/v1/rerank", "/rerank", "/v1/reranking", "/reranking"], status_code=200)
     async def rerank(self, data: RerankRequestWire, manager: ModelManager, scope: Scope) -> RerankResponse:
         caller = caller_of(scope)
         texts = [d if isinstance(d, str) else d.text for d in data.documents]
