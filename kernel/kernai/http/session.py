@@ -39,7 +39,7 @@ def csrf_token(key: str) -> str:
 def cookie_value(key: str) -> str:
     """The session cookie's value for ``key``: the key in base64url, so that any key a config may hold
     (spaces, quotes, non-ASCII) is a valid cookie value."""
-    return base64.urlsafe_b64encode(key.encode()).decode()
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")  # "=" would make browsers quote it
 
 
 def cookie_key(scope: Scope) -> str | None:
@@ -56,7 +56,7 @@ def cookie_key(scope: Scope) -> str | None:
     if morsel is None or not morsel.value:
         return None
     try:
-        return base64.urlsafe_b64decode(morsel.value.encode()).decode()
+        return base64.urlsafe_b64decode(morsel.value + "=" * (-len(morsel.value) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
 
