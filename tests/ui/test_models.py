@@ -41,3 +41,26 @@ def test_pin_disable_and_enable_a_model(page: Page) -> None:
     row.get_by_role("button", name="Enable tiny").click()
     expect(row.locator(".tag", has_text="disabled")).to_have_count(0)
     expect(row.get_by_role("button", name="Load tiny")).to_be_enabled()
+
+
+def test_edit_a_models_config_with_a_refused_value_shown_at_its_field(page: Page) -> None:
+    page.goto("/ui/models")
+    row = page.locator('tr[data-model="echo"]')
+    row.get_by_role("button", name="Config of echo").click()
+    panel = page.locator("#config-panel")
+    expect(panel.get_by_role("heading")).to_have_text("Config of echo")
+    expect(panel.locator('[data-path="delay"]')).to_be_visible()  # the reference backend's own option
+    expect(panel.locator('[data-path="beam_size"]')).to_have_count(0)  # whisper's is not for it
+    panel.locator('[data-path="threads"]').fill("1.5")
+    panel.get_by_role("button", name="Save").click()
+    expect(panel.locator('[data-error-for="threads"]')).to_contain_text("threads")
+    panel.locator('[data-path="threads"]').fill("2")
+    panel.locator('[data-path="environment"]').fill('{"LD_PRELOAD": "/tmp/x.so"}')
+    panel.get_by_role("button", name="Save").click()
+    expect(panel.locator('[data-error-for="environment"]')).to_contain_text("LD_PRELOAD")
+    expect(panel.locator('[data-error-for="threads"]')).to_be_empty()
+    panel.locator('[data-path="environment"]').fill("")
+    panel.get_by_role("button", name="Save").click()
+    expect(panel).to_be_hidden()
+    row.get_by_role("button", name="Config of echo").click()  # read again: the saved value
+    expect(panel.locator('[data-path="threads"]')).to_have_value("2")
