@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,6 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 
 from kernai.testing import KernaiServer, ServerFactory, model_configs
 from kernai_llama_cpp.testing import shared_tiny_llama
+from tests.gallery.conftest import FileServer, blob
 
 CHROMIUM = Path(os.environ.get("KERNAI_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -60,33 +62,47 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     launched.close()
 
 
-def local_gallery(folder: Path) -> Path:
-    """A model gallery on disk: ``tiny-echo``, a reference-backend model, its 2 MB file a ``file://`` URI."""
-    weights = folder / "tiny-echo.bin"
-    weights.write_bytes(hashlib.sha512(b"tiny-echo").digest() * 32768)
-    entry = {
-        "name": "tiny-echo",
-        "description": "An echo model for the UI's tests",
+def gallery_entry(name: str, uri: str, body: bytes) -> dict[str, Any]:
+    """A reference-backend model whose one file is ``body`` at ``uri``."""
+    return {
+        "name": name,
+        "description": f"An echo model for the UI's tests ({len(body) // 1_000_000} MB)",
         "backend": "reference",
         "tags": ["test", "echo"],
-        "size": "2MB",
-        "files": [
-            {
-                "filename": "tiny-echo.bin",
-                "uri": weights.as_uri(),
-                "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-            }
-        ],
+        "size": f"{len(body) // 1_000_000}MB",
+        "files": [{"filename": f"{name}.bin", "uri": uri, "sha256": hashlib.sha256(body).hexdigest()}],
     }
+
+
+def local_gallery(folder: Path, *extra: dict[str, Any]) -> Path:
+    """A model gallery on disk: ``tiny-echo``, a reference-backend model, its 2 MB file a ``file://`` URI,
+    and the ``extra`` entries."""
+    weights = folder / "tiny-echo.bin"
+    weights.write_bytes(hashlib.sha512(b"tiny-echo").digest() * 32768)
     index = folder / "index.yaml"
-    index.write_text(yaml.safe_dump([entry]))
+    index.write_text(
+        yaml.safe_dump([gallery_entry("tiny-echo", weights.as_uri(), weights.read_bytes()), *extra])
+    )
     return index
 
 
 @pytest.fixture(scope="session")
-def ui_server(kernai_server: ServerFactory, tmp_path_factory: pytest.TempPathFactory) -> KernaiServer:
-    """The tiny llama GGUF (llama-cpp), an echo model (the reference backend) and a local model gallery."""
-    index = local_gallery(tmp_path_factory.mktemp("gallery"))
+def file_server() -> Iterator[FileServer]:
+    """The gallery tests' file server on 127.0.0.1, for a download slow enough to watch and cancel."""
+    server = FileServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def ui_server(
+    kernai_server: ServerFactory, tmp_path_factory: pytest.TempPathFactory, file_server: FileServer
+) -> KernaiServer:
+    """The tiny llama GGUF (llama-cpp), an echo model (the reference backend) and a local model gallery
+    whose ``slow-echo`` downloads 4 MB over 10 s."""
+    slow = blob(4_000_000, 17)
+    slow_uri = file_server.add("slow-echo.bin", slow, delay=0.15)
+    index = local_gallery(tmp_path_factory.mktemp("gallery"), gallery_entry("slow-echo", slow_uri, slow))
     return kernai_server(
         {"tiny.gguf": shared_tiny_llama(), **TEXT_MODELS},
         plugins="llama-cpp,reference",

@@ -27,6 +27,18 @@ def test_install_a_model_from_the_gallery_and_watch_the_job_reach_done(page: Pag
     expect(page.locator('tr[data-model="tiny-echo"]')).to_be_visible()
 
 
+def test_a_slow_install_shows_its_progress_and_is_cancelled(page: Page) -> None:
+    page.goto("/ui/gallery")
+    row = page.locator('tr[data-entry="local@slow-echo"]')
+    row.get_by_role("button", name="Install slow-echo").click()
+    expect(row.locator(".job-message")).to_contain_text(re.compile(r"running [1-9]\d? %"), timeout=15_000)
+    progress = float(row.locator("progress").get_attribute("value") or 0)
+    assert 0 < progress < 100
+    row.get_by_role("button", name="Cancel").click()
+    expect(row.locator(".job-message")).to_contain_text("cancelled")
+    expect(row.get_by_role("button", name="Install slow-echo")).to_be_visible()
+
+
 def test_create_edit_start_and_delete_an_instance(page: Page) -> None:
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto("/ui/instances")
