@@ -25,7 +25,10 @@ def server(kernai_server: ServerFactory) -> KernaiServer:
 
     models = {
         "tiny.gguf": shared_tiny_llama(),
-        **model_configs({"tiny": TINY, "manual": {**TINY, "on_demand_start": False}}, backend="llama-cpp"),
+        **model_configs(
+            {"tiny": TINY, "manual": {**TINY, "on_demand_start": False}, "duo": {**TINY, "parallel": 2}},
+            backend="llama-cpp",
+        ),
         **model_configs({"echo": {}}, backend="reference"),
     }
     return kernai_server(models, name="llamactl-native", plugins="reference,llama-cpp")
@@ -215,6 +218,25 @@ def test_the_instance_proxy_runs_llama_servers_own_routes(http: httpx.Client) ->
     assert proxied.status_code == 200, proxied.text
     assert proxied.json()["content"] == direct["content"] and proxied.json()["tokens_predicted"] == 4
     assert http.get("/api/v1/instances/tiny/proxy/props").json()["n_ctx"] == 256
+
+
+def test_slots_are_the_engines_own(http: httpx.Client) -> None:
+    """With continuous batching, ``parallel: 2`` is two slots of the context; a stream occupies one."""
+    assert http.get("/llama-cpp/duo/props").json()["total_slots"] == 2
+    body = {"prompt": "a long answer", "n_predict": 200, "stream": True}
+    with http.stream("POST", "/llama-cpp/duo/completion", json=body) as stream:
+        lines = stream.iter_lines()
+        next(line for line in lines if line.startswith("data: "))
+        busy = http.get("/llama-cpp/duo/slots").json()
+        for _ in lines:
+            pass
+    assert [slot["id"] for slot in busy] == [0, 1]
+    processing = [slot for slot in busy if slot["is_processing"]]
+    assert len(processing) == 1 and processing[0]["prompt_tokens"] > 0
+    reported = http.get("/backend/monitor", params={"model": "duo"}).json()["status"]["slots"]
+    assert [slot["n_ctx"] for slot in busy] == [slot["n_ctx"] for slot in reported]
+    idle = http.get("/llama-cpp/duo/slots").json()
+    assert not any(slot["is_processing"] for slot in idle)
 
 
 def errors(reply: httpx.Response) -> dict[str, Any]:
