@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +93,9 @@ def apply(client: httpx.Client, path: str, body: Any = None) -> dict[str, Any]:
     return wait_job(client, reply.json()["uuid"], "/backends")
 
 
-def add_model(gallery: Gallery, client: httpx.Client, name: str, backend: str) -> None:
+def add_model(gallery: Gallery, client: httpx.Client, name: str, backend: str, **options: Any) -> None:
     definition = gallery.root / f"{name}.yaml"
-    definition.write_text(yaml.safe_dump({"name": name, "backend": backend}))
+    definition.write_text(yaml.safe_dump({"name": name, "backend": backend, "overrides": options}))
     job = wait_job(client, client.post("/models/apply", json={"url": str(definition)}).json()["uuid"])
     assert job["state"] == "done", job
 
@@ -150,11 +151,29 @@ def test_a_renamed_copy_of_the_reference_backend_from_its_folder(
             hidden = subprocess.run([python, "-c", f"import {other}"], capture_output=True, text=True)
             assert hidden.returncode == 1 and "ModuleNotFoundError" in hidden.stderr, other
 
+    # a model busy with a request keeps its backend: 409 until the request is done
+    add_model(gallery, client, "slow-copy", "reference-copy", delay=0.5)
+    assert gallery.server is not None
+    with gallery.server.client() as other, ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(answer, other, "one two three four five six seven eight", "slow-copy")
+        deadline = time.monotonic() + 30
+        while not any(
+            m["id"] == "slow-copy" and m["state"] == "busy"
+            for m in client.get("/system").json()["loaded_models"]
+        ):
+            assert time.monotonic() < deadline and not slow.done()
+            time.sleep(0.05)
+        refused = client.post("/backends/delete/reference-copy")
+        assert refused.status_code == 409 and "'slow-copy' (busy)" in refused.json()["error"]["message"], (
+            refused.text
+        )
+        assert slow.result() == "one two three four five six seven eight"
+
     status = apply(client, "/backends/delete/reference-copy")
     assert status["state"] == "done", status
     assert "reference-copy" not in environments(client)
     assert answer(client, "still here", "dev-model") == "still here"
-    for model in ("copy-model", "dev-model"):
+    for model in ("copy-model", "dev-model", "slow-copy"):
         assert wait_job(client, client.post(f"/models/delete/{model}").json()["uuid"])["state"] == "done"
 
 
