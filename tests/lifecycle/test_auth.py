@@ -122,3 +122,28 @@ def test_the_log_websocket_needs_a_management_key(secured: KernaiServer) -> None
         pass
     with connect(f"{url}?api_key={MANAGEMENT_KEY}", open_timeout=10) as socket:
         socket.ping().wait(5)
+
+
+def test_llamactl_routes_take_their_class_of_key(http: httpx.Client) -> None:
+    """llama-server's routes of an instance are inference routes (a per-instance key is checked against
+    the instance, before its backend is); parse-command and the backend's facts are management routes."""
+    missing = http.post("/llama-cpp/open/completion", json={"prompt": "x"})
+    assert missing.status_code == 401
+    assert missing.json() == {
+        "error": {"code": 401, "message": missing.json()["error"]["message"], "type": "authentication_error"}
+    }
+    key = new_key(http, permission_mode="per_instance", instance_names=["open"])
+    headers = {"x-api-key": key["key"]}
+    refused = http.get("/llama-cpp/other/props", headers=headers)
+    assert refused.status_code == 403 and "other" in refused.json()["error"]["message"]
+    assert http.get("/llama-cpp/open/props", headers=headers).status_code == 400  # a reference model
+    command = {"command": "llama-server -m m.gguf"}
+    assert (
+        http.post("/api/v1/backends/llama-cpp/parse-command", json=command, headers=headers).status_code
+        == 403
+    )
+    assert (
+        http.post("/api/v1/backends/llama-cpp/parse-command", json=command, headers=ADMIN).status_code == 200
+    )
+    assert http.patch("/api/models/config-json/open", json={}, headers=headers).status_code == 403
+    assert http.get("/tokenMetrics", headers=headers).status_code == 403
