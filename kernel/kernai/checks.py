@@ -1,9 +1,10 @@
 """The checks every capability request gets once, whatever surface it came through.
 
 Surfaces translate their wire formats into the capability structs; what must hold for any of them
-(tools and ``tool_choice``, sampling ranges, stop sequences) is checked here, on the shared struct, by
-the model manager before a worker sees the request. So ``/v1/chat/completions``, ``/v1/responses`` and
-``/v1/messages`` answer the same request the same way, each in its own error format.
+(tools and ``tool_choice``, sampling ranges, stop sequences, a non-empty embeddings input) is checked
+here, on the shared struct, by the model manager before a worker sees the request. So
+``/v1/chat/completions``, ``/v1/responses`` and ``/v1/messages`` answer the same request the same way,
+each in its own error format.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def checked(request: cap.Request) -> cap.Request:
         return msgspec.structs.replace(request, sampling=sampling, tool_choice=choice, tools=tools)
     if isinstance(request, cap.CompletionRequest):
         return msgspec.structs.replace(request, sampling=_sampling(request.sampling))
+    if isinstance(request, cap.EmbeddingsRequest) and not request.input:
+        raise InvalidRequest("input must not be empty", param="input")  # an engine decodes no batch
     return request
 
 

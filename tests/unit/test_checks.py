@@ -89,3 +89,9 @@ def test_stop_sequences_lose_empty_ones_and_are_at_most_16() -> None:
 def test_other_requests_pass_through() -> None:
     request = cap.EmbeddingsRequest(input=["a"])
     assert checked(request) is request
+
+
+def test_an_empty_embeddings_input_is_refused() -> None:
+    with pytest.raises(InvalidRequest, match="input must not be empty") as refused:
+        checked(cap.EmbeddingsRequest(input=[]))
+    assert refused.value.param == "input"

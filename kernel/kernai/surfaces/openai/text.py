@@ -352,8 +352,6 @@ class OpenAIController(Controller):
         value = data.input
         if isinstance(value, str):
             return [value]
-        if not value:
-            raise InvalidRequest("input must not be empty", param="input")
         if _all_str(value):
             return list(value)
         arrays = [value] if all(isinstance(item, int) for item in value) else value
