@@ -41,6 +41,7 @@ TEXT_MODELS = model_configs(
             "threads": 1,
         },
         "echo": {"backend": "reference"},
+        "slow-echo": {"backend": "reference", "delay": 0.1},
     }
 )
 

@@ -21,7 +21,7 @@ def test_root_leads_to_the_chat_page(page: Page) -> None:
 
 def test_a_message_gets_a_streamed_answer_with_its_speed(page: Page) -> None:
     page.goto("/ui/chat")
-    expect(page.locator("#model option", has_text="tiny")).to_have_count(1)
+    expect(page.locator('#model option[value="tiny"]')).to_have_count(1)
     page.locator("#settings summary").click()
     page.select_option("#model", "tiny")
     page.fill("#max-tokens", "24")
@@ -41,13 +41,34 @@ def test_a_message_gets_a_streamed_answer_with_its_speed(page: Page) -> None:
 def test_the_echo_model_answers_in_markdown(page: Page) -> None:
     page.goto("/ui/chat")
     page.locator("#settings summary").click()
-    expect(page.locator("#model option", has_text="echo")).to_have_count(1)
+    expect(page.locator('#model option[value="echo"]')).to_have_count(1)
     page.select_option("#model", "echo")
     page.fill("#prompt", "**bold** and `code`")
     page.click("#send")
     body = page.locator(".message.assistant .body").last
     expect(body.locator("strong")).to_have_text("bold")
     expect(body.locator("code")).to_have_text("code")
+
+
+def test_stop_ends_an_answer_and_a_new_chat_starts_empty(page: Page) -> None:
+    page.goto("/ui/chat")
+    page.locator("#settings summary").click()
+    expect(page.locator('#model option[value="slow-echo"]')).to_have_count(1)
+    page.select_option("#model", "slow-echo")
+    words = " ".join(f"word{i}" for i in range(60))  # echoed a word every 0.1 s
+    page.fill("#prompt", words)
+    page.click("#send")
+    answer = page.locator(".message.assistant").last
+    expect(answer.locator(".body")).to_contain_text("word3")
+    expect(page.locator("#send")).to_be_disabled()
+    page.click("#stop")
+    expect(answer.locator(".stats")).to_contain_text("stopped")
+    assert "word59" not in answer.locator(".body").inner_text()
+    expect(page.locator("#send")).to_be_enabled()
+    page.click("#new-chat")
+    expect(page.locator(".message")).to_have_count(0)
+    expect(page.locator("#conversations li")).to_have_count(1)  # the stopped one is kept
+    expect(page.locator("#conversations li")).to_contain_text("word0")
 
 
 FIRST_PAGE_BUDGET = 200_000
@@ -57,7 +78,7 @@ FIRST_PAGE_BUDGET = 200_000
 def test_the_first_page_transfers_under_200_kb(page: Page) -> None:
     """A byte count, not a timing: the page and everything it loads, from an empty cache."""
     page.goto("/")
-    expect(page.locator("#model option", has_text="tiny")).to_have_count(1)
+    expect(page.locator('#model option[value="tiny"]')).to_have_count(1)
     sizes = page.evaluate(
         """() => [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]
             .map((e) => ({ name: e.name, bytes: e.transferSize }))"""

@@ -23,6 +23,7 @@ def test_unload_and_load_a_model_and_see_its_state_change(page: Page) -> None:
     expect(row.locator("td").nth(3)).to_contain_text("iB")  # the worker's memory, from /backend/monitor
     row.get_by_role("button", name="Log of echo").click()  # the live log, over the WebSocket
     expect(page.locator("#log-panel")).to_be_visible()
+    expect(page.locator("#log")).to_contain_text("echo")  # the worker's lines so far
     row.get_by_role("button", name="Unload echo").click()
     expect(row.locator(".state")).to_have_text("stopped")
     expect(row.get_by_role("button", name="Load echo")).to_be_visible()
