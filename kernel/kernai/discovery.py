@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 from msgspec import Struct
+from msgspec.structs import replace
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ def load_plugins(entry_points: Iterable[EntryPoint], register: Register) -> Load
     problems: list[PluginProblem] = []
     for name, found in ranked.items():
         failed: list[EntryPoint] = []
+        failures: list[PluginProblem] = []
         for entry_point in found:
             if any(entry_point.value == other.value for other in failed):
                 continue  # the same module, which failed already
@@ -179,8 +181,11 @@ def load_plugins(entry_points: Iterable[EntryPoint], register: Register) -> Load
                 chosen[name] = entry_point
                 break
             failed.append(entry_point)
-            problems.append(problem)
-        if (winner := chosen.get(name)) is not None:
+            failures.append(problem)
+        if (winner := chosen.get(name)) is None:
+            problems += failures
+        else:  # a copy that failed, beside the one that loaded
+            problems += [replace(problem, loaded=True) for problem in failures]
             problems += [
                 PluginProblem(
                     name,
