@@ -133,6 +133,9 @@ def test_completion_answers_as_llama_server(http: httpx.Client) -> None:
     tokens = http.post("/llama-cpp/tiny/tokenize", json={"content": "hello"}).json()["tokens"]
     by_ids = http.post("/llama-cpp/tiny/completion", json={"prompt": tokens, "n_predict": 5}).json()
     assert by_ids["prompt"].strip() == "hello"  # token ids become their text
+    nothing = http.post("/llama-cpp/tiny/completion", json={"prompt": "hello", "n_predict": 0}).json()
+    assert nothing["content"] == "" and nothing["tokens_predicted"] == 0 and nothing["stopped_limit"]
+    assert nothing["tokens_evaluated"] == answer["tokens_evaluated"]  # the prompt is still counted
     again = {"prompt": by_ids["prompt"], "n_predict": 5}
     as_text = http.post("/llama-cpp/tiny/completion", json=again).json()
     assert by_ids["content"] == as_text["content"]  # temperature 0: the same prompt gives the same text

@@ -267,6 +267,19 @@ async def _complete(
     return sse_response(events(), _error_event)
 
 
+async def _evaluate_only(
+    manager: ModelManager, model: ManagedModel, request: CompletionRequest, caller: Caller
+) -> CompletionAnswer:
+    """``n_predict: 0``: no token generated; the prompt's size is what the model's tokenizer makes of it."""
+    tokens = await manager.predict(model.name, TokenizeRequest(content=request.prompt), caller=caller)
+    assert isinstance(tokens, TokenizeResult)
+    generation = _Generation(model, request, request.prompt, 0)
+    generation.prompt_tokens, generation.finish_reason = len(tokens.tokens), "length"
+    answer = generation.answer("")
+    answer.generation_settings["n_predict"] = 0
+    return answer
+
+
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{name}</title></head>
 <body><h1>{name}</h1>
@@ -317,6 +330,8 @@ class LlamaCppController(Controller):
             response_format=response_format("json_schema", data.json_schema) if data.json_schema else None,
             stream=data.stream,
         )
+        if data.n_predict == 0:  # llama-server evaluates the prompt and generates nothing
+            return await _evaluate_only(manager, model, request, caller)
         return await _complete(manager, model, request, caller, data.n_probs)
 
     @post("/infill", status_code=200, summary="Fill in the middle (models with FIM tokens)")
@@ -343,19 +358,12 @@ class LlamaCppController(Controller):
         assert isinstance(result, TokenizeResult)
         if not data.with_pieces:
             return TokenizeAnswer(list(result.tokens))
-        pieces = await asyncio.gather(
-            *(
-                manager.predict(name, DetokenizeRequest(tokens=[token]), caller=caller)
-                for token in result.tokens
-            )
-        )
-        return TokenizeAnswer(
-            [
-                TokenPiece(token, piece.content)
-                for token, piece in zip(result.tokens, pieces, strict=True)
-                if isinstance(piece, DetokenizeResult)
-            ]
-        )
+        pieces = []
+        for token in result.tokens:  # one at a time: a long text must not fill the model's queue
+            piece = await manager.predict(name, DetokenizeRequest(tokens=[token]), caller=caller)
+            assert isinstance(piece, DetokenizeResult)
+            pieces.append(TokenPiece(token, piece.content))
+        return TokenizeAnswer(list(pieces))
 
     @post("/detokenize", status_code=200, summary="Token ids to text")
     async def detokenize(
