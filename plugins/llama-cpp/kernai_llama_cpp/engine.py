@@ -185,17 +185,17 @@ class BatchEngine:
 
     def _run(self) -> None:
         while True:
-            with self._condition:
-                while True:
-                    self._admit()
-                    if self._closing or any(slot.sequence is not None for slot in self.slots):
-                        break
-                    self._condition.wait()
-                if self._closing:
-                    return
             try:
+                with self._condition:
+                    while True:
+                        self._admit()
+                        if self._closing or any(slot.sequence is not None for slot in self.slots):
+                            break
+                        self._condition.wait()
+                    if self._closing:
+                        return
                 self._step()
-            except Exception as exc:  # a failed decode ends the sequences in it, not the engine
+            except Exception as exc:  # a failed step ends the sequences in it, not the engine
                 log.exception("batch step failed")
                 for slot in self.slots:
                     if slot.sequence is not None:
@@ -215,6 +215,8 @@ class BatchEngine:
             self._seat(slot, sequence)
 
     def _seat(self, slot: Slot, sequence: Sequence) -> None:
+        slot.sequence = slot.last = sequence
+        slot.last_used = next(self._uses)
         # at least the prompt's last token is decoded again: its logits give the first output token
         reuse = min(_common_prefix(slot.tokens, sequence.prompt), len(sequence.prompt) - 1)
         if not llama_cpp.llama_memory_seq_rm(self._memory, slot.id, reuse, -1):
@@ -223,8 +225,6 @@ class BatchEngine:
         del slot.tokens[reuse:]
         sequence.cached_tokens = reuse
         sequence._pending = sequence.prompt[reuse:]
-        slot.sequence = slot.last = sequence
-        slot.last_used = next(self._uses)
 
     def _step(self) -> None:
         """One decode: a token of every generating sequence, then prompt chunks while room is left."""
@@ -233,7 +233,7 @@ class BatchEngine:
         outputs: list[tuple[Slot, int]] = []  # slot, the batch index of its logits
         active = [slot for slot in self.slots if slot.sequence is not None]
         # generating sequences first, so that a long prompt never stalls the others' next token
-        active.sort(key=lambda slot: slot.sequence is not None and slot.sequence.generated == 0)
+        active.sort(key=lambda slot: slot.sequence is None or slot.sequence.generated == 0)
         for slot in active:
             sequence = slot.sequence
             assert sequence is not None
