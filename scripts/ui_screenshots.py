@@ -123,6 +123,13 @@ def main() -> None:
                 prepare(page, name, wav)
                 save(page, f"{name}-{width}")
                 context.close()
+        for name in ("chat", "models"):  # dark mode follows the system's setting
+            context = browser.new_context(base_url=server.url, viewport=DESKTOP, color_scheme="dark")  # type: ignore[arg-type]
+            page = context.new_page()
+            page.goto(f"/ui/{name}")
+            prepare(page, name, wav)
+            save(page, f"{name}-dark")
+            context.close()
         runs = []
         for _ in range(7):
             context = browser.new_context(base_url=server.url, viewport=DESKTOP)  # type: ignore[arg-type]

@@ -32,3 +32,17 @@ def test_the_kernel_imports_no_plugin_or_engine() -> None:
             if stripped.startswith(("import ", "from ")):
                 module = stripped.split()[1]
                 assert not module.startswith(forbidden), f"{source}: {stripped}"
+
+
+def test_the_web_uis_templates_and_static_files_are_package_data() -> None:
+    """A non-editable install (a wheel) holds every file the UI serves: each matches a package-data glob."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    globs = setuptools["package-data"]["kernai.ui"]
+    folder = ROOT / "kernel" / "kernai" / "ui"
+    served = [
+        path.relative_to(folder)
+        for path in folder.rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc")
+    ]
+    assert len(served) > 20
+    assert [str(path) for path in served if not any(path.match(glob) for glob in globs)] == []

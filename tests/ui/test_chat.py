@@ -113,3 +113,14 @@ def test_every_page_fits_a_phone_and_is_reached_by_keyboard(
         expect(phone).to_have_url(re.compile(r"/ui/audio$"))
         phone.goto("/ui/chat")  # the chat page starts in its message box
         expect(phone.locator("#prompt")).to_be_focused()
+
+
+def test_dark_and_light_follow_the_system_setting(browser: Browser, ui_server: KernaiServer) -> None:
+    backgrounds = {}
+    for scheme in ("light", "dark"):
+        context = browser.new_context(base_url=ui_server.url, color_scheme=scheme)
+        page = context.new_page()
+        page.goto("/ui/models")
+        backgrounds[scheme] = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        context.close()
+    assert backgrounds == {"light": "rgb(247, 247, 249)", "dark": "rgb(21, 23, 28)"}
