@@ -41,6 +41,10 @@ def test_parse_command_without_the_backend_lists_what_it_cannot_take(client: Tes
     assert "secret" not in reply.text
     created = client.post("/api/v1/instances/parsed", json=options)
     assert created.status_code == 400 and "unknown backend 'llama-cpp'" in created.json()["error"]
+    as_llamactl_names_it = client.post(
+        "/api/v1/instances/parsed", json={**options, "backend_type": "llama_cpp"}
+    )
+    assert "unknown backend 'llama-cpp'" in as_llamactl_names_it.json()["error"]
 
 
 @pytest.mark.parametrize("route", ["help", "version", "devices"])
