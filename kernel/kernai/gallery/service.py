@@ -276,7 +276,14 @@ class GalleryService:
             if previous is not None:
                 await asyncio.to_thread(pip_backends.remove_environment, previous)
             done = "upgraded" if op == "upgrade" else "installed"
-            reporter.message(f"{done} backend '{name}' ({variant_name}) in {environment}")
+            if name not in self.host.backends():
+                environment_note = (
+                    f"{environment}; not loaded here: KERNAI_LOAD_PLUGINS leaves its plugin out, or another "
+                    "plugin provides it (see kernai plugins)"
+                )
+            else:
+                environment_note = str(environment)
+            reporter.message(f"{done} backend '{name}' ({variant_name}) in {environment_note}")
 
         return self._start(job, work, listener, lock)
 
