@@ -146,10 +146,11 @@ def _validation_message(request: Request[Any, Any, Any], exc: ValidationExceptio
     full = _body_error(request)
     if full is not None:
         return f"Invalid request: {full.split(' - at ')[0]}", _param_of(full)
-    details = exc.extra if isinstance(exc.extra, list) else []
-    parts = [str(item.get("message", "")) for item in details if isinstance(item, dict)]
+    details = [item for item in exc.extra if isinstance(item, dict)] if isinstance(exc.extra, list) else []
+    parts = [str(item.get("message", "")) for item in details]
     message = "; ".join(p for p in parts if p) or str(exc.detail)
-    return f"Invalid request: {message}", None
+    keys = [str(item["key"]) for item in details if item.get("key")]  # a path or query parameter's name
+    return f"Invalid request: {message}", keys[0] if keys else None
 
 
 def handle_kernai_error(request: Request[Any, Any, Any], exc: KernaiError) -> Response[Any]:
