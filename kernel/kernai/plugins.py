@@ -133,7 +133,10 @@ class PluginRegistry:
     def _add_environments(self, folder: Path) -> None:
         environments = installed(folder)
         if environments:
-            ensure_link_folder(folder)  # kernai as the server runs it now, in every environment
+            try:
+                ensure_link_folder(folder)  # kernai as the server runs it now, in every environment
+            except OSError as exc:
+                log.error("cannot refresh the kernai links of the environments in %s: %s", folder, exc)
         for name, environment in environments.items():
             try:
                 plugins = declarations(environment)

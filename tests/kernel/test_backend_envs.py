@@ -150,3 +150,11 @@ def test_a_plugin_that_fails_in_its_environment_is_reported_not_raised(environme
     (site_packages(environment) / "cached_echo.py").write_text("raise RuntimeError('broken on purpose')\n")
     (plugin,) = declarations(environment)
     assert plugin.backends == [] and plugin.error == "RuntimeError: broken on purpose"
+
+
+def test_what_a_plugin_prints_while_it_loads_does_not_garble_the_answer(environment: Path) -> None:
+    module = site_packages(environment) / "cached_echo.py"
+    noisy = "import os\nprint('hello from python')\nos.write(1, b'hello from native code\\n')\n"
+    module.write_text(noisy + module.read_text())
+    (plugin,) = declarations(environment)
+    assert plugin.error is None and [b.name for b in plugin.backends] == ["cached-echo"]

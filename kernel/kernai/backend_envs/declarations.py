@@ -76,8 +76,11 @@ def declarations(environment: Path) -> list[EnvironmentPlugin]:
         pass
     plugins = describe(environment)
     staged = cache.with_name(f"{CACHE_NAME}.{os.getpid()}.tmp")
-    staged.write_bytes(msgspec.json.encode(Declarations(fingerprint=current, plugins=plugins)))
-    os.replace(staged, cache)
+    try:
+        staged.write_bytes(msgspec.json.encode(Declarations(fingerprint=current, plugins=plugins)))
+        os.replace(staged, cache)
+    except OSError:  # a read-only environment: asked again next time
+        staged.unlink(missing_ok=True)
     return plugins
 
 
@@ -132,5 +135,19 @@ def describe_here() -> list[EnvironmentPlugin]:
     return found
 
 
+def main() -> None:
+    """Print the declarations as JSON on stdout; whatever the plugins print while they load (Python or
+    native code) goes to stderr instead, so it cannot garble the answer."""
+    answer = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        plugins = describe_here()
+        sys.stdout.flush()
+    finally:
+        os.dup2(answer, 1)
+        os.close(answer)
+    sys.stdout.buffer.write(msgspec.json.encode(plugins))
+
+
 if __name__ == "__main__":
-    sys.stdout.buffer.write(msgspec.json.encode(describe_here()))
+    main()
