@@ -23,6 +23,7 @@ import yaml
 from kernai.testing import free_port
 from tests.gallery.conftest import Gallery, blob, build_wheel, wait_job
 from tests.gallery.test_backend_jobs import answer, environments, worker_python
+from tests.gallery.test_cli import kernai
 
 pytestmark = pytest.mark.slow  # backends installed with pip
 
@@ -275,6 +276,10 @@ def test_concurrent_killed_and_failing_installs_leave_the_serving_version(
         assert (
             second.json()["error"]["code"] == "job_running" and running in second.json()["error"]["message"]
         )
+
+    # the CLI on the server's data directory is refused too: the lock holds across processes
+    cli = kernai(gallery, gallery.root, "backends", "install", "safe-echo")
+    assert cli.returncode == 1 and f"already has a job running ({running})" in cli.stderr, cli.stderr
 
     # SIGKILL to pip halfway through the download
     download = gallery.files.files[served.removeprefix(gallery.files.url + "/")]
