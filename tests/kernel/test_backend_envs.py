@@ -17,6 +17,7 @@ from kernai.backend_envs import activate, deactivate, installed, interpreter, si
 from kernai.backend_envs.declarations import CACHE_NAME, Declarations, declarations
 from kernai.backend_envs.kernai_link import ensure_link_folder, link_kernai, manifest
 from kernai.gallery.backends import BackendLock, remove_stale_builds
+from kernai.plugins import PluginRegistry
 
 PLUGIN = """from kernai import Backend, hookimpl
 from kernai.capabilities import Capability
@@ -158,3 +159,19 @@ def test_what_a_plugin_prints_while_it_loads_does_not_garble_the_answer(environm
     module.write_text(noisy + module.read_text())
     (plugin,) = declarations(environment)
     assert plugin.error is None and [b.name for b in plugin.backends] == ["cached-echo"]
+
+
+def test_an_environment_that_cannot_be_read_is_a_plugin_problem_not_a_crash(environment: Path) -> None:
+    folder = environment.parents[2]  # the backends folder the fixture built the environment in
+    activate(folder, "cached-echo", environment)
+    broken = fake_environment(folder / ".builds" / "broken" / "a")  # its "interpreter" is an empty file
+    activate(folder, "broken", broken)
+    loaded = PluginRegistry(folder)
+    assert loaded.backends["cached-echo"].environment == str(environment.resolve())
+    assert loaded.backends["cached-echo"].python == str(interpreter(environment.resolve()))
+    info = next(p for p in loaded.plugins() if p.name == "cached-echo")
+    assert (info.environment, info.backends) == (str(environment.resolve()), ["cached-echo"])
+    (problem,) = [p for p in loaded.problems if p.plugin == "broken"]
+    assert not problem.loaded and "cannot be read" in problem.problem
+    assert "kernai backends install broken" in problem.fix
+    assert "broken" in loaded.load_errors
