@@ -153,7 +153,7 @@ def test_backends_install_upgrade_remove(gallery: Gallery, tmp_path: Path) -> No
         """A request to a server started on the directories the CLI changed."""
         config = {"name": "echo-model", "backend": "gallery-echo"}
         server = prepare_server(tmp_path, models={"echo-model.yaml": config}, env=gallery.env())
-        with server.start(), server.client() as client:
+        with server, server.client() as client:
             answer = client.post(
                 "/v1/chat/completions",
                 json={"model": "echo-model", "messages": [{"role": "user", "content": text}]},
