@@ -62,7 +62,9 @@ class LlamaModel(Model):
         self.engine: BatchEngine | None = None
         if not self.embeddings:
             params = _copy_params(self.llama.context_params)
-            params.n_ctx, params.n_batch, params.n_ubatch = context_size, batch, min(batch, 512)
+            # a batch holds at least one token of every slot, as llama-server's does
+            params.n_ctx, params.n_batch = context_size, max(batch, config.parallel)
+            params.n_ubatch = min(params.n_batch, 512)
             self.engine = BatchEngine(self.llama._model, params, config.parallel)
             # one sequence per input batch, per-token vectors pooled here (see ``handlers._pool``)
             self.llama.context_params.embeddings = True
