@@ -34,6 +34,21 @@ SECTIONS = {
 """The sections of a model config's keys (LocalAI's config-metadata groups keys the same way)."""
 
 
+# The bounds of numeric keys: sampling as OpenAI documents it, counts as the engines take them
+# (llama.cpp's context, threads and layers are 32-bit), so that a config out of range is refused
+# however it is written (YAML file, config-json, instance, gallery) instead of failing in a worker.
+INT32_MAX = 2**31 - 1
+Count = Annotated[int, Meta(ge=0, le=INT32_MAX)]
+PositiveCount = Annotated[int, Meta(ge=1, le=INT32_MAX)]
+Layers = Annotated[int, Meta(ge=-1, le=INT32_MAX)]
+Seconds = Annotated[float, Meta(ge=0)]
+Temperature = Annotated[float, Meta(ge=0, le=2)]
+Probability = Annotated[float, Meta(ge=0, le=1)]
+Penalty = Annotated[float, Meta(ge=-2, le=2)]
+RepeatPenalty = Annotated[float, Meta(ge=0)]
+Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
+
+
 def _field(section: str, description: str) -> Meta:
     return Meta(description=description, extra={"section": section})
 
@@ -42,15 +57,29 @@ class ModelParameters(Struct, kw_only=True, forbid_unknown_fields=True, omit_def
     """``parameters:``: the model file and the default sampling settings."""
 
     model: Annotated[str | None, _field("parameters", "The model file, relative to the models dir.")] = None
-    temperature: Annotated[float | None, _field("parameters", "Default sampling temperature.")] = None
-    top_p: Annotated[float | None, _field("parameters", "Default nucleus sampling probability.")] = None
-    top_k: Annotated[int | None, _field("parameters", "Default top-k sampling.")] = None
-    min_p: Annotated[float | None, _field("parameters", "Default min-p sampling.")] = None
-    max_tokens: Annotated[int | None, _field("parameters", "Default limit of generated tokens.")] = None
-    seed: Annotated[int | None, _field("parameters", "Default random seed.")] = None
-    repeat_penalty: Annotated[float | None, _field("parameters", "Default repetition penalty.")] = None
-    presence_penalty: Annotated[float | None, _field("parameters", "Default presence penalty.")] = None
-    frequency_penalty: Annotated[float | None, _field("parameters", "Default frequency penalty.")] = None
+    temperature: Annotated[
+        Temperature | None,
+        _field("parameters", "Default sampling temperature (0 to 2)."),
+    ] = None
+    top_p: Annotated[
+        Probability | None, _field("parameters", "Default nucleus sampling probability (0 to 1).")
+    ] = None
+    top_k: Annotated[Count | None, _field("parameters", "Default top-k sampling (0: off).")] = None
+    min_p: Annotated[Probability | None, _field("parameters", "Default min-p sampling (0 to 1).")] = None
+    max_tokens: Annotated[
+        PositiveCount | None,
+        _field("parameters", "Default limit of generated tokens."),
+    ] = None
+    seed: Annotated[Seed | None, _field("parameters", "Default random seed.")] = None
+    repeat_penalty: Annotated[
+        RepeatPenalty | None, _field("parameters", "Default repetition penalty (1: off).")
+    ] = None
+    presence_penalty: Annotated[
+        Penalty | None, _field("parameters", "Default presence penalty (-2 to 2).")
+    ] = None
+    frequency_penalty: Annotated[
+        Penalty | None, _field("parameters", "Default frequency penalty (-2 to 2).")
+    ] = None
 
 
 class ModelConfig(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -66,20 +95,30 @@ class ModelConfig(Struct, kw_only=True, forbid_unknown_fields=True, omit_default
         field(default_factory=ModelParameters)
     )
     context_size: Annotated[
-        int | None, _field("llm", "Context length in tokens (the backend's default if unset).")
+        Count | None, _field("llm", "Context length in tokens (the backend's default if unset or 0).")
     ] = None
-    threads: Annotated[int | None, _field("llm", "CPU threads (the backend's default if unset).")] = None
-    gpu_layers: Annotated[int | None, _field("llm", "Layers to offload to the GPU.")] = None
+    threads: Annotated[Count | None, _field("llm", "CPU threads (the backend's default if unset or 0).")] = (
+        None
+    )
+    gpu_layers: Annotated[
+        Layers | None,
+        _field("llm", "Layers to offload to the GPU (-1: all)."),
+    ] = None
     embeddings: Annotated[bool, _field("llm", "Load the model for embeddings.")] = False
     # lifecycle
     disabled: Annotated[bool, _field("lifecycle", "Refuse requests and never load.")] = False
     pinned: Annotated[bool, _field("lifecycle", "Never evicted or unloaded when idle.")] = False
     on_demand_start: Annotated[bool, _field("lifecycle", "Start the worker on the first request.")] = True
-    idle_timeout: Annotated[float | None, _field("lifecycle", "Seconds idle before the worker stops.")] = None
+    idle_timeout: Annotated[
+        Seconds | None, _field("lifecycle", "Seconds idle before the worker stops (0: never).")
+    ] = None
     auto_restart: Annotated[bool, _field("lifecycle", "Restart the worker after a crash.")] = True
-    max_restarts: Annotated[int, _field("lifecycle", "Restarts in a row before the model fails.")] = 3
-    restart_delay: Annotated[float, _field("lifecycle", "Seconds before a restart.")] = 1.0
-    parallel: Annotated[int, _field("lifecycle", "Requests served at once (backends that can).")] = 1
+    max_restarts: Annotated[Count, _field("lifecycle", "Restarts in a row before the model fails.")] = 3
+    restart_delay: Annotated[Seconds, _field("lifecycle", "Seconds before a restart.")] = 1.0
+    parallel: Annotated[
+        PositiveCount,
+        _field("lifecycle", "Requests served at once (backends that can)."),
+    ] = 1
     environment: Annotated[dict[str, str], _field("lifecycle", "Environment variables of the worker.")] = (
         field(default_factory=dict)
     )
@@ -174,8 +213,6 @@ def parse_model_config(
         raise fail(match.group(1) if match else None, message) from None
     if not NAME_PATTERN.match(config.name):
         raise fail("name", f"'{config.name}' is not a valid model name (letters, digits, . _ - : @ +)")
-    if config.parallel < 1:
-        raise fail("parallel", "must be at least 1")
     if (refused := check_environment(config.environment)) is not None:
         raise fail(f"environment.{refused[0]}", refused[1])
 

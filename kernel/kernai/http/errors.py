@@ -143,14 +143,22 @@ def _param_of(message: str) -> str | None:
 
 
 def _validation_message(request: Request[Any, Any, Any], exc: ValidationException) -> tuple[str, str | None]:
+    """The message and the field of a request that failed validation; the message names the field too,
+    for the surfaces whose error body has no ``param`` (llamactl, LocalLab, Anthropic)."""
     full = _body_error(request)
     if full is not None:
-        return f"Invalid request: {full.split(' - at ')[0]}", _param_of(full)
-    details = [item for item in exc.extra if isinstance(item, dict)] if isinstance(exc.extra, list) else []
-    parts = [str(item.get("message", "")) for item in details]
-    message = "; ".join(p for p in parts if p) or str(exc.detail)
-    keys = [str(item["key"]) for item in details if item.get("key")]  # a path or query parameter's name
-    return f"Invalid request: {message}", keys[0] if keys else None
+        message, param = full.split(" - at ")[0], _param_of(full)
+    else:
+        details = (
+            [item for item in exc.extra if isinstance(item, dict)] if isinstance(exc.extra, list) else []
+        )
+        parts = [str(item.get("message", "")) for item in details]
+        message = "; ".join(p for p in parts if p) or str(exc.detail)
+        keys = [str(item["key"]) for item in details if item.get("key")]  # a path or query parameter's name
+        param = keys[0] if keys else None
+    if param is not None and f"`{param.rsplit('.', 1)[-1]}`" not in message:
+        message = f"{param}: {message}"
+    return f"Invalid request: {message}", param
 
 
 def handle_kernai_error(request: Request[Any, Any, Any], exc: KernaiError) -> Response[Any]:

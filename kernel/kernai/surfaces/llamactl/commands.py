@@ -186,6 +186,8 @@ def parse_llama_server(arguments: list[str]) -> ParsedCommand:
             options["flash_attn"] = FLASH_ATTN_VALUES[value.lower()]
         elif flag.key == "chat_template" and re.fullmatch(r"[\w.-]+", value):
             options["chat_format"] = value  # a built-in template's name, as llama-cpp-python names them
+        elif flag.key == "parameters.max_tokens" and _convert(name, value, int) < 0:
+            ignored.append(f"{name} {value}: no default limit: left to each request's max_tokens")
         else:
             _set(options, flag.key, _convert(name, value, flag.kind))
     return ParsedCommand(LLAMA_CPP, options, ignored)

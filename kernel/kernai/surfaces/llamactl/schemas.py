@@ -7,7 +7,7 @@ from typing import Any
 
 from msgspec import Struct, field
 
-from kernai.http.wire import Int64
+from kernai.config import Count, PositiveCount, Seconds
 
 
 class InstanceOptions(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -18,17 +18,17 @@ class InstanceOptions(Struct, kw_only=True, forbid_unknown_fields=True, omit_def
     backend_type: str
     backend_options: dict[str, Any] = field(default_factory=dict)
     auto_restart: bool | None = None
-    max_restarts: Int64 | None = None
-    restart_delay: float | None = None
+    max_restarts: Count | None = None
+    restart_delay: Seconds | None = None
     on_demand_start: bool | None = None
-    idle_timeout: float | None = None
+    idle_timeout: Seconds | None = None
     environment: dict[str, str] | None = None
     nodes: list[str] | None = None
     # kernai
     description: str | None = None
     pinned: bool | None = None
     disabled: bool | None = None
-    parallel: Int64 | None = None
+    parallel: PositiveCount | None = None
     ignored_flags: list[str] | None = None
     """parse-command's note of the command's flags kernai does not honour (each with the reason); not
     stored with the instance."""
