@@ -77,6 +77,20 @@ def test_a_visitor_without_a_key_is_sent_to_the_login_and_a_wrong_key_is_refused
         assert foreign.status_code == 403
 
 
+def test_a_login_form_that_repeats_a_field_is_a_400_page_saying_so(tmp_path: Path) -> None:
+    form = {**ORIGIN, "content-type": "application/x-www-form-urlencoded"}
+    with app_client(tmp_path, **KEYS) as client:
+        for body, field in (
+            (f"key={ADMIN}&key=other", "key"),
+            (f"key={ADMIN}&next=/ui/a&next=/ui/b", "next"),
+        ):
+            response = client.post("/ui/login", content=body, headers=form, follow_redirects=False)
+            assert response.status_code == 400 and response.headers["content-type"].startswith("text/html")
+            assert f"The form sent &#39;{field}&#39; 2 times; send it once." in response.text
+            assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
+        assert login(client, ADMIN).status_code == 303  # the same key, sent once
+
+
 def test_a_login_keeps_the_key_in_a_strict_httponly_cookie_that_the_api_takes(tmp_path: Path) -> None:
     with app_client(tmp_path, **KEYS) as client:
         response = login(client, ADMIN, "/ui/keys")

@@ -8,13 +8,12 @@ authentications), and keeps it in the session cookie of :mod:`kernai.http.sessio
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader, Cookie
-from litestar.enums import MediaType, RequestEncodingType
+from litestar.enums import MediaType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
@@ -47,6 +46,25 @@ PAGE_HEADERS = {
 class LoginForm(Struct, kw_only=True):
     key: str = ""
     next: str = ""
+
+
+class FormError(Exception):
+    """A login form that is not one ``key`` and one ``next`` as text."""
+
+
+async def read_login_form(request: Request[Any, Any, Any]) -> LoginForm:
+    """The login form's fields; each may be sent at most once, as text (an unknown field is ignored)."""
+    form = await request.form()
+    fields: dict[str, str] = {}
+    for name in LoginForm.__struct_fields__:
+        values = form.getall(name, [])
+        if len(values) > 1:
+            raise FormError(f"The form sent '{name}' {len(values)} times; send it once.")
+        if values and not isinstance(values[0], str):
+            raise FormError(f"The form's '{name}' must be text, not a file.")
+        if values:
+            fields[name] = values[0]
+    return LoginForm(**fields)
 
 
 class Visitor:
@@ -112,15 +130,16 @@ class UiController(Controller):
 
     @post("/login", status_code=303)
     async def login(
-        self,
-        request: Request[Any, Any, Any],
-        data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-        registry: PluginRegistry,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], registry: PluginRegistry, settings: Settings
     ) -> Response[Any]:
         """Check the key (a wrong one is a 401 page and counts as a failed authentication) and keep it in the
-        session cookie: HttpOnly, SameSite=Strict, for 30 days."""
-        site, visitor, target = _site(registry, settings), Visitor(request), safe_next(data.next)
+        session cookie: HttpOnly, SameSite=Strict, for 30 days. A form that repeats a field is a 400 page."""
+        site, visitor = _site(registry, settings), Visitor(request)
+        try:
+            data = await read_login_form(request)
+        except FormError as exc:
+            return _login_page(site, visitor, safe_next(""), str(exc), 400)
+        target = safe_next(data.next)
         authenticator: Authenticator = request.app.state.authenticator
         key = data.key.strip()
         try:
