@@ -141,6 +141,11 @@ def test_force_eviction_stops_a_busy_model_after_the_wait(tmp_path: Path) -> Non
         assert chat(client, "b").status_code == 200
         thread.join(30)
         assert busy["response"].status_code == 503  # its worker was stopped under it
+        error = busy["response"].json()["error"]
+        assert (
+            error["code"] == "model_stopped"
+            and "(force-evicted while busy to make room for 'b')" in (error["message"])
+        )
         assert instance(client, "a")["status"] == "stopped"
 
 

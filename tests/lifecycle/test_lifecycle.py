@@ -3,8 +3,10 @@ routes."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -151,6 +153,42 @@ def test_an_instance_whose_config_broke_can_still_be_replaced_and_deleted(
     assert client.get("/api/v1/instances/orphan").status_code == 503
     assert client.delete("/api/v1/instances/orphan").status_code == 204
     assert client.get("/api/v1/instances/orphan").status_code == 404
+
+
+def test_a_request_in_flight_when_its_model_is_unloaded_is_told_so_not_of_a_crash(
+    client: httpx.Client,
+) -> None:
+    slow = {"backend_type": "reference", "backend_options": {"delay": 0.1}}  # 0.1 s a word
+    assert client.post("/api/v1/instances/sleeper", json=slow).status_code == 201
+    text = " ".join(f"w{i}" for i in range(60))
+
+    try:
+        answer: dict[str, httpx.Response] = {}
+        waiting = threading.Thread(target=lambda: answer.update(response=chat(client, "sleeper", text)))
+        waiting.start()
+        wait_for(lambda: instance(client, "sleeper")["active_requests"] == 1, what="the request to run")
+        assert client.post("/backend/shutdown", json={"model": "sleeper"}).status_code == 200  # LocalAI
+        waiting.join(30)
+        assert answer["response"].status_code == 503
+        errors = [answer["response"].json()["error"]]
+
+        body = {"model": "sleeper", "stream": True, "messages": [{"role": "user", "content": text}]}
+        with client.stream("POST", "/v1/chat/completions", json={**body, "max_tokens": 100}) as streamed:
+            lines = streamed.iter_lines()
+            assert streamed.status_code == 200 and next(lines).startswith("data: ")  # under way
+            assert client.post("/api/v1/instances/sleeper/stop").status_code == 200  # llamactl
+            events = [line.removeprefix("data: ") for line in lines if line.startswith("data: {")]
+        errors.append(json.loads(events[-1])["error"])
+
+        for error in errors:
+            assert (error["type"], error["code"]) == ("server_error", "model_stopped"), error
+            assert error["message"].startswith("Model 'sleeper' was stopped while the request ran (unloaded)")
+        assert instance(client, "sleeper")["status"] == "stopped"
+        assert instance(client, "sleeper")["restarts"] == 0  # not restarted as after a crash
+        assert 'kernai_worker_crashes_total{model="sleeper"}' not in client.get("/metrics").text
+        assert chat(client, "sleeper", "again").status_code == 200  # it loads again on demand
+    finally:
+        client.delete("/api/v1/instances/sleeper")
 
 
 def test_version_nodes_and_config(client: httpx.Client) -> None:

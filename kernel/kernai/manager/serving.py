@@ -213,7 +213,7 @@ class ModelManager:
         return model
 
     async def restart_model(self, name: str) -> ManagedModel:
-        await self.unload(name)
+        await self.unload(name, "restarted")
         return await self.start_model(name)
 
     async def set_flag(self, name: str, flag: str, value: bool) -> ManagedModel:
@@ -227,9 +227,10 @@ class ModelManager:
             model.clear_failure()
         return model
 
-    async def unload(self, name: str) -> bool:
-        """Stop the model's worker; ``False`` when it was not running."""
-        return await self.supervisor.stop(self.get(name), "unloaded")
+    async def unload(self, name: str, why: str = "unloaded") -> bool:
+        """Stop the model's worker (requests in flight end with 503 ``model_stopped`` saying ``why``);
+        ``False`` when it was not running."""
+        return await self.supervisor.stop(self.get(name), why)
 
     async def shutdown(self) -> None:
         await self.supervisor.shutdown()

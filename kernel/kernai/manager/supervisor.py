@@ -159,7 +159,7 @@ class Supervisor:
                 return False
             model.stopping = True
             try:
-                await (worker.kill() if force else worker.stop())
+                await (worker.kill(why) if force else worker.stop(why))
             finally:
                 model.stopping = False
                 if model.worker is worker:
@@ -184,7 +184,7 @@ class Supervisor:
         if model.worker is worker:
             model.worker = None
         self.changed()
-        if worker.closing:
+        if worker.closing is not None:
             return
         returncode = worker.process.returncode if worker.process else None
         model.last_error = f"worker exited unexpectedly (return code {returncode})"

@@ -86,6 +86,18 @@ class WorkerCrashed(ModelUnavailable):
             )
 
 
+class ModelStopped(ModelUnavailable):
+    """The server stopped the worker on purpose (unload, eviction, a config change, shutdown) while
+    requests were in flight: not a crash."""
+
+    def __init__(self, model: str, why: str) -> None:
+        super().__init__(
+            f"Model '{model}' was stopped while the request ran ({why}); "
+            "send the request again to load the model again",
+            code="model_stopped",
+        )
+
+
 def _error_from(failed: Failed, model: str) -> KernaiError:
     if failed.kind == "not_supported":
         return NotSupported(failed.message, param=failed.param)
@@ -115,9 +127,12 @@ class WorkerClient:
         self._queues: dict[int, asyncio.Queue[Any]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.exited = asyncio.Event()
-        self.closing = False
+        self.closing: str | None = None
+        """Why the server is stopping the worker, once it is (``stop`` or ``kill``)."""
         self.crash: WorkerCrashed | None = None
-        """Why the process ended, once it has."""
+        """Why the process ended, once it has and the server did not stop it."""
+        self.ended: ModelUnavailable | None = None
+        """The error of the requests the process left unanswered: the crash, or :class:`ModelStopped`."""
 
     @property
     def pid(self) -> int | None:
@@ -175,13 +190,15 @@ class WorkerClient:
             raise
         return reply.seconds
 
-    def _crashed(self, loading: bool = False) -> WorkerCrashed:
+    def _ended(self, loading: bool = False) -> ModelUnavailable:
+        if self.closing is not None:
+            return ModelStopped(self.config.name, self.closing)
         returncode = self.process.returncode if self.process else None
         return WorkerCrashed(self.config.name, returncode, self.config.backend, loading)
 
     def _send(self, message: Any) -> None:
         if self._writer is None or not self.alive:
-            raise self.crash or self._crashed()
+            raise self.ended or self._ended()
         self._writer.write(frame(message))
 
     async def _read_frames(self, reader: asyncio.StreamReader) -> None:
@@ -234,7 +251,8 @@ class WorkerClient:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
-        self.crash = error = self._crashed(loading=0 in self._futures)
+        self.ended = error = self._ended(loading=0 in self._futures)
+        self.crash = error if isinstance(error, WorkerCrashed) else None
         self.exited.set()
         for future in self._futures.values():
             if not future.done():
@@ -295,19 +313,21 @@ class WorkerClient:
         finally:
             self._futures.pop(request_id, None)
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Ask the worker to shut down; kill it if it has not exited after ``grace`` seconds."""
-        self.closing = True
+    async def stop(self, why: str = "stopped", grace: float = 10.0) -> None:
+        """Ask the worker to shut down; kill it if it has not exited after ``grace`` seconds. Requests in
+        flight end with :class:`ModelStopped` saying ``why``."""
+        self.closing = self.closing or why
         if self.alive:
             try:
                 self._send(Shutdown())
                 await asyncio.wait_for(self.exited.wait(), grace)
             except (TimeoutError, KernaiError, ConnectionError):
                 pass
-        await self.kill()
+        await self.kill(why)
 
-    async def kill(self) -> None:
-        self.closing = True
+    async def kill(self, why: str = "killed") -> None:
+        """End the process now; requests in flight end with :class:`ModelStopped` saying ``why``."""
+        self.closing = self.closing or why
         if self.process is not None and self.process.returncode is None:
             try:
                 self.process.kill()
