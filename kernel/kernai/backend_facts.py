@@ -1,5 +1,6 @@
 """What a backend's engine says about itself (versions, build flags, compute devices), read in a short
-subprocess of the backend's interpreter: the engine is never imported in the server process.
+subprocess of the backend's interpreter (a backend environment's own, with its isolated environment
+variables, as its workers run): the engine is never imported in the server process.
 
 A backend declares ``Backend.facts = "module:function"``; ``python -m kernai.backend_facts module:function``
 calls it and prints the :class:`BackendFacts` as JSON. The server caches the answer per backend.
@@ -14,6 +15,7 @@ import sys
 import msgspec
 from msgspec import Struct, field
 
+from kernai.backend_envs.declarations import interpreter_environ
 from kernai.errors import BackendError, NotSupported
 from kernai.plugins import RegisteredBackend
 
@@ -57,6 +59,7 @@ async def read_backend_facts(entry: RegisteredBackend) -> BackendFacts:
         reference,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env=interpreter_environ(entry.python),
     )
     try:
         out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)

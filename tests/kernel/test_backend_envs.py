@@ -3,6 +3,7 @@ and the cached declarations (a real venv and its interpreter, no pip)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from kernai.backend_envs import activate, deactivate, installed, interpreter, site_packages
 from kernai.backend_envs.declarations import CACHE_NAME, Declarations, declarations
 from kernai.backend_envs.kernai_link import ensure_link_folder, link_kernai, manifest
+from kernai.backend_facts import read_backend_facts
 from kernai.gallery.backends import BackendLock, remove_stale_builds
 from kernai.plugins import PluginRegistry
 
@@ -175,3 +177,38 @@ def test_an_environment_that_cannot_be_read_is_a_plugin_problem_not_a_crash(envi
     assert not problem.loaded and "cannot be read" in problem.problem
     assert "kernai backends install broken" in problem.fix
     assert "broken" in loaded.load_errors
+
+
+FACTS_PLUGIN = """import os, sys
+from kernai import Backend, hookimpl
+from kernai.backend_facts import BackendFacts
+from kernai.capabilities import Capability
+
+
+def facts():
+    seen = {"python": sys.executable, "PYTHONPATH": os.environ.get("PYTHONPATH", "unset")}
+    return BackendFacts(versions={**seen, "PYTHONNOUSERSITE": os.environ.get("PYTHONNOUSERSITE", "unset")})
+
+
+@hookimpl
+def register_backends(register):
+    register(Backend(name="facts-echo", capabilities=[Capability.CHAT], facts="facts_echo:facts"))
+"""
+
+
+def test_a_backend_environments_facts_are_read_by_its_interpreter_with_its_isolated_environ(
+    environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packages = site_packages(environment)
+    add_plugin(packages, "facts-echo")
+    (packages / "facts_echo.py").write_text(FACTS_PLUGIN)
+    folder = environment.parents[2]
+    activate(folder, "facts-echo", environment)
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))  # the server's: not for the environment
+    entry = PluginRegistry(folder).backends["facts-echo"]
+    facts = asyncio.run(read_backend_facts(entry))
+    assert facts.versions == {
+        "python": str(interpreter(environment.resolve())),
+        "PYTHONPATH": "unset",
+        "PYTHONNOUSERSITE": "1",
+    }

@@ -56,6 +56,12 @@ def isolated_environ() -> dict[str, str]:
     return {**env, "PYTHONNOUSERSITE": "1"}
 
 
+def interpreter_environ(python: str) -> dict[str, str]:
+    """The environment variables of a subprocess that ``python`` runs (a worker, a facts reader): a
+    backend environment's interpreter gets :func:`isolated_environ`, the server's own this process's."""
+    return isolated_environ() if python != sys.executable else dict(os.environ)
+
+
 def fingerprint(environment: Path) -> str:
     """Changes whenever a package is installed into or removed from ``environment``."""
     packages = site_packages(environment)

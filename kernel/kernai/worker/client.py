@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import signal
 import socket
 import sys
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+from kernai.backend_envs.declarations import interpreter_environ
 from kernai.capabilities import Chunk, Request, Result
 from kernai.config import ModelConfig
 from kernai.errors import BackendError, InvalidRequest, KernaiError, ModelUnavailable, NotSupported
@@ -145,11 +145,7 @@ class WorkerClient:
     async def start(self, load_timeout: float) -> float:
         """Start the process and load the model; return the load time in seconds."""
         parent, child = socket.socketpair()
-        env = {**os.environ, **self.config.environment, "PYTHONUNBUFFERED": "1"}
-        if self.python != sys.executable:  # a backend environment sees its own packages and kernai only
-            for name in ("PYTHONPATH", "PYTHONHOME"):
-                env.pop(name, None)
-            env["PYTHONNOUSERSITE"] = "1"
+        env = {**interpreter_environ(self.python), **self.config.environment, "PYTHONUNBUFFERED": "1"}
         try:
             self.process = await asyncio.create_subprocess_exec(
                 self.python,
