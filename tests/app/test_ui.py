@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+import kernai.ui
 from kernai import hookimpl
 from kernai.http.app import create_app
 from kernai.http.session import SESSION_COOKIE, csrf_token
@@ -161,3 +162,22 @@ def test_a_plugin_adds_a_page_in_the_layout_and_the_navigation(tmp_path: Path) -
         assert page.text.index('href="/ui/images"') < page.text.index('href="/ui/detection"')
         chat = client.get("/ui/chat")  # the taken name is the UI's own page still
         assert "Another chat" not in chat.text and 'id="prompt"' in chat.text
+
+
+def test_the_uis_polling_is_not_traced_but_what_it_changes_is(tmp_path: Path) -> None:
+    poll = {"X-Kernai-UI-Poll": "1"}
+    with app_client(tmp_path, rate_limit=False) as client:
+        for path in ("/api/v1/instances", "/v1/models", "/backend/monitor?model=echo", "/models/jobs/nope"):
+            client.get(path, headers=poll)
+        client.get("/api/v1/instances")  # a read someone made
+        client.post("/backend/shutdown", json={"model": "echo"}, headers={**ORIGIN, **poll})  # a change
+        traced = [(t["method"], t["path"]) for t in client.get("/api/traces").json()]
+        assert traced == [("GET", "/api/v1/instances"), ("POST", "/backend/shutdown")]
+        metrics = client.get("/metrics").text  # the polls still count as requests
+        assert (
+            'kernai_http_requests_total{method="GET",model="",route="/v1/models",status="200"} 1.0' in metrics
+        )
+    scripts = Path(kernai.ui.__file__).parent / "static"
+    for page in ("models.js", "instances.js", "gallery.js"):  # the pages that poll mark their polls
+        assert "poll" in (scripts / page).read_text(), page
+    assert 'headers["X-Kernai-UI-Poll"] = "1"' in (scripts / "kernai.js").read_text()

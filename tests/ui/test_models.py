@@ -65,3 +65,15 @@ def test_edit_a_models_config_with_a_refused_value_shown_at_its_field(page: Page
     expect(panel).to_be_hidden()
     row.get_by_role("button", name="Config of echo").click()  # read again: the saved value
     expect(panel.locator('[data-path="threads"]')).to_have_value("2")
+
+
+def test_the_pages_polling_does_not_fill_the_traces(page: Page) -> None:
+    def instance_reads() -> int:
+        traces = page.request.get("/api/traces").json()
+        return sum(1 for t in traces if (t["method"], t["path"]) == ("GET", "/api/v1/instances"))
+
+    before = instance_reads()
+    polled = lambda request: request.headers.get("x-kernai-ui-poll") == "1"  # noqa: E731
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/instances") and polled(r.request)):
+        page.goto("/ui/models")  # loads the list (traced), then refreshes it every 4 s (not traced)
+    assert instance_reads() == before + 1

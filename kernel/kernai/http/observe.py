@@ -14,6 +14,17 @@ from kernai.observability.metrics import Metrics
 from kernai.observability.traces import TraceRing
 
 DRAIN_LIMIT = 1 << 20
+UI_POLL_HEADER = b"x-kernai-ui-poll"
+"""A read (GET, HEAD) that carries ``X-Kernai-UI-Poll: 1`` is the web UI refreshing what a page shows
+(the Models and Instances pages, a job's progress): counted in the metrics, not traced, so that
+``/api/traces`` keeps the requests someone made."""
+
+
+def is_ui_poll(scope: HTTPScope) -> bool:
+    """Whether the request is a read that the web UI marked as its own polling."""
+    if scope["method"] not in ("GET", "HEAD"):
+        return False
+    return any(name == UI_POLL_HEADER and value == b"1" for name, value in scope.get("headers") or [])
 
 
 async def drain(receive: Receive, last: ReceiveMessage | None = None) -> None:
@@ -94,7 +105,8 @@ class Exchange:
 
 
 class Recorder:
-    """Request metrics for every routed request, and a trace for those whose route is traced."""
+    """Request metrics for every routed request, and a trace for those whose route is traced (but the web
+    UI's polling)."""
 
     def __init__(self, metrics: Metrics, traces: TraceRing) -> None:
         self.metrics = metrics
@@ -108,7 +120,7 @@ class Recorder:
         method = scope["method"]
         self.metrics.requests.labels(method, route, str(exchange.status), model).inc()
         self.metrics.latency.labels(method, route, model).observe(seconds)
-        if not traced:
+        if not traced or is_ui_poll(scope):
             return
         request_body, response_body = exchange.excerpts()
         trace: dict[str, Any] = {

@@ -22,7 +22,7 @@
     cell.replaceChildren(bar, text, el("div", { class: "actions" }, cancel));
     for (;;) {
       let job;
-      try { job = await api(`/${kind}/jobs/${uuid}`); } catch (error) { text.textContent = error.message; break; }
+      try { job = await api(`/${kind}/jobs/${uuid}`, { poll: true }); } catch (error) { text.textContent = error.message; break; }
       bar.value = job.progress;
       const size = job.file_size_bytes ? ` · ${job.downloaded_size} of ${job.file_size}` : "";
       text.textContent = `${job.state} ${job.progress.toFixed(0)} %${size}${job.message ? ` · ${job.message}` : ""}`;

@@ -30,8 +30,8 @@
         i.source === "instance" ? action("Delete", i.name, async () => { if (confirm(`Delete ${i.name}?`)) await api(path, { method: "DELETE" }); }) : null)));
   }
 
-  async function refresh() {
-    try { $("instances").replaceChildren(...(await api("/api/v1/instances")).map(row)); } catch (error) { toast(error.message, "error"); }
+  async function refresh(poll = false) {
+    try { $("instances").replaceChildren(...(await api("/api/v1/instances", { poll })).map(row)); } catch (error) { toast(error.message, "error"); }
   }
 
   async function showLogs(name) {
@@ -106,5 +106,5 @@
     $("f-backend").replaceChildren(...found.map((b) => el("option", { value: b.name }, b.name)));
   }).catch((error) => toast(error.message, "error"));
   refresh().then(() => { if (location.hash) document.getElementById(decodeURIComponent(location.hash.slice(1)))?.querySelector("button")?.focus(); });
-  setInterval(() => { if (!document.hidden) refresh(); }, 5000);
+  setInterval(() => { if (!document.hidden) refresh(true); }, 5000);
 })();

@@ -16,11 +16,13 @@ const kernai = (() => {
     return `HTTP ${status}`;
   }
 
-  /** fetch() on this server: JSON or FormData bodies, the CSRF token, errors thrown with the API's message. */
-  async function request(path, { method = "GET", json, form, signal } = {}) {
+  /** fetch() on this server: JSON or FormData bodies, the CSRF token, errors thrown with the API's message.
+   * ``poll``: a read that refreshes what the page shows, which the server leaves out of /api/traces. */
+  async function request(path, { method = "GET", json, form, signal, poll = false } = {}) {
     const headers = {};
     const init = { method, headers, signal, credentials: "same-origin" };
     if (method !== "GET" && method !== "HEAD" && csrf) headers["X-CSRF-Token"] = csrf;
+    if (poll) headers["X-Kernai-UI-Poll"] = "1";
     if (json !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(json);

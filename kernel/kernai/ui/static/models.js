@@ -56,14 +56,14 @@
       )));
   }
 
-  async function refresh() {
+  async function refresh(poll = false) {
     let instances, cards;
     try {
-      [instances, cards] = await Promise.all([api("/api/v1/instances"), api("/v1/models")]);
+      [instances, cards] = await Promise.all([api("/api/v1/instances", { poll }), api("/v1/models", { poll })]);
     } catch (error) { toast(error.message, "error"); return; }
     const byName = Object.fromEntries(cards.data.map((c) => [c.id, c]));
     const monitors = await Promise.all(instances.map((i) => (i.status === "running"
-      ? api(`/backend/monitor?model=${enc(i.name)}`).catch(() => null) : null)));
+      ? api(`/backend/monitor?model=${enc(i.name)}`, { poll }).catch(() => null) : null)));
     if (acting) return; // an action's own refresh follows
     const focused = document.activeElement?.closest("tr")?.dataset.model;
     const focusedAction = document.activeElement?.dataset?.action;
@@ -199,5 +199,5 @@
 
   $("log-close").addEventListener("click", () => { socket?.close(); socket = null; $("log-panel").hidden = true; });
   refresh();
-  setInterval(() => { if (!document.hidden && !acting) refresh(); }, 4000);
+  setInterval(() => { if (!document.hidden && !acting) refresh(true); }, 4000);
 })();
