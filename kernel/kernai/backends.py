@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from msgspec import Struct, field
 
@@ -28,6 +28,10 @@ class BackendOption(Struct, frozen=True, kw_only=True):
     default: Any = None
     description: str = ""
     choices: list[Any] | None = None
+    minimum: int | float | None = None
+    """For an ``int`` or ``float`` option: the smallest value accepted."""
+    maximum: int | float | None = None
+    """For an ``int`` or ``float`` option: the largest value accepted."""
 
     def check(self, value: Any) -> str | None:
         """An error message when ``value`` does not fit this option, else ``None``."""
@@ -38,6 +42,16 @@ class BackendOption(Struct, frozen=True, kw_only=True):
             return f"expected {self.type}, got {type(value).__name__}"
         if self.choices is not None and value not in self.choices:
             return f"expected one of {', '.join(map(str, self.choices))}, got {value!r}"
+        if self.type in ("int", "float"):
+            return self._outside_bounds(cast(float, value))
+        return None
+
+    def _outside_bounds(self, number: float) -> str | None:
+        # written so that NaN fits no bound
+        if self.minimum is not None and not number >= self.minimum:
+            return f"expected at least {self.minimum}, got {number!r}"
+        if self.maximum is not None and not number <= self.maximum:
+            return f"expected at most {self.maximum}, got {number!r}"
         return None
 
 

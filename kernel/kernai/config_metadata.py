@@ -26,6 +26,8 @@ class FieldMetadata(Struct, omit_defaults=True):
     backend: str | None = None
     """The backend that declares the key; none for the keys every model has."""
     choices: list[Any] | None = None
+    minimum: int | float | None = None
+    maximum: int | float | None = None
     autocomplete: str | None = None
 
 
@@ -56,6 +58,16 @@ def _type_name(kind: msgspec.inspect.Type) -> str:
     return _JSON_TYPES.get(type(kind), "any")
 
 
+def _bounds(kind: msgspec.inspect.Type) -> tuple[int | float | None, int | float | None]:
+    """The ``ge`` and ``le`` of a number type (or of the number in ``number | None``)."""
+    if isinstance(kind, msgspec.inspect.UnionType):
+        named = [t for t in kind.types if not isinstance(t, msgspec.inspect.NoneType)]
+        return _bounds(named[0]) if len(named) == 1 else (None, None)
+    if isinstance(kind, (msgspec.inspect.IntType, msgspec.inspect.FloatType)):
+        return kind.ge, kind.le
+    return None, None
+
+
 def _struct_fields(struct: type[Struct], prefix: str = "") -> list[FieldMetadata]:
     """Each key of ``struct`` from its ``Meta`` (description, section), nested structs flattened."""
     info = msgspec.inspect.type_info(struct)
@@ -78,6 +90,8 @@ def _struct_fields(struct: type[Struct], prefix: str = "") -> list[FieldMetadata
                 section=str(extra.get("section", "general")),
                 description=str(schema.get("description", "")),
                 default=msgspec.to_builtins(default) if default is not None else None,
+                minimum=_bounds(kind)[0],
+                maximum=_bounds(kind)[1],
                 autocomplete=_AUTOCOMPLETE.get(item.name),
             )
         )
@@ -97,6 +111,8 @@ def config_fields(registry: PluginRegistry) -> list[FieldMetadata]:
                 default=option.default,
                 backend=name,
                 choices=option.choices,
+                minimum=option.minimum,
+                maximum=option.maximum,
             )
             for option in backend.options
         ]

@@ -61,6 +61,8 @@ def test_a_yaml_file_out_of_range_puts_its_model_in_error_naming_the_file_and_ke
         ({"backend_options": {"parameters": {"top_p": 1.5}}}, "parameters.top_p"),
         ({"backend_options": {"parameters": {"presence_penalty": -3}}}, "parameters.presence_penalty"),
         ({"backend_options": {"parameters": {"max_tokens": 0}}}, "parameters.max_tokens"),
+        ({"backend_options": {"delay": -1}}, "delay: expected at least 0"),  # the backend's own option
+        ({"backend_options": {"dimensions": 0}}, "dimensions: expected at least 1"),
     ],
 )
 def test_an_instance_out_of_range_is_a_400_naming_the_field_and_nothing_is_stored(
@@ -113,3 +115,12 @@ def test_values_at_the_bounds_are_accepted(client: TestClient[Any], root: Path) 
     response = client.patch("/api/models/config-json/echo", json=patch)
     assert response.status_code == 200, response.text
     assert "temperature: 2" in (root / "models" / "echo.yaml").read_text()
+
+
+def test_config_metadata_gives_each_keys_bounds(client: TestClient[Any]) -> None:
+    fields = client.get("/api/models/config-metadata", params={"section": "all"}).json()["fields"]
+    bounds = {f["path"]: (f.get("minimum"), f.get("maximum")) for f in fields}
+    assert bounds["parameters.temperature"] == (0, 2)
+    assert bounds["context_size"] == (0, 2**31 - 1)
+    assert bounds["delay"] == (0, None) and bounds["dimensions"] == (1, 65536)  # the reference backend's
+    assert bounds["description"] == (None, None)

@@ -280,9 +280,10 @@ def test_help_version_and_devices_of_the_llama_cpp_backend(http: httpx.Client, p
     assert help_text.status_code == 200 and help_text.headers["content-type"].startswith("text/plain")
     assert "  batch_size (integer, default 512): " in help_text.text
     assert (
-        "  context_size (integer): " in help_text.text
+        "  context_size (integer, 0 to 2147483647): " in help_text.text
         and "  -c, --ctx-size -> context_size" in help_text.text
     )
+    assert "  parameters.temperature (number, 0 to 2): " in help_text.text
     version = http.get(f"{prefix}/version")
     assert version.status_code == 200, version.text
     assert f"llama-cpp-python {llama_cpp.__version__}\n" in version.text and "\nbuild: " in version.text

@@ -26,8 +26,8 @@ BACKENDS = {
         options=[
             BackendOption(name="flash", type="bool", default=False),
             BackendOption(name="pooling", type="str", default="mean", choices=["mean", "cls"]),
-            BackendOption(name="ratio", type="float"),
-            BackendOption(name="batch", type="int", default=512),
+            BackendOption(name="ratio", type="float", minimum=0, maximum=1),
+            BackendOption(name="batch", type="int", default=512, minimum=1),
         ],
     ),
     "fileless": Backend(name="fileless", capabilities=[Capability.CHAT], requires_model_file=False),
@@ -87,6 +87,9 @@ def test_a_full_config_is_parsed_with_the_backend_defaults_filled_in(models_dir:
         ({"flash": "yes"}, "flash", "expected bool, got str"),
         ({"batch": True}, "batch", "expected int, got bool"),
         ({"ratio": 1}, None, None),  # an int is a float
+        ({"ratio": 1.5}, "ratio", "expected at most 1, got 1.5"),
+        ({"ratio": float("nan")}, "ratio", "expected at least 0, got nan"),
+        ({"batch": 0}, "batch", "expected at least 1, got 0"),
         ({"pooling": "max"}, "pooling", "expected one of mean, cls, got 'max'"),
         ({"name": "bad name"}, "name", "is not a valid model name"),
         ({"name": "-dash-first"}, "name", "is not a valid model name"),

@@ -41,9 +41,20 @@ def register_backends(register: Callable[[Backend], None]) -> None:
             ],
             options=[
                 BackendOption(
-                    name="delay", type="float", default=0.0, description="Seconds per generated token."
+                    name="delay",
+                    type="float",
+                    default=0.0,
+                    minimum=0,
+                    description="Seconds per generated token.",
                 ),
-                BackendOption(name="dimensions", type="int", default=16, description="Embedding size."),
+                BackendOption(
+                    name="dimensions",
+                    type="int",
+                    default=16,
+                    minimum=1,
+                    maximum=65536,
+                    description="Embedding size.",
+                ),
                 BackendOption(
                     name="fail_load", type="bool", default=False, description="Fail in load (for tests)."
                 ),

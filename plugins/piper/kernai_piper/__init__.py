@@ -34,17 +34,20 @@ def register_backends(register: Callable[[Backend], None]) -> None:
                     name="max_input_chars",
                     type="int",
                     default=4096,
+                    minimum=1,
                     description="Longest text accepted, in characters (longer: 400).",
                 ),
                 BackendOption(name="speaker", description="Default speaker of a multi-speaker voice."),
                 BackendOption(
                     name="noise_scale",
                     type="float",
+                    minimum=0,
                     description="Voice variation (default: the voice's own); 0 makes synthesis repeatable.",
                 ),
                 BackendOption(
                     name="noise_w",
                     type="float",
+                    minimum=0,
                     description="Phoneme length variation (default: the voice's own); 0 makes lengths "
                     "repeatable.",
                 ),

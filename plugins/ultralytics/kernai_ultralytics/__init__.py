@@ -44,22 +44,36 @@ def register_backends(register: Callable[[Backend], None]) -> None:
                     "fastsam when the file name contains 'fastsam', else yolo).",
                 ),
                 BackendOption(
-                    name="image_size", type="int", default=640, description="Inference size in pixels."
+                    name="image_size",
+                    type="int",
+                    default=640,
+                    minimum=32,
+                    maximum=8192,
+                    description="Inference size in pixels.",
                 ),
                 BackendOption(
                     name="confidence",
                     type="float",
                     default=0.25,
+                    minimum=0,
+                    maximum=1,
                     description="Minimum confidence; a request's 'threshold' overrides it.",
                 ),
                 BackendOption(
                     name="iou",
                     type="float",
                     default=0.7,
+                    minimum=0,
+                    maximum=1,
                     description="IoU threshold of non-maximum suppression.",
                 ),
                 BackendOption(
-                    name="max_detections", type="int", default=300, description="Most detections per image."
+                    name="max_detections",
+                    type="int",
+                    default=300,
+                    minimum=1,
+                    maximum=10000,
+                    description="Most detections per image.",
                 ),
                 BackendOption(
                     name="classes", type="list", description="Only these class ids (default: all)."
@@ -68,6 +82,7 @@ def register_backends(register: Callable[[Backend], None]) -> None:
                     name="max_pixels",
                     type="int",
                     default=40_000_000,
+                    minimum=1,
                     description="Largest image accepted, in pixels (width x height); larger ones get a 400.",
                 ),
             ],

@@ -42,7 +42,9 @@ def register_backends(register: Callable[[Backend], None]) -> None:
                     default="int8",
                     description="CTranslate2 compute type: int8, int8_float32, float16, float32, default.",
                 ),
-                BackendOption(name="beam_size", type="int", default=5, description="Beam size for decoding."),
+                BackendOption(
+                    name="beam_size", type="int", default=5, minimum=1, description="Beam size for decoding."
+                ),
                 BackendOption(name="language", description="Default language code (None: detect)."),
                 BackendOption(
                     name="vad_filter",
@@ -54,6 +56,7 @@ def register_backends(register: Callable[[Backend], None]) -> None:
                     name="min_duration",
                     type="float",
                     default=0.1,
+                    minimum=0,
                     description="Shortest audio accepted, in seconds (shorter: 400).",
                 ),
             ],

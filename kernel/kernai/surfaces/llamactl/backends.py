@@ -11,7 +11,7 @@ from litestar.exceptions import NotFoundException
 
 from kernai.backend_facts import BackendFacts, read_backend_facts
 from kernai.config import ModelConfig
-from kernai.config_metadata import config_fields
+from kernai.config_metadata import FieldMetadata, config_fields
 from kernai.errors import InvalidRequest
 from kernai.manager import ModelManager
 from kernai.plugins import PluginRegistry, RegisteredBackend
@@ -77,6 +77,15 @@ def _llama_cpp(registry: PluginRegistry) -> RegisteredBackend:
     return entry
 
 
+def _range(key: FieldMetadata) -> str:
+    """``, 0 to 2``, ``, at least 1``, ``, at most 8`` or nothing: the values a key accepts."""
+    if key.minimum is not None and key.maximum is not None:
+        return f", {key.minimum} to {key.maximum}"
+    if key.minimum is not None:
+        return f", at least {key.minimum}"
+    return f", at most {key.maximum}" if key.maximum is not None else ""
+
+
 def help_text(registry: PluginRegistry) -> str:
     """The llama-cpp backend's model-config keys, and the llama-server flags parse-command maps to them."""
     entry = _llama_cpp(registry)
@@ -89,7 +98,7 @@ def help_text(registry: PluginRegistry) -> str:
         if key.backend in (None, LLAMA_CPP):
             default = f", default {key.default}" if key.default not in (None, "", {}) else ""
             choices = f", one of {', '.join(map(str, key.choices))}" if key.choices else ""
-            lines.append(f"  {key.path} ({key.type}{default}{choices}): {key.description}")
+            lines.append(f"  {key.path} ({key.type}{default}{choices}{_range(key)}): {key.description}")
     flags: dict[str, list[str]] = {}
     for flag, meaning in LLAMA_SERVER_FLAGS.items():
         flags.setdefault(meaning.key or f"(ignored: {meaning.reason})", []).append(flag)
