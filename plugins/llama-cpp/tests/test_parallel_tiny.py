@@ -186,3 +186,34 @@ def test_the_status_shows_each_slot(client: httpx.Client) -> None:
     assert last["prompt_tokens"] > last["cached_tokens"] >= 0
     single = status(client, "tiny")
     assert single["parallel"] == 1 and [slot["n_ctx"] for slot in single["slots"]] == [1024]
+
+
+def test_embeddings_and_tokens_beside_generation_leave_it_alone(
+    llama_server: KernaiServer, client: httpx.Client
+) -> None:
+    body = {"max_tokens": 200, "temperature": 0, "messages": [{"role": "user", "content": "tell me more"}]}
+    alone = streamed_chat(llama_server, **body)
+    done = threading.Event()
+    beside: list[int] = []
+
+    def meanwhile() -> dict[str, Any]:
+        while not done.is_set() or not beside:
+            vectors = client.post("/v1/embeddings", json={"model": "tiny-p4", "input": ["a b c", "hello"]})
+            tokens = client.post("/v1/tokenize", json={"model": "tiny-p4", "content": "hello"}).json()[
+                "tokens"
+            ]
+            text = client.post("/v1/detokenize", json={"model": "tiny-p4", "tokens": tokens})
+            assert vectors.status_code == 200 and len(vectors.json()["data"]) == 2, vectors.text
+            assert text.json()["content"].endswith("hello")
+            beside.append(len(tokens))
+        return {}
+
+    def generate() -> dict[str, Any]:
+        try:
+            return streamed_chat(llama_server, **body)
+        finally:
+            done.set()
+
+    results = run_together({"generation": generate, "meanwhile": meanwhile})
+    assert results["generation"]["text"] == alone["text"]  # the KV cache was not disturbed
+    assert results["generation"]["usage"]["completion_tokens"] == 200 and beside
