@@ -153,6 +153,21 @@ def test_completion_streams_as_llama_server(http: httpx.Client) -> None:
     assert events[-1]["tokens_predicted"] == 6 and events[-1]["timings"]["predicted_n"] == 6
 
 
+def test_a_stop_string_ends_a_completion_as_a_stopped_word(http: httpx.Client) -> None:
+    whole = http.post("/llama-cpp/tiny/completion", json={"prompt": "hello", "n_predict": 12}).json()
+    stop = whole["content"][3:5]  # temperature 0: the same prompt writes the same text up to the stop
+    assert len(stop) == 2, whole
+    body = {"prompt": "hello", "n_predict": 12, "stop": ["never written", stop]}
+    answer = http.post("/llama-cpp/tiny/completion", json=body).json()
+    assert answer["content"] == whole["content"][: whole["content"].index(stop)]
+    assert answer["stopped_word"] is True and answer["stopping_word"] == stop
+    assert answer["stop_type"] == "word" and not answer["stopped_eos"] and not answer["stopped_limit"]
+    with http.stream("POST", "/llama-cpp/tiny/completion", json={**body, "stream": True}) as stream:
+        events = [json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: ")]
+    assert "".join(event["content"] for event in events) == answer["content"]
+    assert events[-1]["stopped_word"] is True and events[-1]["stopping_word"] == stop
+
+
 def test_tokenize_detokenize_and_apply_template(http: httpx.Client) -> None:
     plain = http.post("/llama-cpp/tiny/tokenize", json={"content": "hi there"}).json()["tokens"]
     special = http.post("/llama-cpp/tiny/tokenize", json={"content": "hi there", "add_special": True}).json()

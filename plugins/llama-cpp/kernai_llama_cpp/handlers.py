@@ -114,7 +114,7 @@ def _chat_chunks(
     )
 
 
-def _requested_stop(generation: Generation, request: cap.ChatRequest) -> str | None:
+def _requested_stop(generation: Generation, request: cap.ChatRequest | cap.CompletionRequest) -> str | None:
     """The client's stop sequence that ended generation (not the chat template's own)."""
     return generation.stop_sequence if generation.stop_sequence in request.sampling.stop else None
 
@@ -167,6 +167,7 @@ def completion(model: LlamaModel, request: cap.CompletionRequest) -> cap.Complet
         finish_reason=generation.finish_reason,
         logprobs=logprobs,
         usage=generation.usage(),
+        stop_sequence=_requested_stop(generation, request),
     )
 
 
@@ -184,6 +185,7 @@ def completion_stream(model: LlamaModel, request: cap.CompletionRequest) -> Iter
         yield cap.CompletionChunk(
             finish_reason=generation.finish_reason,
             usage=generation.usage(),
+            stop_sequence=_requested_stop(generation, request),
         )
 
     return chunks()
