@@ -293,7 +293,7 @@ def test_help_version_and_devices_of_the_llama_cpp_backend(http: httpx.Client, p
 
     help_text = http.get(f"{prefix}/help")
     assert help_text.status_code == 200 and help_text.headers["content-type"].startswith("text/plain")
-    assert "  batch_size (integer, default 512): " in help_text.text
+    assert "  batch_size (integer, default 512, 1 to 2147483647): " in help_text.text
     assert (
         "  context_size (integer, 0 to 2147483647): " in help_text.text
         and "  -c, --ctx-size -> context_size" in help_text.text

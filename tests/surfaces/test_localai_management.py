@@ -86,6 +86,8 @@ def test_a_patch_deep_merges_into_the_yaml_and_restarts_only_for_keys_the_worker
         ({"parameters": {"model": "../../etc/passwd"}}, "parameters.model"),
         ({"backend": "no-such-backend"}, "backend"),
         ({"batch_size": "many"}, "batch_size"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"threads_batch": -1}, "threads_batch"),
         ({"name": "renamed"}, "name"),
     ],
 )
@@ -141,6 +143,8 @@ def test_config_metadata_is_generated_from_the_config_and_the_backends(http: htt
         "section": "llm",
         "description": by_path["batch_size"]["description"],
         "default": 512,
+        "minimum": 1,
+        "maximum": 2**31 - 1,
         "backend": "llama-cpp",
     }
     assert by_path["pooling"]["choices"] == ["mean", "cls", "last"]

@@ -21,7 +21,8 @@ def test_llama_server_flags_become_config_keys() -> None:
     parsed = parse_command(
         "llama-cpp",
         "llama-server --model=m.gguf -c 1024 -fa --temp 0.5 --top-k 20 -s -1 --no-mmap --embedding "
-        "--chat-template '{{ messages }}' --pooling mean -v --unknown-switch --unknown-value 3 -n -1",
+        "--chat-template '{{ messages }}' --pooling mean -v --unknown-switch --unknown-value 3 -n -1 "
+        "-t -1 -tb -1",
     )
     assert parsed.backend_options == {
         "model": "m.gguf",
@@ -38,6 +39,8 @@ def test_llama_server_flags_become_config_keys() -> None:
         "--unknown-switch: not a setting kernai knows",
         "--unknown-value: not a setting kernai knows",
         "-n -1: no default limit: left to each request's max_tokens",
+        "-t -1: kernai's default thread count",
+        "-tb -1: the same as threads",
     ]
     assert parse_command("llama-cpp", "llama-server -fa off -m m").backend_options == {
         "flash_attn": False,

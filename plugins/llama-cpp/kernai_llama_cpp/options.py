@@ -11,6 +11,7 @@ import os
 
 from kernai import Backend, BackendOption
 from kernai.capabilities import Capability
+from kernai.config import INT32_MAX
 
 NAME = "llama-cpp"
 DEFAULT_CONTEXT_SIZE = 2048
@@ -30,12 +31,16 @@ BACKEND = Backend(
         BackendOption(
             name="threads_batch",
             type="int",
-            description="Threads for prompt processing (default: same as threads).",
+            minimum=0,
+            maximum=INT32_MAX,
+            description="Threads for prompt processing (default or 0: same as threads).",
         ),
         BackendOption(
             name="batch_size",
             type="int",
             default=512,
+            minimum=1,
+            maximum=INT32_MAX,
             description="Prompt tokens evaluated per batch (n_batch).",
         ),
         BackendOption(

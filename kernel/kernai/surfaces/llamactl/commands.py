@@ -25,12 +25,14 @@ VLLM = "vllm"
 @dataclass(frozen=True)
 class Flag:
     """A llama-server flag: the kernai key it sets (dotted for ``parameters.*``; ``None`` when kernai has
-    no such setting), the value's type, and for a switch (no value) the value it sets."""
+    no such setting), the value's type, for a switch (no value) the value it sets, and for a number whose
+    negative values mean llama-server's default, what kernai does instead."""
 
     key: str | None
     kind: type = str
     switch: Any = None
     reason: str = "kernai has no such setting"
+    when_negative: str | None = None
 
 
 NOT_HONOURED_SERVER = "kernai serves every model on its own host and port"
@@ -45,11 +47,14 @@ def _flags(names: str, flag: Flag) -> None:
 _flags("-m --model", Flag("model"))
 _flags("-c --ctx-size", Flag("context_size", int))
 _flags("-ngl --gpu-layers --n-gpu-layers", Flag("gpu_layers", int))
-_flags("-t --threads", Flag("threads", int))
-_flags("-tb --threads-batch", Flag("threads_batch", int))
+_flags("-t --threads", Flag("threads", int, when_negative="kernai's default thread count"))
+_flags("-tb --threads-batch", Flag("threads_batch", int, when_negative="the same as threads"))
 _flags("-b --batch-size", Flag("batch_size", int))
 _flags("-np --parallel", Flag("parallel", int))
-_flags("-n --n-predict --predict", Flag("parameters.max_tokens", int))
+_flags(
+    "-n --n-predict --predict",
+    Flag("parameters.max_tokens", int, when_negative="no default limit: left to each request's max_tokens"),
+)
 _flags("--temp --temperature", Flag("parameters.temperature", float))
 _flags("--top-k", Flag("parameters.top_k", int))
 _flags("--top-p", Flag("parameters.top_p", float))
@@ -186,8 +191,8 @@ def parse_llama_server(arguments: list[str]) -> ParsedCommand:
             options["flash_attn"] = FLASH_ATTN_VALUES[value.lower()]
         elif flag.key == "chat_template" and re.fullmatch(r"[\w.-]+", value):
             options["chat_format"] = value  # a built-in template's name, as llama-cpp-python names them
-        elif flag.key == "parameters.max_tokens" and _convert(name, value, int) < 0:
-            ignored.append(f"{name} {value}: no default limit: left to each request's max_tokens")
+        elif flag.when_negative is not None and _convert(name, value, flag.kind) < 0:
+            ignored.append(f"{name} {value}: {flag.when_negative}")
         else:
             _set(options, flag.key, _convert(name, value, flag.kind))
     return ParsedCommand(LLAMA_CPP, options, ignored)
