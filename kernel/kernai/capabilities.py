@@ -182,6 +182,9 @@ class ChatChunk(_Base, tag="chat"):
 
 class CompletionRequest(_Base, tag="completion"):
     prompt: str
+    prompt_tokens: list[int] | None = None
+    """The prompt as the client's token ids, when it sent ids (``prompt`` is then their text): a backend
+    with a tokenizer evaluates these exactly; one without uses ``prompt``."""
     sampling: Sampling = field(default_factory=Sampling)
     suffix: str | None = None
     echo: bool = False

@@ -130,15 +130,30 @@ def test_completion_answers_as_llama_server(http: httpx.Client) -> None:
     assert len(answer["completion_probabilities"]) == 5
     assert len(answer["completion_probabilities"][0]["top_logprobs"]) == 2
 
-    tokens = http.post("/llama-cpp/tiny/tokenize", json={"content": "hello"}).json()["tokens"]
-    by_ids = http.post("/llama-cpp/tiny/completion", json={"prompt": tokens, "n_predict": 5}).json()
-    assert by_ids["prompt"].strip() == "hello"  # token ids become their text
     nothing = http.post("/llama-cpp/tiny/completion", json={"prompt": "hello", "n_predict": 0}).json()
     assert nothing["content"] == "" and nothing["tokens_predicted"] == 0 and nothing["stopped_limit"]
     assert nothing["tokens_evaluated"] == answer["tokens_evaluated"]  # the prompt is still counted
-    again = {"prompt": by_ids["prompt"], "n_predict": 5}
-    as_text = http.post("/llama-cpp/tiny/completion", json=again).json()
-    assert by_ids["content"] == as_text["content"]  # temperature 0: the same prompt gives the same text
+
+
+def test_a_token_id_prompt_is_evaluated_as_it_is(http: httpx.Client) -> None:
+    as_text = http.post("/llama-cpp/tiny/completion", json={"prompt": "hello", "n_predict": 5}).json()
+    tokenize = {"content": "hello", "add_special": True}
+    ids = http.post("/llama-cpp/tiny/tokenize", json=tokenize).json()["tokens"]  # BOS and the text
+    by_ids = http.post("/llama-cpp/tiny/completion", json={"prompt": ids, "n_predict": 5}).json()
+    assert by_ids["tokens_evaluated"] == len(ids) == as_text["tokens_evaluated"]
+    assert by_ids["content"] == as_text["content"]  # temperature 0: the same tokens give the same text
+    assert by_ids["prompt"].strip() == "hello"  # the answer shows the ids' text
+    bare = ids[1:]  # without BOS, which a text prompt always gets: kept as sent, as llama-server does
+    without_bos = http.post("/llama-cpp/tiny/completion", json={"prompt": bare, "n_predict": 5}).json()
+    assert without_bos["tokens_evaluated"] == len(bare)
+    counted = http.post("/llama-cpp/tiny/completion", json={"prompt": bare, "n_predict": 0}).json()
+    assert counted["tokens_evaluated"] == len(bare)
+    streamed = {"prompt": ids, "n_predict": 5, "stream": True}
+    with http.stream("POST", "/llama-cpp/tiny/completion", json=streamed) as stream:
+        events = [json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: ")]
+    assert "".join(e["content"] for e in events) == as_text["content"]
+    assert events[-1]["tokens_evaluated"] == len(ids)
+    assert http.post("/llama-cpp/tiny/completion", json={"prompt": [1, 10**6]}).status_code == 400
 
 
 def test_completion_streams_as_llama_server(http: httpx.Client) -> None:

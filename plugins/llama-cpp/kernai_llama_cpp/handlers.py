@@ -135,13 +135,13 @@ def completion_generation(model: LlamaModel, request: cap.CompletionRequest) -> 
         prompt = (
             bos
             + [prefix]
-            + model.tokenize(request.prompt, add_bos=False, special=False)
+            + _prompt_tokens(model, request, add_bos=False, special=False)
             + [suffix]
             + model.tokenize(request.suffix, add_bos=False, special=False)
             + [middle]
         )
     else:
-        prompt = model.tokenize(request.prompt)
+        prompt = _prompt_tokens(model, request)
     grammar = grammars.request_grammar(model, request.grammar, request.response_format)
     generation = Generation(
         model,
@@ -155,6 +155,14 @@ def completion_generation(model: LlamaModel, request: cap.CompletionRequest) -> 
     )
     generation.check_context()
     return generation
+
+
+def _prompt_tokens(model: LlamaModel, request: cap.CompletionRequest, **tokenizing: bool) -> list[int]:
+    """The client's token ids as they are (as llama-server takes them), else the prompt's text tokenized."""
+    if request.prompt_tokens is None:
+        return model.tokenize(request.prompt, **tokenizing)
+    model.check_token_ids(request.prompt_tokens, "prompt")
+    return request.prompt_tokens
 
 
 def completion(model: LlamaModel, request: cap.CompletionRequest) -> cap.CompletionResult:

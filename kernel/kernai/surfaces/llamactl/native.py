@@ -270,11 +270,15 @@ async def _complete(
 async def _evaluate_only(
     manager: ModelManager, model: ManagedModel, request: CompletionRequest, caller: Caller
 ) -> CompletionAnswer:
-    """``n_predict: 0``: no token generated; the prompt's size is what the model's tokenizer makes of it."""
-    tokens = await manager.predict(model.name, TokenizeRequest(content=request.prompt), caller=caller)
-    assert isinstance(tokens, TokenizeResult)
+    """``n_predict: 0``: no token generated; the prompt's size is its token ids' count, or what the model's
+    tokenizer makes of its text."""
+    tokens = request.prompt_tokens
+    if tokens is None:
+        result = await manager.predict(model.name, TokenizeRequest(content=request.prompt), caller=caller)
+        assert isinstance(result, TokenizeResult)
+        tokens = result.tokens
     generation = _Generation(model, request, request.prompt, 0)
-    generation.prompt_tokens, generation.finish_reason = len(tokens.tokens), "length"
+    generation.prompt_tokens, generation.finish_reason = len(tokens), "length"
     answer = generation.answer("")
     answer.generation_settings["n_predict"] = 0
     return answer
@@ -317,13 +321,15 @@ class LlamaCppController(Controller):
     async def completion(self, name: str, data: CompletionWire, manager: ModelManager, scope: Scope) -> Any:
         caller = caller_of(scope)
         model = llama_model(manager, name, caller)
-        prompt = data.prompt
-        if isinstance(prompt, list):
-            result = await manager.predict(name, DetokenizeRequest(tokens=list(prompt)), caller=caller)
+        prompt, tokens = data.prompt, None
+        if isinstance(prompt, list):  # evaluated as they are; their text is the answer's "prompt"
+            tokens = list(prompt)
+            result = await manager.predict(name, DetokenizeRequest(tokens=tokens), caller=caller)
             assert isinstance(result, DetokenizeResult)
             prompt = result.content
         request = CompletionRequest(
             prompt=prompt,
+            prompt_tokens=tokens,
             sampling=_sampling(model, data),
             logprobs=data.n_probs or None,
             grammar=data.grammar,
