@@ -23,6 +23,7 @@ class Capability(StrEnum):
     EMBEDDINGS = "embeddings"
     TOKENIZE = "tokenize"
     DETOKENIZE = "detokenize"
+    APPLY_TEMPLATE = "apply_template"
     TRANSCRIPTION = "transcription"
     SPEECH = "speech"
     VAD = "vad"
@@ -241,6 +242,19 @@ class DetokenizeResult(_Base, tag="detokenize"):
     content: str
 
 
+class ApplyTemplateRequest(_Base, tag="apply_template"):
+    """Messages (and tools) to the prompt text the model's chat template makes of them, as a chat request
+    with them would be generated from; nothing is generated."""
+
+    messages: list[ChatMessage]
+    tools: list[Tool] | None = None
+    add_generation_prompt: bool = True
+
+
+class ApplyTemplateResult(_Base, tag="apply_template"):
+    prompt: str
+
+
 # --- audio ---------------------------------------------------------------------------------------
 
 
@@ -415,6 +429,7 @@ Request = (
     | EmbeddingsRequest
     | TokenizeRequest
     | DetokenizeRequest
+    | ApplyTemplateRequest
     | TranscriptionRequest
     | SpeechRequest
     | VoicesRequest
@@ -428,6 +443,7 @@ Result = (
     | EmbeddingsResult
     | TokenizeResult
     | DetokenizeResult
+    | ApplyTemplateResult
     | TranscriptionResult
     | SpeechResult
     | VoicesResult
@@ -443,6 +459,7 @@ CAPABILITY_OF: dict[type[Struct], Capability] = {
     EmbeddingsRequest: Capability.EMBEDDINGS,
     TokenizeRequest: Capability.TOKENIZE,
     DetokenizeRequest: Capability.DETOKENIZE,
+    ApplyTemplateRequest: Capability.APPLY_TEMPLATE,
     TranscriptionRequest: Capability.TRANSCRIPTION,
     SpeechRequest: Capability.SPEECH,
     VoicesRequest: Capability.SPEECH,

@@ -46,6 +46,9 @@ DEFAULT_REQUESTS: dict[cap.Capability, cap.Request] = {
     ),
     cap.Capability.EMBEDDINGS: cap.EmbeddingsRequest(input=["hello world", "goodbye"]),
     cap.Capability.TOKENIZE: cap.TokenizeRequest(content="hello world"),
+    cap.Capability.APPLY_TEMPLATE: cap.ApplyTemplateRequest(
+        messages=[cap.ChatMessage(role="user", content="Say hello")]
+    ),
     cap.Capability.SPEECH: cap.SpeechRequest(input="Hello world."),
     cap.Capability.VAD: cap.VADRequest(audio=tone_pcm()),
     cap.Capability.RERANK: cap.RerankRequest(

@@ -26,7 +26,12 @@ def server(kernai_server: ServerFactory) -> KernaiServer:
     models = {
         "tiny.gguf": shared_tiny_llama(),
         **model_configs(
-            {"tiny": TINY, "manual": {**TINY, "on_demand_start": False}, "duo": {**TINY, "parallel": 2}},
+            {
+                "tiny": TINY,
+                "manual": {**TINY, "on_demand_start": False},
+                "duo": {**TINY, "parallel": 2},
+                "chatml": {**TINY, "chat_format": "chatml"},
+            },
             backend="llama-cpp",
         ),
         **model_configs({"echo": {}}, backend="reference"),
@@ -197,6 +202,53 @@ def test_tokenize_detokenize_and_apply_template(http: httpx.Client) -> None:
     )
     assert template.status_code == 200, template.text
     assert template.json() == {"prompt": HELLO_PROMPT}
+
+
+def test_apply_template_renders_as_chat_does(http: httpx.Client) -> None:
+    """The model's worker renders the messages with its own formatter: a Jinja template or a named
+    chat_format, with kernai's tool prompt, exactly what a chat request is generated from."""
+    hello = [{"role": "user", "content": "hello"}]
+    bare = http.post(
+        "/llama-cpp/tiny/apply-template", json={"messages": hello, "add_generation_prompt": False}
+    )
+    assert bare.json() == {"prompt": "<s><|user|>hello\n"}
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    with_tools = http.post("/llama-cpp/tiny/apply-template", json={"messages": hello, "tools": [tool]}).json()
+    assert with_tools["prompt"].startswith('<s><|system|>You can call these tools:\n{"name":"lookup"')
+    assert with_tools["prompt"].endswith(HELLO_PROMPT.removeprefix("<s>"))
+    named = http.post("/llama-cpp/chatml/apply-template", json={"messages": hello})
+    assert named.status_code == 200, named.text
+    chatml = "<|im_start|>system\n<|im_end|>\n<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n"
+    assert named.json() == {"prompt": chatml}  # llama-cpp-python's chatml writes an empty system turn
+    chat = http.post("/v1/chat/completions", json={"model": "chatml", "messages": hello, "max_tokens": 1})
+    tokens = http.post(
+        "/llama-cpp/chatml/tokenize", json={"content": named.json()["prompt"], "add_special": True}
+    )
+    assert chat.json()["usage"]["prompt_tokens"] == len(tokens.json()["tokens"])
+    always = http.post(
+        "/llama-cpp/chatml/apply-template", json={"messages": hello, "add_generation_prompt": False}
+    )
+    assert always.status_code == 400 and "generation prompt" in errors(always)["message"]
+    odd = http.post("/llama-cpp/tiny/apply-template", json={"messages": [{"role": "wizard", "content": "x"}]})
+    assert odd.status_code == 400 and "wizard" in errors(odd)["message"]
+    echo = http.post("/llama-cpp/echo/apply-template", json={"messages": hello})
+    assert echo.status_code == 400 and "not llama-cpp" in errors(echo)["message"]
+
+
+@pytest.mark.slow
+def test_apply_template_renders_gemmas_named_format(surfaces_server: KernaiServer, gemma: str) -> None:
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"}]
+    with surfaces_server.client() as client:
+        reply = client.post(f"/llama-cpp/{gemma}/apply-template", json={"messages": messages})
+        assert reply.status_code == 200, reply.text
+        prompt = reply.json()["prompt"]
+        chat = client.post(
+            "/v1/chat/completions", json={"model": gemma, "messages": messages, "max_tokens": 1}
+        )
+        tokens = client.post(f"/llama-cpp/{gemma}/tokenize", json={"content": prompt, "add_special": True})
+    # gemma has no system turn: the system text opens the user's
+    assert prompt == "<start_of_turn>user\nBe brief.\n\nhello<end_of_turn>\n<start_of_turn>model\n"
+    assert chat.json()["usage"]["prompt_tokens"] == len(tokens.json()["tokens"])
 
 
 def test_infill(http: httpx.Client) -> None:

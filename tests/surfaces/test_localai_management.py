@@ -172,6 +172,7 @@ def test_autocomplete_providers(http: httpx.Client) -> None:
     assert {"tiny", "edited", "echo"} <= set(values("models"))
     assert {"tiny", "edited"} <= set(values("models:chat"))
     assert "tiny" in values("models:embeddings") and "tiny" not in values("models:tts")
+    assert "tiny" in values("models:apply_template") and "echo" not in values("models:apply_template")
     assert values("models:transcript") == [] and values("models:vad") == []
     assert http.get("/api/models/config-metadata/autocomplete/nope").status_code == 404
 

@@ -48,6 +48,11 @@ REQUESTS: list[cap.Request] = [
     cap.EmbeddingsRequest(input=["a", "b"], dimensions=8),
     cap.TokenizeRequest(content="hi", add_special=False),
     cap.DetokenizeRequest(tokens=[1, 2]),
+    cap.ApplyTemplateRequest(
+        messages=[cap.ChatMessage(role="user", content="hi")],
+        tools=[cap.Tool(function=cap.FunctionDef(name="f"))],
+        add_generation_prompt=False,
+    ),
     cap.TranscriptionRequest(audio_path="/tmp/a.wav", language="en", word_timestamps=True),
     cap.SpeechRequest(input="hello", voice="joe", response_format="wav", sample_rate=22050),
     cap.VoicesRequest(),
@@ -69,6 +74,7 @@ RESULTS: list[cap.Result] = [
     cap.EmbeddingsResult(embeddings=[[0.5, -0.5]]),
     cap.TokenizeResult(tokens=[1]),
     cap.DetokenizeResult(content="hi"),
+    cap.ApplyTemplateResult(prompt="<|user|>hi\n"),
     cap.TranscriptionResult(
         text="hi", language="en", duration=1.5, segments=[cap.Segment(id=0, start=0, end=1.5, text="hi")]
     ),

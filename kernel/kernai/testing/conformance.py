@@ -41,6 +41,7 @@ RESULT_TYPES: dict[cap.Capability, type[msgspec.Struct]] = {
     cap.Capability.EMBEDDINGS: cap.EmbeddingsResult,
     cap.Capability.TOKENIZE: cap.TokenizeResult,
     cap.Capability.DETOKENIZE: cap.DetokenizeResult,
+    cap.Capability.APPLY_TEMPLATE: cap.ApplyTemplateResult,
     cap.Capability.TRANSCRIPTION: cap.TranscriptionResult,
     cap.Capability.SPEECH: cap.SpeechResult,
     cap.Capability.VAD: cap.VADResult,

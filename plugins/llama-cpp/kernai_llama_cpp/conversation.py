@@ -8,13 +8,16 @@ in the conversation are rendered in the same JSON form, so the model sees its ow
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from typing import Any
 
+from llama_cpp import llama_chat_format
+
 from kernai import capabilities as cap
 from kernai.errors import InvalidRequest, NotSupported
-from kernai_llama_cpp.model import LlamaModel
+from kernai_llama_cpp.model import Formatter, LlamaModel
 
 TOOL_PROMPT = (
     "You can call these tools:\n{tools}\n\n"
@@ -115,27 +118,53 @@ def tool_prompt(tools: list[cap.Tool], required: bool) -> str | None:
     return (TOOL_PROMPT_REQUIRED if required else TOOL_PROMPT_AUTO).format(tools=described)
 
 
-def render(
-    model: LlamaModel, request: cap.ChatRequest, tools: list[cap.Tool], required: bool
-) -> tuple[list[int], list[str]]:
-    """The prompt tokens and the extra stop strings of the model's chat template."""
-    if model.formatter is None:
+def format_messages(
+    model: LlamaModel, messages: list[dict[str, Any]], *, add_generation_prompt: bool = True
+) -> llama_chat_format.ChatFormatterResponse:
+    """The model's chat template applied to ``messages`` (from :func:`template_messages`); a 400 when
+    the model has none or the template rejects them."""
+    formatter: Formatter = model.formatter
+    if formatter is None:
         raise InvalidRequest(
             f"Model '{model.name}' has no chat template: set chat_format (e.g. gemma, chatml) or "
             "chat_template in its config, or use /v1/completions",
             param="model",
         )
-    messages = template_messages(model, request.messages, tool_prompt(tools, required))
+    if not add_generation_prompt:
+        if not isinstance(formatter, llama_chat_format.Jinja2ChatFormatter):
+            raise NotSupported(
+                f"Model '{model.name}' formats chats with {model.template_source}, which always adds the "
+                "generation prompt",
+                param="add_generation_prompt",
+            )
+        formatter = copy.copy(formatter)
+        formatter.add_generation_prompt = False
     try:
-        formatted = model.formatter(messages=messages)
+        return formatter(messages=messages)
     except Exception as exc:  # templates raise on conversations they do not accept
         raise InvalidRequest(f"The chat template rejected the messages: {exc}", param="messages") from None
+
+
+def render(
+    model: LlamaModel, request: cap.ChatRequest, tools: list[cap.Tool], required: bool
+) -> tuple[list[int], list[str]]:
+    """The prompt tokens and the extra stop strings of the model's chat template."""
+    messages = template_messages(model, request.messages, tool_prompt(tools, required))
+    formatted = format_messages(model, messages)
     stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
     tokens = model.tokenize(formatted.prompt, add_bos=not formatted.added_special)
     bos = model.llama.token_bos()
     if len(tokens) > 1 and tokens[0] == tokens[1] == bos:  # the template wrote BOS and so did we
         tokens = tokens[1:]
     return tokens, stop
+
+
+def apply_template(model: LlamaModel, request: cap.ApplyTemplateRequest) -> cap.ApplyTemplateResult:
+    """The prompt text a chat request with these messages and tools (``tool_choice`` auto) is generated
+    from."""
+    messages = template_messages(model, request.messages, tool_prompt(request.tools or [], required=False))
+    formatted = format_messages(model, messages, add_generation_prompt=request.add_generation_prompt)
+    return cap.ApplyTemplateResult(prompt=formatted.prompt)
 
 
 def parse_tool_call(text: str, tools: list[cap.Tool]) -> cap.ToolCall | None:

@@ -97,7 +97,7 @@ class LlamaModel(Model):
         return self.engine
 
     def predict(self, request: cap.Request) -> cap.Result | Iterator[cap.Chunk] | None:
-        from kernai_llama_cpp import handlers  # handlers import this module
+        from kernai_llama_cpp import conversation, handlers  # they import this module
 
         self.requests += 1
         match request:
@@ -115,6 +115,8 @@ class LlamaModel(Model):
                 return handlers.tokenize(self, request)
             case cap.DetokenizeRequest():
                 return handlers.detokenize(self, request)
+            case cap.ApplyTemplateRequest():
+                return conversation.apply_template(self, request)
         return None
 
     # --- chat templates ----------------------------------------------------------------------------

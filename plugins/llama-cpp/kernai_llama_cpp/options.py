@@ -26,6 +26,7 @@ BACKEND = Backend(
         Capability.EMBEDDINGS,
         Capability.TOKENIZE,
         Capability.DETOKENIZE,
+        Capability.APPLY_TEMPLATE,
     ],
     options=[
         BackendOption(

@@ -20,6 +20,8 @@ from litestar.types import Scope
 from kernai import __version__
 from kernai.auth.principal import Caller
 from kernai.capabilities import (
+    ApplyTemplateRequest,
+    ApplyTemplateResult,
     CompletionChunk,
     CompletionRequest,
     DetokenizeRequest,
@@ -61,7 +63,7 @@ from kernai.surfaces.llamactl.native_schemas import (
     TokenProbability,
     llama_server_shape,
 )
-from kernai.surfaces.llamactl.templates import chat_template, render
+from kernai.surfaces.llamactl.templates import chat_template
 
 LLAMA_CPP = "llama-cpp"
 NATIVE_PATHS = frozenset(
@@ -415,9 +417,14 @@ class LlamaCppController(Controller):
     async def apply_template(
         self, name: str, data: ApplyTemplateWire, manager: ModelManager, scope: Scope
     ) -> ApplyTemplateAnswer:
-        model = llama_model(manager, name, caller_of(scope))
-        facts = await model_facts(model)
-        return ApplyTemplateAnswer(render(model.config, facts, data.messages, data.add_generation_prompt))
+        caller = caller_of(scope)
+        llama_model(manager, name, caller)
+        request = ApplyTemplateRequest(
+            messages=data.messages, tools=data.tools, add_generation_prompt=data.add_generation_prompt
+        )
+        result = await manager.predict(name, request, caller=caller)
+        assert isinstance(result, ApplyTemplateResult)
+        return ApplyTemplateAnswer(result.prompt)
 
     @get("/props", summary="Default generation settings, slots, chat template, model file, context size")
     async def props(self, name: str, manager: ModelManager, scope: Scope) -> Props:

@@ -8,7 +8,7 @@ from typing import Any
 
 from msgspec import Struct, field
 
-from kernai.capabilities import ChatMessage
+from kernai.capabilities import ChatMessage, Tool
 from kernai.http.wire import Int64, NonNegativeInt
 
 
@@ -176,7 +176,10 @@ class RerankAnswer(Struct):
 
 
 class ApplyTemplateWire(Struct, kw_only=True):
+    """The messages (and tools) of a chat request, rendered by the model's chat template as chat would."""
+
     messages: list[ChatMessage]
+    tools: list[Tool] | None = None
     add_generation_prompt: bool = True
 
 

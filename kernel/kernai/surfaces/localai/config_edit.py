@@ -35,6 +35,7 @@ MODEL_PROVIDERS = {
     "models:completion": Capability.COMPLETION,
     "models:embeddings": Capability.EMBEDDINGS,
     "models:tokenize": Capability.TOKENIZE,
+    "models:apply_template": Capability.APPLY_TEMPLATE,
     "models:tts": Capability.SPEECH,
     "models:transcript": Capability.TRANSCRIPTION,
     "models:vad": Capability.VAD,
