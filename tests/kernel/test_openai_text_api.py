@@ -78,6 +78,8 @@ def test_completions_with_a_list_of_prompts_and_streaming(client: httpx.Client) 
     body = client.post("/v1/completions", json={"model": "echo", "prompt": ["a b", "c d e"]}).json()
     assert body["object"] == "text_completion"
     assert [c["text"] for c in body["choices"]] == ["a b", "c d e"]
+    ids = {"model": "echo", "prompt": [list(b"a b"), list(b"c")]}  # token arrays: the ids' text completed
+    assert [c["text"] for c in client.post("/v1/completions", json=ids).json()["choices"]] == ["a b", "c"]
     with client.stream(
         "POST", "/v1/completions", json={"model": "echo", "prompt": "x y z", "stream": True}
     ) as response:

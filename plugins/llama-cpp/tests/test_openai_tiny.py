@@ -422,6 +422,24 @@ def test_completions_prompt_list_echo_and_stream(client: httpx.Client) -> None:
     assert "".join(e["choices"][0]["text"] for e in events[:-1]) == single["choices"][0]["text"]
 
 
+def test_completions_of_token_ids_evaluate_them_as_sent(client: httpx.Client) -> None:
+    text = "once upon a time"
+    ids = client.post("/v1/tokenize", json={"model": "tiny", "content": text}).json()["tokens"]
+    single = complete(client, max_tokens=6, temperature=0)
+    by_ids = complete(client, prompt=ids, max_tokens=6, temperature=0, echo=True)
+    assert by_ids["usage"]["prompt_tokens"] == len(ids) == single["usage"]["prompt_tokens"]
+    assert by_ids["choices"][0]["text"].endswith(single["choices"][0]["text"])
+    assert by_ids["choices"][0]["text"].strip().startswith(text)  # echo shows the ids' text
+    bare = ids[1:]  # no BOS: a text prompt always gets one, token ids are taken as they are
+    arrays = complete(client, prompt=[ids, bare], max_tokens=6, temperature=0)
+    assert arrays["usage"]["prompt_tokens"] == 2 * len(ids) - 1
+    assert arrays["choices"][0]["text"] == single["choices"][0]["text"]
+    mixed = client.post("/v1/completions", json={"model": "tiny", "prompt": ["a", [1, 2]]})
+    assert error_of(mixed, 400)["param"] == "prompt"
+    out_of_range = client.post("/v1/completions", json={"model": "tiny", "prompt": [1, 10**6]})
+    assert error_of(out_of_range, 400)["param"] == "prompt"
+
+
 def test_completion_logprobs_and_suffix(client: httpx.Client) -> None:
     result = complete(client, max_tokens=4, temperature=0, logprobs=2)
     logprobs = result["choices"][0]["logprobs"]

@@ -73,7 +73,8 @@ class ChatCompletionRequest(SamplingFields, kw_only=True):
 
 class CompletionRequestWire(SamplingFields, kw_only=True):
     model: ModelName
-    prompt: str | list[str]
+    prompt: str | list[str | Int64 | list[Int64]]
+    """Text, a list of texts, token ids, or a list of token-id arrays."""
     suffix: str | None = None
     echo: bool = False
     logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None

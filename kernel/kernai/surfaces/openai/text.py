@@ -104,6 +104,47 @@ def _is_token_array(value: object) -> TypeGuard[list[int]]:
     return isinstance(value, list) and all(isinstance(t, int) for t in value)
 
 
+def _token_arrays(value: list[str | int | list[int]], param: str) -> list[list[int]]:
+    """One token array or a list of them, as a list of arrays; 400 naming ``param`` for another mix."""
+    arrays = [value] if all(isinstance(item, int) for item in value) else value
+    checked = [array for array in arrays if _is_token_array(array)]
+    if len(checked) != len(arrays):
+        raise InvalidRequest(f"{param} must be a string, a list of strings, or token arrays", param=param)
+    return checked
+
+
+async def _token_texts(
+    manager: ModelManager, caller: Caller, model: str, arrays: list[list[int]], param: str
+) -> list[str]:
+    """The text of each token array, as the model detokenizes it (a bad id is a 400 naming ``param``)."""
+    texts: list[str] = []
+    for tokens in arrays:
+        try:
+            result = await manager.predict(model, DetokenizeRequest(tokens=tokens), caller=caller)
+        except InvalidRequest as error:
+            if error.param == "tokens":
+                error.param = param
+            raise
+        assert isinstance(result, DetokenizeResult)
+        texts.append(result.content)
+    return texts
+
+
+async def _completion_prompts(
+    manager: ModelManager, caller: Caller, data: CompletionRequestWire
+) -> list[tuple[str, list[int] | None]]:
+    """Each prompt's text, with its token ids when the client sent ids (the backend evaluates those as
+    they are; the text is what ``echo`` shows)."""
+    value = data.prompt
+    if isinstance(value, str):
+        return [(value, None)]
+    if _all_str(value):
+        return [(text, None) for text in value]
+    arrays = _token_arrays(value, "prompt")
+    texts = await _token_texts(manager, caller, data.model, arrays, "prompt")
+    return list(zip(texts, arrays, strict=True))
+
+
 async def _predict_n(manager: ModelManager, caller: Caller, model: str, request: Any, n: int) -> list[Any]:
     return list(
         await asyncio.gather(
@@ -206,9 +247,9 @@ class OpenAIController(Controller):
 
     @post(["/v1/completions", "/completions"], status_code=200)
     async def completions(self, data: CompletionRequestWire, manager: ModelManager, scope: Scope) -> Any:
-        """Text completion of one prompt or a list of prompts; ``n`` choices per prompt."""
+        """Text completion of one prompt or a list of them (text or token ids); ``n`` choices per prompt."""
         caller = caller_of(scope)
-        prompts = [data.prompt] if isinstance(data.prompt, str) else data.prompt
+        prompts = await _completion_prompts(manager, caller, data)
         if not prompts:
             raise InvalidRequest("prompt must not be an empty list", param="prompt")
         if data.best_of is not None and data.best_of < data.n:
@@ -230,7 +271,9 @@ class OpenAIController(Controller):
             stream=data.stream,
         )
         requests = [
-            with_seed(msgspec.structs.replace(base, prompt=p), i) for p in prompts for i in range(data.n)
+            with_seed(msgspec.structs.replace(base, prompt=text, prompt_tokens=tokens), i)
+            for text, tokens in prompts
+            for i in range(data.n)
         ]
         if data.stream:
             return await self._stream_completions(manager, caller, data, requests)
@@ -354,14 +397,4 @@ class OpenAIController(Controller):
             return [value]
         if _all_str(value):
             return list(value)
-        arrays = [value] if all(isinstance(item, int) for item in value) else value
-        texts: list[str] = []
-        for tokens in arrays:
-            if not _is_token_array(tokens):
-                raise InvalidRequest(
-                    "input must be a string, a list of strings, or token arrays", param="input"
-                )
-            result = await manager.predict(data.model, DetokenizeRequest(tokens=tokens), caller=caller)
-            assert isinstance(result, DetokenizeResult)
-            texts.append(result.content)
-        return texts
+        return await _token_texts(manager, caller, data.model, _token_arrays(value, "input"), "input")
