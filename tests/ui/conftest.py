@@ -46,13 +46,15 @@ TEXT_MODELS = model_configs(
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    # per module, not per session: while Playwright's sync API runs, its event loop is the thread's running
+    # loop, so every later test that calls asyncio.run() (the unit tests, the conformance kit) would fail
     with sync_playwright() as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(
