@@ -55,6 +55,7 @@ from kernai.surfaces.llamactl.native_schemas import (
     RerankAnswer,
     RerankItem,
     RerankWire,
+    SamplingWire,
     Slot,
     Timings,
     TokenizeAnswer,
@@ -104,7 +105,7 @@ async def running_status(manager: ModelManager, model: ManagedModel) -> dict[str
     return status if isinstance(status, dict) else {}
 
 
-def _sampling(model: ManagedModel, data: CompletionWire | InfillWire) -> Sampling:
+def _sampling(model: ManagedModel, data: SamplingWire) -> Sampling:
     return sampling_with_defaults(
         model.config.parameters,
         max_tokens=data.n_predict if data.n_predict >= 0 else None,

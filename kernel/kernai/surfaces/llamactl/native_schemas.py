@@ -19,26 +19,31 @@ def llama_server_shape(
     return {"error": {"code": status, "message": message, "type": type_}}
 
 
-class CompletionWire(Struct, kw_only=True):
-    """``prompt`` is text or token ids; ``n_predict`` -1 generates until the end or the context is full;
-    ``seed`` -1 is random."""
+class SamplingWire(Struct, kw_only=True):
+    """The sampling fields ``/completion`` and ``/infill`` share: ``n_predict`` -1 generates until the end
+    or the context is full; ``seed`` -1 is random."""
 
-    prompt: str | list[Int64]
     n_predict: Int64 = -1
     temperature: float | None = None
     top_k: Int64 | None = None
     top_p: float | None = None
     min_p: float | None = None
     repeat_penalty: float | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
     stop: list[str] = field(default_factory=list)
     seed: Int64 | None = None
+    stream: bool = False
+
+
+class CompletionWire(SamplingWire, kw_only=True):
+    """``prompt`` is text or token ids."""
+
+    prompt: str | list[Int64]
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
     grammar: str | None = None
     json_schema: dict[str, Any] | None = None
     n_probs: NonNegativeInt = 0
     cache_prompt: bool = True
-    stream: bool = False
 
 
 class InputExtra(Struct):
@@ -46,7 +51,7 @@ class InputExtra(Struct):
     text: str = ""
 
 
-class InfillWire(Struct, kw_only=True):
+class InfillWire(SamplingWire, kw_only=True):
     """Fill in the middle: the model writes what goes between ``input_prefix`` (after the files of
     ``input_extra`` and before ``prompt``) and ``input_suffix``."""
 
@@ -54,15 +59,6 @@ class InfillWire(Struct, kw_only=True):
     input_suffix: str = ""
     input_extra: list[InputExtra] = field(default_factory=list)
     prompt: str = ""
-    n_predict: Int64 = -1
-    temperature: float | None = None
-    top_k: Int64 | None = None
-    top_p: float | None = None
-    min_p: float | None = None
-    repeat_penalty: float | None = None
-    stop: list[str] = field(default_factory=list)
-    seed: Int64 | None = None
-    stream: bool = False
 
 
 class Timings(Struct):
