@@ -183,6 +183,14 @@ def test_errors_use_anthropic_shape(client: anthropic.Anthropic, http: httpx.Cli
         },
     )
     assert bad_choice.status_code == 400 and "nope" in bad_choice.json()["error"]["message"]
+    for empty in ([], ""):  # as Anthropic: only a final assistant message (a prefill) may be empty
+        turns = [{"role": "user", "content": empty}, {"role": "assistant", "content": empty}]
+        refused = http.post("/v1/messages", json={"model": "echo", "max_tokens": 5, "messages": turns})
+        assert refused.status_code == 400 and "messages.0" in refused.json()["error"]["message"]
+        prefill = [{"role": "user", "content": "x"}, {"role": "assistant", "content": empty}]
+        assert http.post(
+            "/v1/messages", json={"model": "echo", "max_tokens": 5, "messages": prefill}
+        ).is_success
 
 
 def stream_body(model: str, text: str) -> dict[str, object]:

@@ -105,7 +105,13 @@ def chat_request(data: wire.MessagesRequest, defaults: Any) -> cap.ChatRequest:
     messages: list[cap.ChatMessage] = []
     if system := _text_of(data.system):
         messages.append(cap.ChatMessage(role="system", content=system))
-    for message in data.messages:
+    for index, message in enumerate(data.messages):
+        if not message.content and not (message.role == "assistant" and index == len(data.messages) - 1):
+            raise InvalidRequest(
+                f"messages.{index}: all messages must have non-empty content except for the optional final "
+                "assistant message",
+                param=f"messages.{index}.content",
+            )
         if message.role == "user":
             messages.extend(_user_messages(message.content))
         else:
