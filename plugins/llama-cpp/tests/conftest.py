@@ -17,7 +17,9 @@ Other suites can ask the ``kernai_server`` fixture for such a server, with the m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -59,3 +61,30 @@ def llama_server(kernai_server: ServerFactory, tmp_path_factory: pytest.TempPath
 def client(llama_server: KernaiServer) -> Iterator[httpx.Client]:
     with llama_server.client(timeout=120) as http:
         yield http
+
+
+def run_together(
+    calls: dict[str, Callable[[], dict[str, Any]]], timeout: float = 120
+) -> dict[str, dict[str, Any]]:
+    """Run the calls at once, each in its own thread; their results by name."""
+    results: dict[str, dict[str, Any]] = {}
+    failures: list[BaseException] = []
+
+    def run(name: str, call: Callable[[], dict[str, Any]]) -> None:
+        try:
+            results[name] = call()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=item) for item in calls.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert not failures, failures
+    return results
+
+
+def monitor_status(client: httpx.Client, model: str) -> dict[str, Any]:
+    """The engine's status of a running ``model`` (slots, counters), as ``/backend/monitor`` shows it."""
+    return client.get("/backend/monitor", params={"model": model}).json()["status"]

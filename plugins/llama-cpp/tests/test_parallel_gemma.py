@@ -6,9 +6,7 @@ what each request must get whatever shares its batch."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,13 +14,11 @@ import pytest
 
 from kernai.testing import KernaiServer
 
+from .conftest import monitor_status, run_together
+
 pytestmark = pytest.mark.slow  # gemma-3-270m
 
 COUNTING = "Count from one to fifty: one, two, three, four,"
-
-
-def status(client: httpx.Client, model: str = "gemma-p4") -> dict[str, Any]:
-    return client.get("/backend/monitor", params={"model": model}).json()["status"]
 
 
 def stream_lines(server: KernaiServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -58,25 +54,6 @@ def openai_stream(server: KernaiServer, path: str, **body: Any) -> dict[str, Any
     return {"text": text, "finish_reason": finish, "usage": usage}
 
 
-def run_together(calls: dict[str, Callable[[], dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    results: dict[str, dict[str, Any]] = {}
-    failures: list[BaseException] = []
-
-    def run(name: str, call: Callable[[], dict[str, Any]]) -> None:
-        try:
-            results[name] = call()
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=item) for item in calls.items()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not failures, failures
-    return results
-
-
 def test_four_streams_with_their_own_seeds_stops_limits_and_schema(llama_server: KernaiServer) -> None:
     schema = {
         "type": "object",
@@ -103,7 +80,8 @@ def test_four_streams_with_their_own_seeds_stops_limits_and_schema(llama_server:
                 max_tokens=80,
                 response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema}},
             ),
-        }
+        },
+        timeout=300,
     )
     for name, limit in (("seed 1", 24), ("seed 2", 31)):
         result = results[name]
@@ -153,7 +131,8 @@ def test_every_surface_runs_at_once_in_one_worker(llama_server: KernaiServer, cl
         {
             name: (lambda path=path, body=body: stream_lines(llama_server, path, body))
             for name, (path, body) in calls.items()
-        }
+        },
+        timeout=300,
     )
     spans = {name: (result["first"], result["last"]) for name, result in results.items()}
     for name, (start, end) in spans.items():
@@ -163,7 +142,7 @@ def test_every_surface_runs_at_once_in_one_worker(llama_server: KernaiServer, cl
     at_once = max(sum(s <= start < e for s, e in spans.values()) for start, _ in spans.values())
     assert at_once == 4, spans  # four slots busy at one moment, the fifth request waited for one
     assert client.get("/backend/monitor", params={"model": "gemma-p4"}).json()["pid"] == pid  # one worker
-    assert status(client)["tokens_generated"] >= 5 * 30
+    assert monitor_status(client, "gemma-p4")["tokens_generated"] >= 5 * 30
 
 
 def test_a_cancelled_stream_frees_its_slot_at_once(llama_server: KernaiServer, client: httpx.Client) -> None:
@@ -175,7 +154,8 @@ def test_a_cancelled_stream_frees_its_slot_at_once(llama_server: KernaiServer, c
             lines = [response.iter_lines() for response in responses]
             for each in lines:  # all four are generating
                 assert next(line for line in each if line.startswith("data: "))
-            assert [slot["state"] for slot in status(client)["slots"]] == ["processing"] * 4
+            states = [slot["state"] for slot in monitor_status(client, "gemma-p4")["slots"]]
+            assert states == ["processing"] * 4
             streams[0].__exit__(None, None, None)  # the client goes away
             started = time.monotonic()
             quick = client.post(
@@ -184,11 +164,12 @@ def test_a_cancelled_stream_frees_its_slot_at_once(llama_server: KernaiServer, c
             waited = time.monotonic() - started
             assert quick.status_code == 200, quick.text
             assert waited < 10, f"the fifth request waited {waited:.1f} s for a slot"
-            assert status(client)["active_generations"] == 3  # the other three still stream
+            still = monitor_status(client, "gemma-p4")["active_generations"]
+            assert still == 3  # the other three still stream
         finally:
             for stream in streams[1:]:
                 stream.__exit__(None, None, None)
     deadline = time.monotonic() + 10
-    while status(client)["active_generations"] and time.monotonic() < deadline:
+    while monitor_status(client, "gemma-p4")["active_generations"] and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert [slot["state"] for slot in status(client)["slots"]] == ["idle"] * 4
+    assert [slot["state"] for slot in monitor_status(client, "gemma-p4")["slots"]] == ["idle"] * 4

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from kernai.testing import KernaiServer
+
+from .conftest import monitor_status, run_together
 
 HELLO = [{"role": "user", "content": "hello"}]
 SCHEMA = {
@@ -47,30 +48,6 @@ def streamed_chat(server: KernaiServer, model: str = "tiny-p4", **body: Any) -> 
                 text += choice["delta"].get("content") or ""
                 finish = choice["finish_reason"] or finish
     return {"text": text, "finish_reason": finish, "usage": usage}
-
-
-def run_together(calls: dict[str, Callable[[], dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Run the calls at once, each in its own thread; their results by name."""
-    results: dict[str, dict[str, Any]] = {}
-    failures: list[BaseException] = []
-
-    def run(name: str, call: Callable[[], dict[str, Any]]) -> None:
-        try:
-            results[name] = call()
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=item) for item in calls.items()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not failures, failures
-    return results
-
-
-def status(client: httpx.Client, model: str) -> dict[str, Any]:
-    return client.get("/backend/monitor", params={"model": model}).json()["status"]
 
 
 def test_four_streams_with_their_own_seeds_stops_limits_and_schema(
@@ -175,7 +152,7 @@ def test_a_prompt_too_long_for_a_slot_is_a_400_while_the_others_go_on(
 
 def test_the_status_shows_each_slot(client: httpx.Client) -> None:
     chat(client, max_tokens=3, temperature=0.5, seed=9, top_k=7)
-    facts = status(client, "tiny-p4")
+    facts = monitor_status(client, "tiny-p4")
     assert facts["parallel"] == 4 and facts["n_ctx"] == facts["context_size"] == 1024
     slots = facts["slots"]
     assert [slot["id"] for slot in slots] == [0, 1, 2, 3]
@@ -184,7 +161,7 @@ def test_the_status_shows_each_slot(client: httpx.Client) -> None:
     assert last["params"]["top_k"] == 7 and last["params"]["temperature"] == 0.5
     assert last["params"]["n_predict"] == 3 and last["generated_tokens"] == 3
     assert last["prompt_tokens"] > last["cached_tokens"] >= 0
-    single = status(client, "tiny")
+    single = monitor_status(client, "tiny")
     assert single["parallel"] == 1 and [slot["n_ctx"] for slot in single["slots"]] == [1024]
 
 
