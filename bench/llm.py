@@ -21,16 +21,15 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+from _peers import start_llama_cpp_server
 
 from kernai.testing import KernaiServer
-from kernai.testing.server import free_port
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 TOKENS = 128
@@ -99,45 +98,6 @@ def wrk_rps(url: str, connections: int = 32, duration: str = "5s") -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
 
-def start_peer(model: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(model),
-            "--model_alias",
-            "gemma",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_threads",
-            str(THREADS),
-            "--n_threads_batch",
-            str(THREADS),
-            "--n_ctx",
-            str(CONTEXT),
-            "--verbose",
-            "False",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/v1/models", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("python -m llama_cpp.server did not start")
-
-
 def main() -> None:
     import llama_cpp
 
@@ -157,7 +117,7 @@ def main() -> None:
     raw = llama_cpp.Llama(
         str(model), n_ctx=CONTEXT, n_threads=THREADS, n_threads_batch=THREADS, verbose=False
     )
-    peer, peer_base = start_peer(model)
+    peer, peer_base = start_llama_cpp_server(model, THREADS, CONTEXT)
     try:
         with (
             KernaiServer(models, root / "data", env={"KERNAI_LOAD_PLUGINS": "llama-cpp"}) as server,

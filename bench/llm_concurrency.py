@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _peers import start_llama_cpp_server, start_serving
 
 from kernai.testing import KernaiServer
 from kernai.testing.server import free_port
@@ -148,48 +149,6 @@ def shared_prefix() -> str:
     return fresh(f"Remember these words: {words}.")
 
 
-def start_process(command: list[str], base: str, name: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/v1/models", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"{name} did not start")
-
-
-def start_python_peer(model: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(model),
-        "--model_alias",
-        "gemma",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_threads",
-        str(THREADS),
-        "--n_threads_batch",
-        str(THREADS),
-        "--n_ctx",
-        str(SLOT_CONTEXT),
-        "--interrupt_requests",  # by default a new request cuts the running stream short
-        "False",
-        "--verbose",
-        "False",
-    ]
-    return start_process(command, base, "python -m llama_cpp.server"), base
-
-
 def start_llama_server(binary: Path, model: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -215,7 +174,7 @@ def start_llama_server(binary: Path, model: Path) -> tuple[subprocess.Popen[byte
         "off",
         "--swa-full",
     ]
-    return start_process(command, base, "llama-server"), base
+    return start_serving(command, base, "llama-server", timeout=180), base
 
 
 def kernai_models(folder: Path, model: Path) -> None:
@@ -245,7 +204,9 @@ def main() -> None:
     kernai_models(models, model)
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        peer, peer_base = start_python_peer(model)
+        peer, peer_base = start_llama_cpp_server(
+            model, THREADS, SLOT_CONTEXT, "--interrupt_requests", "False", timeout=180
+        )  # by default a new request cuts the running stream short
         processes.append(peer)
         with KernaiServer(models, root / "data", env={"KERNAI_LOAD_PLUGINS": "llama-cpp"}) as server:
             targets: dict[str, tuple[str, str]] = {

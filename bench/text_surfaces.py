@@ -23,7 +23,6 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -31,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _peers import start_llama_cpp_server
 
-from kernai.testing import KernaiServer, free_port
+from kernai.testing import KernaiServer
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 TOKENS = 128
@@ -164,26 +164,6 @@ def wrk_post_rps(url: str, body: dict[str, Any], script_dir: Path) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
 
-def start_peer(model: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "gemma",
-         "--chat_format", "gemma", "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(THREADS),
-         "--n_threads_batch", str(THREADS), "--n_ctx", str(CONTEXT), "--verbose", "False"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/v1/models", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("python -m llama_cpp.server did not start")
-
-
 def main() -> None:
     import llama_cpp
 
@@ -202,7 +182,7 @@ def main() -> None:
 
     raw = llama_cpp.Llama(str(model), n_ctx=CONTEXT, n_threads=THREADS, n_threads_batch=THREADS,
                           chat_format="gemma", verbose=False)  # fmt: skip
-    peer, peer_base = start_peer(model)
+    peer, peer_base = start_llama_cpp_server(model, THREADS, CONTEXT, "--chat_format", "gemma")
     try:
         env = {"KERNAI_LOAD_PLUGINS": "llama-cpp,reference"}
         with KernaiServer(models, root / "data", env=env) as server:

@@ -34,6 +34,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import yaml
+from _peers import start_serving
 
 from kernai.testing import KernaiServer, free_port
 
@@ -107,7 +108,8 @@ def prepare_models(models: Path, threads: int) -> None:
 
 def start_peer(model: Path, threads: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    process = subprocess.Popen(
+    base = f"http://127.0.0.1:{port}"
+    process = start_serving(
         [
             sys.executable,
             "-m",
@@ -131,18 +133,11 @@ def start_peer(model: Path, threads: int) -> tuple[subprocess.Popen[bytes], str]
             "--port",
             str(port),
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        base,
+        "python -m llama_cpp.server",
+        timeout=60,
     )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/v1/models", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("python -m llama_cpp.server did not start")
+    return process, base
 
 
 def bench_detection(server: KernaiServer, models: Path, rounds: int, threads: int) -> dict[str, float]:
