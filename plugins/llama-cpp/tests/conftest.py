@@ -13,11 +13,16 @@ Models (all served by the llama-cpp backend):
 
 Other suites can ask the ``kernai_server`` fixture for such a server, with the model files of
 ``kernai_llama_cpp.testing``.
+
+The helpers below serve the test modules (``from .conftest import ...``): streamed OpenAI answers,
+calls run at once in threads, a model's engine status.
 """
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -88,3 +93,37 @@ def run_together(
 def monitor_status(client: httpx.Client, model: str) -> dict[str, Any]:
     """The engine's status of a running ``model`` (slots, counters), as ``/backend/monitor`` shows it."""
     return client.get("/backend/monitor", params={"model": model}).json()["status"]
+
+
+def stream_lines(server: KernaiServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The data lines of a streamed answer, with the times of the first and the last one."""
+    lines: list[str] = []
+    first = last = 0.0
+    with (
+        httpx.Client(base_url=server.url, timeout=120) as http,
+        http.stream("POST", path, json=body) as response,
+    ):
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if not line.strip() or line.startswith("event:"):
+                continue
+            last = time.monotonic()
+            first = first or last
+            lines.append(line.removeprefix("data: "))
+    return {"lines": lines, "first": first, "last": last}
+
+
+def openai_stream(server: KernaiServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A streamed OpenAI chat or completion (usage asked for with ``stream_options``): its text, finish
+    reason and usage."""
+    body = {"stream": True, "stream_options": {"include_usage": True}, **body}
+    text, finish, usage = "", None, None
+    for line in stream_lines(server, path, body)["lines"]:
+        if line == "[DONE]":
+            continue
+        event = json.loads(line)
+        usage = event.get("usage") or usage
+        for choice in event["choices"]:
+            text += (choice["delta"].get("content") or "") if "delta" in choice else choice["text"]
+            finish = choice["finish_reason"] or finish
+    return {"text": text, "finish_reason": finish, "usage": usage}

@@ -14,44 +14,16 @@ import pytest
 
 from kernai.testing import KernaiServer
 
-from .conftest import monitor_status, run_together
+from .conftest import monitor_status, openai_stream, run_together, stream_lines
 
 pytestmark = pytest.mark.slow  # gemma-3-270m
 
 COUNTING = "Count from one to fifty: one, two, three, four,"
 
 
-def stream_lines(server: KernaiServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    """The data lines of a streamed answer, with the times of the first and the last one."""
-    lines: list[str] = []
-    first = last = 0.0
-    with (
-        httpx.Client(base_url=server.url, timeout=120) as http,
-        http.stream("POST", path, json=body) as response,
-    ):
-        assert response.status_code == 200, response.read()
-        for line in response.iter_lines():
-            if not line.strip() or line.startswith("event:"):
-                continue
-            last = time.monotonic()
-            first = first or last
-            lines.append(line.removeprefix("data: "))
-    return {"lines": lines, "first": first, "last": last}
-
-
-def openai_stream(server: KernaiServer, path: str, **body: Any) -> dict[str, Any]:
+def gemma_stream(server: KernaiServer, path: str, **body: Any) -> dict[str, Any]:
     """A streamed chat or completion on ``gemma-p4``: text, finish reason, usage."""
-    body = {"model": "gemma-p4", "stream": True, "stream_options": {"include_usage": True}, **body}
-    text, finish, usage = "", None, None
-    for line in stream_lines(server, path, body)["lines"]:
-        if line == "[DONE]":
-            continue
-        event = json.loads(line)
-        usage = event.get("usage") or usage
-        for choice in event["choices"]:
-            text += (choice["delta"].get("content") or "") if "delta" in choice else choice["text"]
-            finish = choice["finish_reason"] or finish
-    return {"text": text, "finish_reason": finish, "usage": usage}
+    return openai_stream(server, path, {"model": "gemma-p4", **body})
 
 
 def test_four_streams_with_their_own_seeds_stops_limits_and_schema(llama_server: KernaiServer) -> None:
@@ -64,16 +36,16 @@ def test_four_streams_with_their_own_seeds_stops_limits_and_schema(llama_server:
     story = [{"role": "user", "content": "Write a long story about a dragon who learns to bake bread."}]
     results = run_together(
         {
-            "seed 1": lambda: openai_stream(
+            "seed 1": lambda: gemma_stream(
                 llama_server, "/v1/chat/completions", messages=story, max_tokens=24, temperature=0.8, seed=1
             ),
-            "seed 2": lambda: openai_stream(
+            "seed 2": lambda: gemma_stream(
                 llama_server, "/v1/chat/completions", messages=story, max_tokens=31, temperature=0.8, seed=2
             ),
-            "stop": lambda: openai_stream(
+            "stop": lambda: gemma_stream(
                 llama_server, "/v1/completions", prompt=COUNTING, max_tokens=60, stop=[" ten"]
             ),
-            "schema": lambda: openai_stream(
+            "schema": lambda: gemma_stream(
                 llama_server,
                 "/v1/chat/completions",
                 messages=[{"role": "user", "content": "Name a large city and its population as JSON."}],

@@ -13,7 +13,7 @@ import pytest
 
 from kernai.testing import KernaiServer
 
-from .conftest import monitor_status, run_together
+from .conftest import monitor_status, openai_stream, run_together
 
 HELLO = [{"role": "user", "content": "hello"}]
 SCHEMA = {
@@ -31,23 +31,8 @@ def chat(client: httpx.Client, model: str = "tiny-p4", **body: Any) -> dict[str,
 
 
 def streamed_chat(server: KernaiServer, model: str = "tiny-p4", **body: Any) -> dict[str, Any]:
-    """A streamed chat's text, finish reason and usage (asked for with ``stream_options``)."""
-    payload = {"model": model, "messages": HELLO, "stream": True, "stream_options": {"include_usage": True}}
-    text, finish, usage = "", None, None
-    with (
-        httpx.Client(base_url=server.url, timeout=120) as http,
-        http.stream("POST", "/v1/chat/completions", json={**payload, **body}) as response,
-    ):
-        assert response.status_code == 200, response.read()
-        for line in response.iter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            event = json.loads(line[len("data: ") :])
-            usage = event.get("usage") or usage
-            for choice in event["choices"]:
-                text += choice["delta"].get("content") or ""
-                finish = choice["finish_reason"] or finish
-    return {"text": text, "finish_reason": finish, "usage": usage}
+    """A streamed chat's text, finish reason and usage."""
+    return openai_stream(server, "/v1/chat/completions", {"model": model, "messages": HELLO, **body})
 
 
 def test_four_streams_with_their_own_seeds_stops_limits_and_schema(
