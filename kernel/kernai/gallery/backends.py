@@ -28,7 +28,6 @@ from kernai.backend_envs import BUILDS, LOCKS, interpreter, site_packages
 from kernai.backend_envs.declarations import EnvironmentPlugin, describe
 from kernai.backend_envs.kernai_link import ensure_link_folder, link_kernai
 from kernai.gallery.schema import BackendEntry, BackendVariant
-from kernai.plugins import PluginInfo
 from kernai.worker.client import signal_name
 
 VARIANT_ENV = "KERNAI_BACKEND_VARIANT"
@@ -217,8 +216,3 @@ def newer(available: str | None, installed: str | None) -> bool:
         return Version(available) > Version(installed)
     except InvalidVersion:
         return False
-
-
-def plugin_of(plugins: list[PluginInfo], backend: str) -> PluginInfo | None:
-    """The installed plugin that provides ``backend``."""
-    return next((info for info in plugins if backend in info.backends), None)
