@@ -111,6 +111,11 @@ def candidates(entry_points: Iterable[EntryPoint]) -> tuple[dict[str, list[Entry
     return ranked, leftovers
 
 
+def upgrade_or_remove(project: str) -> str:
+    """The fix for a plugin distribution that fails to import or to register."""
+    return f"upgrade it (pip install -U {project}) or remove it (pip uninstall {project})"
+
+
 def _import_fix(entry_point: EntryPoint) -> tuple[str, str]:
     """What an import failure means for this distribution, and its fix."""
     project = _project(entry_point)
@@ -120,7 +125,7 @@ def _import_fix(entry_point: EntryPoint) -> tuple[str, str]:
             f"the distribution is half removed ({counts[0]} of its {counts[1]} files are gone)",
             f"reinstall it (pip install --force-reinstall {project}) or remove it (pip uninstall {project})",
         )
-    return "", f"upgrade it (pip install -U {project}) or remove it (pip uninstall {project})"
+    return "", upgrade_or_remove(project)
 
 
 def _duplicate_fix(skipped: EntryPoint, chosen: EntryPoint) -> str:
@@ -154,12 +159,11 @@ def _try(name: str, entry_point: EntryPoint, register: Register) -> PluginProble
     try:
         register(module, name)
     except Exception as exc:  # pluggy's PluginValidationError, or ValueError for a name or module taken
-        project = _project(entry_point)
         return PluginProblem(
             name,
             [describe(entry_point)],
             f"{type(exc).__name__}: {exc}",
-            f"upgrade it (pip install -U {project}) or remove it (pip uninstall {project})",
+            upgrade_or_remove(_project(entry_point)),
             False,
         )
     return None

@@ -27,7 +27,7 @@ from kernai.backend_envs import installed, interpreter
 from kernai.backend_envs.declarations import UnreadableEnvironment, declarations
 from kernai.backend_envs.kernai_link import ensure_link_folder
 from kernai.backends import Backend
-from kernai.discovery import PluginProblem, describe, load_plugins
+from kernai.discovery import PluginProblem, describe, load_plugins, upgrade_or_remove
 
 ENTRY_POINT_GROUP = "kernai"
 LOAD_PLUGINS_ENV = "KERNAI_LOAD_PLUGINS"
@@ -208,7 +208,7 @@ class PluginRegistry:
             plugin,
             [describe(entry_point)] if entry_point else [],
             f"its register_backends raised {type(exc).__name__}: {exc}; it serves no backend",
-            f"upgrade it (pip install -U {project}) or remove it (pip uninstall {project})",
+            upgrade_or_remove(project),
             True,
         )
 
