@@ -40,6 +40,7 @@ from kernai.gguf_file import GGUFFacts, InvalidGGUF, gguf_facts
 from kernai.http.inference import prefetch, response_format, sampling_with_defaults, sse_event, sse_response
 from kernai.http.scope import caller_of
 from kernai.manager import ManagedModel, ModelManager
+from kernai.surfaces.llamactl.commands import LLAMA_CPP
 from kernai.surfaces.llamactl.native_schemas import (
     ApplyTemplateAnswer,
     ApplyTemplateWire,
@@ -66,7 +67,6 @@ from kernai.surfaces.llamactl.native_schemas import (
 )
 from kernai.surfaces.llamactl.templates import chat_template
 
-LLAMA_CPP = "llama-cpp"
 NATIVE_PATHS = frozenset(
     "completion infill tokenize detokenize embeddings reranking apply-template props slots metrics".split()
 )

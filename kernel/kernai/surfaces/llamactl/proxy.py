@@ -24,7 +24,8 @@ from kernai.http.gate import Gate
 from kernai.http.routes import PROXIED_PATH, RouteClass
 from kernai.http.scope import caller_of, set_caller, set_instance
 from kernai.manager import ModelManager
-from kernai.surfaces.llamactl.native import LLAMA_CPP, NATIVE_PATHS, instance_page
+from kernai.surfaces.llamactl.commands import LLAMA_CPP
+from kernai.surfaces.llamactl.native import NATIVE_PATHS, instance_page
 
 UNFORWARDED_HEADERS = (b"content-length", b"transfer-encoding")
 
