@@ -25,9 +25,12 @@ class Recorder:
         """A request reached the model's worker: its entry among the model's active requests."""
         return self.tokens.begin(model.name, capability_of(request).value)
 
-    def first_chunk(self, model: ManagedModel, seconds: float) -> None:
-        """A stream's first chunk came ``seconds`` after the request reached the worker."""
-        self.metrics.time_to_first_token.labels(model.name).observe(seconds)
+    def chunk(self, model: ManagedModel, entry: RequestTokens, seconds: float) -> None:
+        """A stream's chunk came ``seconds`` after the request reached the worker; the first one's time is
+        the stream's time to first token."""
+        if entry.time_to_first_token_ms is None:
+            self.metrics.time_to_first_token.labels(model.name).observe(seconds)
+        self.tokens.chunk(entry, seconds)
 
     def finished(
         self,
@@ -36,21 +39,20 @@ class Recorder:
         begun: float,
         usage: Any,
         error: BaseException | None,
+        entry: RequestTokens,
         first_chunk: float | None = None,
-        entry: RequestTokens | None = None,
     ) -> None:
         """A request that began at ``begun`` (``time.perf_counter``) ended, with ``usage`` or ``error``;
-        ``first_chunk``, for a stream, is when its first chunk came; ``entry`` is what :meth:`started`
-        gave."""
+        ``entry`` is what :meth:`started` gave; ``first_chunk``, for a stream, is when its first chunk
+        came."""
         seconds = time.perf_counter() - begun
-        if entry is not None:
-            self.tokens.end(
-                model.name,
-                entry,
-                getattr(usage, "prompt_tokens", None),
-                getattr(usage, "completion_tokens", None),
-                seconds,
-            )
+        self.tokens.end(
+            model.name,
+            entry,
+            getattr(usage, "prompt_tokens", None),
+            getattr(usage, "completion_tokens", None),
+            seconds,
+        )
         capability = capability_of(request).value
         self.metrics.inference.labels(model.name, capability).observe(seconds)
         if usage is not None:

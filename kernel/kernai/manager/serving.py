@@ -175,7 +175,7 @@ class ModelManager:
                 raise
             finally:
                 usage = getattr(result, "usage", None)
-                self.recorder.finished(model, request, begun, usage, error, entry=entry)
+                self.recorder.finished(model, request, begun, usage, error, entry)
 
     async def stream(
         self, name: str, request: Request, *, caller: Caller | None = None
@@ -189,17 +189,17 @@ class ModelManager:
             entry = self.recorder.started(model, request)
             try:
                 async for chunk in worker.stream(request):
+                    now = time.perf_counter()
                     if first is None:
-                        first = time.perf_counter()
-                        self.recorder.first_chunk(model, first - begun)
-                    self.recorder.tokens.chunk(entry, time.perf_counter() - begun)
+                        first = now
+                    self.recorder.chunk(model, entry, now - begun)
                     usage = getattr(chunk, "usage", None) or usage
                     yield chunk
             except BaseException as exc:
                 error = exc if not isinstance(exc, GeneratorExit) else None
                 raise
             finally:
-                self.recorder.finished(model, request, begun, usage, error, first or begun, entry)
+                self.recorder.finished(model, request, begun, usage, error, entry, first or begun)
 
     # --- management -------------------------------------------------------------------------------
 
