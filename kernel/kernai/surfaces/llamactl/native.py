@@ -105,6 +105,11 @@ async def running_status(manager: ModelManager, model: ManagedModel) -> dict[str
     return status if isinstance(status, dict) else {}
 
 
+def _context_size(model: ManagedModel, status: dict[str, Any]) -> int:
+    """The instance's context in tokens: as its running worker reports it, else as its config sets it."""
+    return int(status.get("n_ctx") or status.get("context_size") or model.config.context_size or 0)
+
+
 def _sampling(model: ManagedModel, data: SamplingWire) -> Sampling:
     return sampling_with_defaults(
         model.config.parameters,
@@ -432,7 +437,7 @@ class LlamaCppController(Controller):
         model = llama_model(manager, name, caller_of(scope))
         status = await running_status(manager, model)
         facts = await model_facts(model)
-        n_ctx = int(status.get("n_ctx") or status.get("context_size") or model.config.context_size or 0)
+        n_ctx = _context_size(model, status)
         defaults = sampling_with_defaults(model.config.parameters)
         settings = generation_settings(model, defaults, False, 0) | {"n_ctx": n_ctx}
         return Props(
@@ -456,7 +461,7 @@ class LlamaCppController(Controller):
     async def slots(self, name: str, manager: ModelManager, scope: Scope) -> list[Slot]:
         model = llama_model(manager, name, caller_of(scope))
         status = await running_status(manager, model)
-        n_ctx = int(status.get("n_ctx") or status.get("context_size") or model.config.context_size or 0)
+        n_ctx = _context_size(model, status)
         reported = status.get("slots")
         if isinstance(reported, list):
             return [
