@@ -51,18 +51,22 @@ _OPTION_TYPES = {
 _AUTOCOMPLETE = {"backend": "backends"}
 
 
-def _type_name(kind: msgspec.inspect.Type) -> str:
+def _without_none(kind: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    """``T`` for ``T | None``; any other type as it is."""
     if isinstance(kind, msgspec.inspect.UnionType):
         named = [t for t in kind.types if not isinstance(t, msgspec.inspect.NoneType)]
-        return _type_name(named[0]) if len(named) == 1 else "any"
-    return _JSON_TYPES.get(type(kind), "any")
+        if len(named) == 1:
+            return named[0]
+    return kind
+
+
+def _type_name(kind: msgspec.inspect.Type) -> str:
+    return _JSON_TYPES.get(type(_without_none(kind)), "any")
 
 
 def _bounds(kind: msgspec.inspect.Type) -> tuple[int | float | None, int | float | None]:
     """The ``ge`` and ``le`` of a number type (or of the number in ``number | None``)."""
-    if isinstance(kind, msgspec.inspect.UnionType):
-        named = [t for t in kind.types if not isinstance(t, msgspec.inspect.NoneType)]
-        return _bounds(named[0]) if len(named) == 1 else (None, None)
+    kind = _without_none(kind)
     if isinstance(kind, (msgspec.inspect.IntType, msgspec.inspect.FloatType)):
         return kind.ge, kind.le
     return None, None
@@ -83,6 +87,7 @@ def _struct_fields(struct: type[Struct], prefix: str = "") -> list[FieldMetadata
         extra = item.type.extra or {}
         schema = item.type.extra_json_schema or {}
         default = item.default if item.default is not msgspec.NODEFAULT else None
+        minimum, maximum = _bounds(kind)
         found.append(
             FieldMetadata(
                 path=prefix + item.name,
@@ -90,8 +95,8 @@ def _struct_fields(struct: type[Struct], prefix: str = "") -> list[FieldMetadata
                 section=str(extra.get("section", "general")),
                 description=str(schema.get("description", "")),
                 default=msgspec.to_builtins(default) if default is not None else None,
-                minimum=_bounds(kind)[0],
-                maximum=_bounds(kind)[1],
+                minimum=minimum,
+                maximum=maximum,
                 autocomplete=_AUTOCOMPLETE.get(item.name),
             )
         )
