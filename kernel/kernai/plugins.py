@@ -269,14 +269,8 @@ def registry(environments: Path | None = None) -> PluginRegistry:
     return PluginRegistry(environments)
 
 
-def reload_registry(forget_modules: tuple[str, ...] = (), environments: Path | None = None) -> PluginRegistry:
-    """Load the plugins again (after a backend was installed, upgraded or removed) and cache the result.
-
-    ``forget_modules`` names top-level modules to drop from ``sys.modules`` first, so that an
-    upgraded plugin's new code is imported rather than the copy already loaded.
-    """
-    for name in [m for m in sys.modules if m.split(".")[0] in forget_modules]:
-        del sys.modules[name]
+def reload_registry(environments: Path | None = None) -> PluginRegistry:
+    """Load the plugins again (after a backend was installed, upgraded or removed) and cache the result."""
     importlib.invalidate_caches()
     registry.cache_clear()
     return registry(environments)
