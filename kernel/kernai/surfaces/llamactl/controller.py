@@ -15,11 +15,12 @@ from kernai.http.wire import QueryInt64
 from kernai.instances import created_at, instance_source, is_instance
 from kernai.manager import ManagedModel, ModelManager
 from kernai.settings import Settings
+from kernai.surfaces.llamactl.commands import LLAMA_CPP
 from kernai.surfaces.llamactl.schemas import Instance, InstanceOptions, NodeInfo, VersionInfo
 
 NODE = "main"
 SECONDS_PER_MINUTE = 60.0
-BACKEND_ALIASES = {"llama_cpp": "llama-cpp"}
+BACKEND_ALIASES = {"llama_cpp": LLAMA_CPP}
 """llamactl's backend type names that name a kernai backend differently."""
 LIFECYCLE_KEYS = (
     "auto_restart",
