@@ -127,3 +127,11 @@ def test_the_token_ledger() -> None:
     tokens = ledger.of("m")
     assert tokens.active == [] and tokens.last is entry and tokens.requests == 1
     assert entry.tokens_per_second == 5.0 and tokens.prompt_seconds == pytest.approx(0.1)
+
+
+def test_the_token_ledger_ends_the_request_it_is_given_among_equal_ones() -> None:
+    ledger = TokenLedger()
+    first, second = ledger.begin("m", "chat"), ledger.begin("m", "chat")
+    second.started = first.started  # equal field for field, as on a coarse clock
+    ledger.end("m", second, prompt_tokens=1, generated_tokens=1, seconds=0.5)
+    assert len(ledger.of("m").active) == 1 and ledger.of("m").active[0] is first

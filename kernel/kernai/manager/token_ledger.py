@@ -75,8 +75,8 @@ class TokenLedger:
         if entry.generated_tokens and generating > 0:
             entry.tokens_per_second = round(entry.generated_tokens / generating, 3)
         tokens = self.of(model)
-        if entry in tokens.active:
-            tokens.active.remove(entry)
+        # by identity: two requests in flight may be equal field for field
+        tokens.active = [running for running in tokens.active if running is not entry]
         tokens.requests += 1
         tokens.prompt_tokens += entry.prompt_tokens
         tokens.generated_tokens += entry.generated_tokens
